@@ -1,0 +1,35 @@
+# Every target uses the project's own virtualenv in .venv, made on first use.
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: help install serve test test-sqlite lint format clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(PY):
+	python3 -m venv $(VENV)
+
+install: $(PY) ## install the project with its test and lint tools
+	$(PY) -m pip install -q -e '.[dev]'
+
+serve: $(PY) ## serve on the embedded default (SQLite), as the README's first command
+	$(PY) -m pip install -q -e . && $(VENV)/bin/chatapp-accounts serve
+
+test: $(PY) ## run every test, as the README's second command and CI do
+	$(PY) -m pip install -q -e '.[test]' && $(PY) -m pytest
+
+test-sqlite: install ## run the tests that need no PostgreSQL
+	$(PY) -m pytest -m 'not postgres'
+
+lint: install ## ruff (lint and format check) and mypy --strict on src/
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+
+format: install ## apply ruff's formatting and safe fixes
+	$(VENV)/bin/ruff check --fix src tests bench
+	$(VENV)/bin/ruff format src tests bench
+
+clean: ## remove caches and the local embedded database (not .venv)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache chatapp-accounts.sqlite3*

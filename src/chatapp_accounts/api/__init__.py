@@ -1,0 +1,1 @@
+"""HTTP: the app factory, the routes of each API, authentication and the error table."""

@@ -1,0 +1,143 @@
+"""Routes of the External Accounts API, under /beta/chatapp-accounts."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..domain import accounts
+from ..domain.models import Account, AccountPage, Provider
+from . import bodies
+from .http import Services, base_url, json_body, json_response, no_content, route
+from .openapi import served_spec_bytes
+
+PREFIX = "/beta/chatapp-accounts"
+
+
+def account_json(account: Account) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "external_id": account.external_id,
+        "api_key": account.api_key,
+        "provider": account.provider.value,
+        "applications": account.applications,
+    }
+    if account.name is not None:
+        body["name"] = account.name
+    if account.provider is Provider.MESSENGER:
+        body["access_token"] = account.access_token or ""
+    return body
+
+
+def page_json(page: AccountPage, base: str, provider: Provider | None) -> dict[str, Any]:
+    def href(number: int) -> dict[str, str]:
+        query = {"page_number": number, "page_size": page.page_size}
+        if provider is not None:
+            query["provider"] = provider.value  # type: ignore[assignment]
+        return {"href": f"{base}{PREFIX}?{urlencode(query)}"}
+
+    last = max(page.total_pages, 1)
+    links = {"self": href(page.page_number), "first": href(1), "last": href(last)}
+    if page.page_number < page.total_pages:
+        links["next"] = href(page.page_number + 1)
+    if 1 < page.page_number <= page.total_pages + 1:
+        links["prev"] = href(min(page.page_number - 1, last))
+    return {
+        "page_number": page.page_number,
+        "page_size": page.page_size,
+        "total_items": page.total_items,
+        "total_pages": page.total_pages,
+        "_embedded": [account_json(a) for a in page.items],
+        "_links": links,
+    }
+
+
+def account_routes(services: Services) -> list[Route]:
+    uow = services.uow_factory
+    auth = services.authenticate
+    settings = services.settings
+
+    async def list_all(request: Request) -> Response:
+        tenant = auth(request)
+        provider, page_number, page_size = bodies.list_query(request.query_params)
+        page = accounts.list_accounts(
+            uow, tenant, provider=provider, page_number=page_number, page_size=page_size
+        )
+        return json_response(page_json(page, base_url(settings, request), provider))
+
+    async def create_messenger(request: Request) -> Response:
+        tenant = auth(request)
+        data = bodies.messenger_create(await json_body(request))
+        account = accounts.create_messenger_account(
+            uow,
+            tenant,
+            external_id=data.external_id,
+            access_token=data.access_token,
+            name=data.name,
+            application_id=data.application_id,
+        )
+        return json_response(account_json(account), 201)
+
+    def getter(provider: Provider) -> Any:
+        async def get(request: Request) -> Response:
+            tenant = auth(request)
+            external_id = request.path_params["external_id"]
+            return json_response(
+                account_json(accounts.get_account(uow, tenant, provider, external_id))
+            )
+
+        return get
+
+    async def patch_messenger(request: Request) -> Response:
+        tenant = auth(request)
+        external_id = request.path_params["external_id"]
+        changes = bodies.messenger_patch(await json_body(request), external_id)
+        account = accounts.update_messenger_account(uow, tenant, external_id, **changes)
+        return json_response(account_json(account))
+
+    async def delete_messenger(request: Request) -> Response:
+        tenant = auth(request)
+        accounts.delete_messenger_account(uow, tenant, request.path_params["external_id"])
+        return no_content()
+
+    async def link(request: Request) -> Response:
+        tenant = auth(request)
+        application_id = bodies.link_body(await json_body(request))
+        p = request.path_params
+        account = accounts.link_application(
+            uow, tenant, Provider.parse(p["provider"]), p["external_id"], application_id
+        )
+        return json_response(account_json(account))
+
+    async def unlink(request: Request) -> Response:
+        tenant = auth(request)
+        p = request.path_params
+        accounts.unlink_application(
+            uow, tenant, Provider.parse(p["provider"]), p["external_id"], p["application_id"]
+        )
+        return no_content()
+
+    spec = served_spec_bytes()
+
+    async def openapi(request: Request) -> Response:
+        return Response(spec, media_type="application/json")
+
+    return [
+        route(PREFIX, GET=list_all),
+        route(PREFIX + "/", GET=list_all),
+        route(PREFIX + "/openapi.json", GET=openapi),
+        route(PREFIX + "/messenger", POST=create_messenger),
+        route(
+            PREFIX + "/messenger/{external_id}",
+            GET=getter(Provider.MESSENGER),
+            PATCH=patch_messenger,
+            DELETE=delete_messenger,
+        ),
+        route(PREFIX + "/viber_service_msg/{external_id}", GET=getter(Provider.VIBER_SERVICE_MSG)),
+        route(PREFIX + "/whatsapp/{external_id}", GET=getter(Provider.WHATSAPP)),
+        route(PREFIX + "/{provider}/{external_id}/applications", POST=link),
+        route(PREFIX + "/{provider}/{external_id}/applications/{application_id}", DELETE=unlink),
+    ]

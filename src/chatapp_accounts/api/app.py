@@ -1,0 +1,57 @@
+"""The application factory. Nothing is built at import: each call makes its own engine, so
+tests build apps on throwaway databases and every worker process has its own pool."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+
+from ..config import Settings, get_settings
+from ..domain.errors import DomainError
+from ..security.tokens import TokenCipher, load_cipher
+from ..storage.engine import make_engine
+from ..storage.uow import SqlUnitOfWorkFactory
+from .accounts import account_routes
+from .applications import application_routes
+from .auth import BasicAuth
+from .errors import on_domain_error, on_http_error, on_unexpected
+from .http import Services
+from .request_id import RequestIdMiddleware
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    cipher: TokenCipher | None = None,
+) -> Starlette:
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.database_url)
+    cipher = cipher or load_cipher(settings)
+    uow_factory = SqlUnitOfWorkFactory(engine, cipher)
+    services = Services(settings, uow_factory, BasicAuth(uow_factory))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = Starlette(
+        routes=[*account_routes(services), *application_routes(services)],
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers={
+            DomainError: on_domain_error,
+            HTTPException: on_http_error,
+            Exception: on_unexpected,
+        },
+        lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
+    )
+    app.router.redirect_slashes = False
+    app.state.services = services
+    return app

@@ -1,0 +1,298 @@
+"""Request bodies and query strings, checked against the (fixed) spec.
+
+Every problem with a field becomes one `invalid_params` entry, so a client sees all of
+them at once. Properties a schema does not declare are ignored, as the published schemas
+allow, except `external_id` and `provider` in a PATCH (NOTES.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from ..domain import rules
+from ..domain.accounts import UNSET
+from ..domain.errors import InvalidInput, InvalidParam
+from ..domain.models import PROVIDERS, Provider
+from ..security.keys import public_key_problem
+
+_JSON_MEDIA = "application/json"
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == _JSON_MEDIA or (media.startswith("application/") and media.endswith("+json"))
+
+
+def parse_object(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        raise InvalidInput.one("body", "A JSON object is required")
+    try:
+        value = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise InvalidInput.one("body", f"Malformed JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidInput.one("body", "JSON nested too deeply") from None
+    if not isinstance(value, dict):
+        raise InvalidInput.one("body", "The body must be a JSON object")
+    return value
+
+
+class _Checker:
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.data = data
+        self.errors: list[InvalidParam] = []
+
+    def fail(self, name: str, reason: str) -> None:
+        self.errors.append(InvalidParam(name, reason))
+
+    def string(
+        self,
+        name: str,
+        *,
+        required: bool = False,
+        check: Any = None,
+        label: str | None = None,
+    ) -> str | None:
+        label = label or name
+        if name not in self.data:
+            if required:
+                self.fail(label, f"Missing `{label}` field")
+            return None
+        value = self.data[name]
+        if not isinstance(value, str):
+            self.fail(label, f"`{label}` must be a string")
+            return None
+        problem = check(value) if check else rules.bounded_text(value, label, 10_000)
+        if problem:
+            self.fail(label, problem)
+            return None
+        return value
+
+    def done(self) -> None:
+        if self.errors:
+            raise InvalidInput(self.errors)
+
+
+def _applications(c: _Checker) -> str | Any | None:
+    """`applications`: an array of at most one application id. Returns UNSET when absent."""
+    if "applications" not in c.data:
+        return UNSET
+    value = c.data["applications"]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        c.fail("applications", "`applications` must be an array of application ids")
+        return UNSET
+    if len(value) > 1:
+        c.fail("applications", "There is just one application allowed per account")
+        return UNSET
+    if value:
+        problem = rules.application_id_problem(value[0], "applications")
+        if problem:
+            c.fail("applications", problem)
+            return UNSET
+        return value[0]
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class MessengerCreate:
+    external_id: str
+    access_token: str
+    name: str | None
+    application_id: str | None
+
+
+def messenger_create(body: bytes) -> MessengerCreate:
+    c = _Checker(parse_object(body))
+    external_id = c.string("external_id", required=True, check=rules.external_id_problem)
+    access_token = c.string("access_token", required=True, check=rules.access_token_problem)
+    name = c.string("name", check=rules.name_problem)
+    application = _applications(c)
+    c.done()
+    assert external_id is not None and access_token is not None
+    return MessengerCreate(
+        external_id, access_token, name, application if isinstance(application, str) else None
+    )
+
+
+def messenger_patch(body: bytes, external_id: str) -> dict[str, Any]:
+    """The changes to apply, as keyword arguments of update_messenger_account."""
+    data = parse_object(body)
+    c = _Checker(data)
+    if "external_id" in data and data["external_id"] != external_id:
+        c.fail("external_id", "'external_id' parameter cannot be changed")
+    if "provider" in data and data["provider"] != Provider.MESSENGER.value:
+        c.fail("provider", "'provider' parameter cannot be changed")
+    changes: dict[str, Any] = {}
+    name = c.string("name", check=rules.name_problem)
+    if name is not None:
+        changes["name"] = name
+    token = c.string("access_token", check=rules.access_token_problem)
+    if token is not None:
+        changes["access_token"] = token
+    application = _applications(c)
+    if application is not UNSET:
+        changes["application_id"] = application
+    c.done()
+    return changes
+
+
+def link_body(body: bytes) -> str:
+    c = _Checker(parse_object(body))
+    application = c.string("application", required=True, check=rules.application_id_problem)
+    c.done()
+    assert application is not None
+    return application
+
+
+def _page_param(
+    c: _Checker, query: Mapping[str, str], name: str, default: int, maximum: int | None
+) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw) if raw.strip().lstrip("+-").isdigit() else None
+    except ValueError:
+        value = None
+    if value is None:
+        c.fail(name, f"`{name}` must be an integer")
+        return default
+    if value < 1 or (maximum is not None and value > maximum):
+        bounds = f"between 1 and {maximum}" if maximum else "at least 1"
+        c.fail(name, f"`{name}` must be {bounds}")
+        return default
+    return value
+
+
+def list_query(query: Mapping[str, str]) -> tuple[Provider | None, int, int]:
+    c = _Checker({})
+    provider = None
+    raw = query.get("provider")
+    if raw is not None:
+        provider = Provider.parse(raw)
+        if provider is None:
+            c.fail("provider", f"`provider` must be one of: {', '.join(PROVIDERS)}")
+    page_number = _page_param(c, query, "page_number", 1, None)
+    page_size = _page_param(c, query, "page_size", 20, rules.PAGE_SIZE_MAX)
+    c.done()
+    return provider, page_number, page_size
+
+
+def applications_query(query: Mapping[str, str]) -> tuple[int, int]:
+    c = _Checker({})
+    page = _page_param(c, query, "page", 1, None)
+    page_size = _page_param(c, query, "page_size", 10, rules.PAGE_SIZE_MAX)
+    c.done()
+    return page, page_size
+
+
+# --- Application API v2 ---------------------------------------------------------------
+
+_WEBHOOKS: dict[str, dict[str, tuple[str, ...]]] = {
+    # capability -> webhook -> allowed http methods
+    "voice": {
+        "answer_url": ("GET", "POST"),
+        "fallback_answer_url": ("GET", "POST"),
+        "event_url": ("GET", "POST"),
+    },
+    "messages": {"inbound_url": ("POST",), "status_url": ("POST",)},
+    "rtc": {"event_url": ("GET", "POST")},
+}
+_TIMEOUTS: dict[str, dict[str, tuple[int, int]]] = {
+    "answer_url": {"connection_timeout": (300, 1000), "socket_timeout": (1000, 5000)},
+    "fallback_answer_url": {"connection_timeout": (300, 1000), "socket_timeout": (1000, 5000)},
+    "event_url": {"connection_timeout": (300, 1000), "socket_timeout": (1000, 10000)},
+}
+_ADDRESS_MAX = 2048
+
+
+def _check_webhook(c: _Checker, path: str, hook: Any, methods: tuple[str, ...], name: str) -> None:
+    if not isinstance(hook, dict):
+        c.fail(path, "must be an object")
+        return
+    address = hook.get("address")
+    if not isinstance(address, str) or not address:
+        c.fail(f"{path}.address", "is required and must be a URL")
+    elif rules.has_control_chars(address) or len(address) > _ADDRESS_MAX:
+        c.fail(f"{path}.address", f"must be a URL of at most {_ADDRESS_MAX} characters")
+    elif not address.lower().startswith(("http://", "https://")):
+        c.fail(f"{path}.address", "must be an http or https URL")
+    method = hook.get("http_method")
+    if method is not None and method not in methods:
+        c.fail(f"{path}.http_method", f"must be one of: {', '.join(methods)}")
+    for key, (low, high) in _TIMEOUTS.get(name, {}).items():
+        if key in hook:
+            value = hook[key]
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                c.fail(f"{path}.{key}", f"must be an integer between {low} and {high}")
+
+
+def _check_capabilities(c: _Checker, capabilities: Any) -> dict[str, Any] | None:
+    if capabilities is None:
+        return None
+    if not isinstance(capabilities, dict):
+        c.fail("capabilities", "must be an object")
+        return None
+    for cap, config in capabilities.items():
+        if not isinstance(config, dict):
+            c.fail(f"capabilities.{cap}", "must be an object")
+            continue
+        if cap == "vbc" and config:
+            c.fail("capabilities.vbc", "must be an empty object")
+        hooks = _WEBHOOKS.get(cap)
+        if hooks is None or "webhooks" not in config:
+            continue
+        webhooks = config["webhooks"]
+        if not isinstance(webhooks, dict):
+            c.fail(f"capabilities.{cap}.webhooks", "must be an object")
+            continue
+        for hook_name, hook in webhooks.items():
+            path = f"capabilities.{cap}.webhooks.{hook_name}"
+            if hook_name in hooks:
+                _check_webhook(c, path, hook, hooks[hook_name], hook_name)
+    return capabilities
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationInput:
+    name: str
+    capabilities: dict[str, Any] | None
+    public_key: str | None
+    privacy: dict[str, Any] | None
+
+
+def application_body(body: bytes) -> ApplicationInput:
+    data = parse_object(body)
+    c = _Checker(data)
+    name = c.string("name", required=True, check=lambda v: rules.bounded_text(v, "name", 255, 1))
+    capabilities = _check_capabilities(c, data.get("capabilities"))
+    public_key = None
+    keys = data.get("keys")
+    if keys is not None:
+        if not isinstance(keys, dict):
+            c.fail("keys", "must be an object")
+        elif "public_key" in keys:
+            value = keys["public_key"]
+            problem = public_key_problem(value) if isinstance(value, str) else "must be a string"
+            if problem:
+                c.fail("keys.public_key", problem)
+            else:
+                public_key = value
+    privacy = data.get("privacy")
+    if privacy is not None:
+        if not isinstance(privacy, dict):
+            c.fail("privacy", "must be an object")
+            privacy = None
+        elif "improve_ai" in privacy and not isinstance(privacy["improve_ai"], bool):
+            c.fail("privacy.improve_ai", "must be a boolean")
+        else:
+            privacy = {"improve_ai": privacy["improve_ai"]} if "improve_ai" in privacy else {}
+    c.done()
+    assert name is not None
+    return ApplicationInput(name, capabilities, public_key, privacy)

@@ -1,0 +1,175 @@
+"""The one table that turns errors into answers, in the shape of the API that was called.
+
+The External Accounts API and the Application API v2 spell their errors differently; which
+one a request belongs to is decided by its path. Registered once, in the app factory.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..domain.errors import (
+    AccountAlreadyRegistered,
+    AccountNotFound,
+    ApplicationNotFound,
+    CannotLink,
+    CannotUnlink,
+    DomainError,
+    InvalidInput,
+    LinkConflict,
+    NotAuthenticated,
+    UnlinkConflict,
+)
+from .request_id import request_id
+
+log = logging.getLogger("chatapp_accounts.api")
+
+APPLICATIONS_PREFIX = "/v2/applications"
+WWW_AUTHENTICATE = 'Basic realm="chatapp-accounts", charset="UTF-8"'
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    status: int
+    kind: str
+    detail: str
+    invalid: list[dict[str, str]] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+# kind -> (type, title), per API.
+_ACCOUNTS = "https://www.nexmo.com/messages/Errors#"
+_APPS = "https://developer.nexmo.com/api-errors"
+_KINDS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
+    "invalid": (
+        (_ACCOUNTS + "InvalidParams", "Your request parameters didn't validate."),
+        (_APPS + "/application#payload-validation", "Bad Request"),
+    ),
+    "unauthorized": (
+        ("", "Unauthorised"),
+        (_APPS + "#unauthorized", "Invalid credentials supplied"),
+    ),
+    "forbidden": ((_ACCOUNTS + "Forbidden", "Forbidden"), (_APPS + "#forbidden", "Forbidden")),
+    "not_found": ((_ACCOUNTS + "NotFound", "Not Found"), (_APPS + "#not-found", "Not Found")),
+    "conflict": (
+        (_ACCOUNTS + "Conflict", "Application conflict"),
+        (_APPS + "#conflict", "Conflict"),
+    ),
+    "method": (
+        (_ACCOUNTS + "MethodNotAllowed", "Method Not Allowed"),
+        (_APPS + "#wrong-verb", "Request method not allowed"),
+    ),
+    "too_large": (
+        (_ACCOUNTS + "PayloadTooLarge", "Payload Too Large"),
+        (_APPS + "#payload-too-large", "Payload Too Large"),
+    ),
+    "media_type": (
+        (_ACCOUNTS + "UnsupportedMediaType", "Unsupported Media Type"),
+        (_APPS + "#content-type-header", "Unsupported Content-Type header"),
+    ),
+    "internal": (
+        (_ACCOUNTS + "InternalError", "Internal Server Error"),
+        (_APPS + "#internal-error", "Internal Server Error"),
+    ),
+    "unavailable": (
+        (_ACCOUNTS + "ServiceUnavailable", "Service Unavailable"),
+        (_APPS + "#service-unavailable", "Service Unavailable"),
+    ),
+}
+
+# The table: domain error -> (status, kind).
+ERROR_TABLE: dict[type[DomainError], tuple[int, str]] = {
+    InvalidInput: (400, "invalid"),
+    NotAuthenticated: (401, "unauthorized"),
+    AccountAlreadyRegistered: (403, "forbidden"),
+    CannotLink: (403, "forbidden"),
+    CannotUnlink: (403, "forbidden"),
+    AccountNotFound: (404, "not_found"),
+    ApplicationNotFound: (404, "not_found"),
+    LinkConflict: (409, "conflict"),
+    UnlinkConflict: (409, "conflict"),
+}
+
+_HTTP_KINDS = {
+    404: ("not_found", "No such resource"),
+    405: ("method", ""),
+    413: ("too_large", "The request body is larger than this server accepts"),
+    415: ("media_type", "Unsupported Content-Type header provided. Must be 'application/json'"),
+}
+
+
+def problem_for(exc: DomainError) -> Problem:
+    status, kind = ERROR_TABLE[type(exc)]
+    invalid = None
+    if isinstance(exc, InvalidInput):
+        invalid = [{"name": p.name, "reason": p.reason} for p in exc.params]
+    headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if status == 401 else {}
+    return Problem(status, kind, exc.detail, invalid, headers)
+
+
+def render(request: Request, problem: Problem) -> Response:
+    is_apps = request.url.path.startswith(APPLICATIONS_PREFIX)
+    type_, title = _KINDS[problem.kind][1 if is_apps else 0]
+    body: dict[str, Any]
+    if problem.kind == "unauthorized" and not is_apps:
+        # NOTES.md: exactly this body.
+        body = {"title": title, "detail": problem.detail}
+    elif is_apps:
+        detail = problem.detail
+        if problem.kind == "invalid":
+            detail = "The request failed due to validation errors"
+        elif problem.kind == "unauthorized":
+            detail = "You did not provide correct credentials."
+        body = {"type": type_, "title": title, "detail": detail, "instance": request_id(request)}
+        if problem.invalid is not None:
+            body["invalid_parameters"] = problem.invalid
+    else:
+        body = {"type": type_, "title": title, "detail": problem.detail}
+        body["instance"] = request_id(request)
+        if problem.invalid is not None:
+            body["invalid_params"] = problem.invalid
+    return Response(
+        msgspec.json.encode(body),
+        status_code=problem.status,
+        headers=problem.headers,
+        media_type="application/json",
+    )
+
+
+async def on_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return render(request, problem_for(exc))
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    kind, detail = _HTTP_KINDS.get(exc.status_code, ("invalid", str(exc.detail)))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        detail = f"Request method '{request.method}' not supported"
+    if kind == "invalid":
+        return render(request, problem_for(InvalidInput.one("request", str(exc.detail))))
+    return render(request, Problem(exc.status_code, kind, detail, None, headers))
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    log.error(
+        "unhandled error on %s %s (request %s): %s",
+        request.method,
+        request.url.path,
+        request_id(request),
+        type(exc).__name__,
+        exc_info=exc,
+    )
+    return render(request, Problem(500, "internal", "Something went wrong on our side"))
+
+
+def problem_response(request: Request, status: int, kind: str, detail: str) -> Response:
+    return render(request, Problem(status, kind, detail))

@@ -1,0 +1,61 @@
+"""Small helpers the route modules share: JSON answers, JSON bodies, one route per path."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..config import Settings
+from ..domain.models import Tenant
+from ..domain.ports import UnitOfWorkFactory
+from .bodies import is_json_media_type
+
+Handler = Callable[[Request], Awaitable[Response]]
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    uow_factory: UnitOfWorkFactory
+    authenticate: Callable[[Request], Tenant]
+
+
+def json_response(content: Any, status_code: int = 200) -> Response:
+    return Response(_encode(content), status_code=status_code, media_type="application/json")
+
+
+def no_content() -> Response:
+    return Response(status_code=204)
+
+
+async def json_body(request: Request) -> bytes:
+    """The raw body of a request that must carry JSON; 415 for any other content type."""
+    if not is_json_media_type(request.headers.get("content-type")):
+        raise HTTPException(415)
+    return await request.body()
+
+
+def route(path: str, **handlers: Handler) -> Route:
+    """One route for a path, dispatching on the method; others get 405 with Allow."""
+    if "GET" in handlers:
+        handlers.setdefault("HEAD", handlers["GET"])
+
+    async def endpoint(request: Request) -> Response:
+        return await handlers[request.method](request)
+
+    return Route(path, endpoint, methods=list(handlers))
+
+
+def base_url(settings: Settings, request: Request) -> str:
+    """The public base for absolute links: configured, else the request's own origin."""
+    if settings.public_base_url:
+        return settings.public_base_url
+    return f"{request.url.scheme}://{request.url.netloc}"

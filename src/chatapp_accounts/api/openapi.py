@@ -1,0 +1,194 @@
+"""The OpenAPI document this server serves: the published External Accounts spec (v0.1.5, kept
+verbatim in spec/) with the fixes NOTES.md lists applied. Each fix is one function here and one
+entry in docs/spec-fixes.md; tests apply the same functions to the published file."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from ..domain import rules
+from ..domain.models import PROVIDERS
+
+Spec = dict[str, Any]
+PUBLISHED = "external-accounts.v0.1.5.yaml"
+SERVED_VERSION = "0.1.5+chatapp-accounts.1"
+
+_ERROR_PROPS = {
+    "type": {"type": "string"},
+    "title": {"type": "string"},
+    "detail": {"type": "string"},
+    "instance": {"type": "string"},
+}
+
+
+def load_published() -> Spec:
+    text = resources.files("chatapp_accounts.api").joinpath("spec", PUBLISHED).read_text("utf-8")
+    spec: Spec = yaml.safe_load(text)
+    return spec
+
+
+def _operations(spec: Spec) -> list[tuple[str, str, Spec]]:
+    return [
+        (path, method, op)
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+        if method in {"get", "post", "patch", "put", "delete"}
+    ]
+
+
+def _body_schema(op: Spec) -> Spec:
+    schema: Spec = op["requestBody"]["content"]["application/json"]["schema"]
+    return schema
+
+
+def fix_get_all_any_of(spec: Spec) -> None:
+    """`GetAllAccountResponse` is `allOf` of three schemas (which would demand `access_token`
+    from every account): it means `anyOf`."""
+    schema = spec["components"]["schemas"]["GetAllAccountResponse"]
+    schema["anyOf"] = schema.pop("allOf")
+
+
+def fix_instance_is_string(spec: Spec) -> None:
+    """`instance` is `type: string` with `example: null`: it is a string, the request id."""
+    for _, _, op in _operations(spec):
+        for response in op.get("responses", {}).values():
+            schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+            instance = schema.get("properties", {}).get("instance")
+            if instance is not None:
+                instance.pop("example", None)
+                instance["description"] = "The request id (also in the X-Request-Id header)"
+
+
+def fix_declare_error_bodies(spec: Spec) -> None:
+    """404 responses declare no body: they carry an error object. 204 stays empty. Bodies that are
+    not JSON get 415, bodies over the configured limit 413, both in the same error shape."""
+    schemas = spec["components"]["schemas"]
+    schemas["ErrorResponse"] = {"type": "object", "properties": copy.deepcopy(_ERROR_PROPS)}
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+    for _, _, op in _operations(spec):
+        responses = op["responses"]
+        if "404" in responses:
+            responses["404"]["content"] = copy.deepcopy(error)
+        if "requestBody" in op:
+            responses["413"] = {
+                "description": "Payload Too Large.",
+                "content": copy.deepcopy(error),
+            }
+            responses["415"] = {
+                "description": "Unsupported Media Type.",
+                "content": copy.deepcopy(error),
+            }
+
+
+def fix_add_rcs(spec: Spec) -> None:
+    """`rcs` is missing from the provider enums (the 0.1.6 revision adds it)."""
+    for _, _, op in _operations(spec):
+        for param in op.get("parameters", []):
+            if param["name"] == "provider":
+                param["schema"]["enum"] = list(PROVIDERS)
+    provider = spec["components"]["schemas"]["AccountResponse"]["properties"]["provider"]
+    provider["enum"] = list(PROVIDERS)
+    provider["description"] = "The provider (one of `messenger, viber_service_msg, whatsapp, rcs`)."
+
+
+def fix_bounds(spec: Spec) -> None:
+    """Page parameters and strings declare no bounds: the served spec declares NOTES.md's."""
+    external_id = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": rules.EXTERNAL_ID_MAX,
+        "pattern": rules.EXTERNAL_ID_PATTERN,
+    }
+    text = {"type": "string", "maxLength": rules.NAME_MAX, "pattern": rules.CONTROL_PATTERN}
+    token = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": rules.ACCESS_TOKEN_MAX,
+        "pattern": rules.CONTROL_PATTERN,
+    }
+    app_id = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": rules.APPLICATION_ID_MAX,
+        "pattern": rules.CONTROL_PATTERN,
+    }
+    for _, _, op in _operations(spec):
+        for param in op.get("parameters", []):
+            if param["name"] == "page_number":
+                param["schema"]["minimum"] = 1
+            elif param["name"] == "page_size":
+                param["schema"].update(minimum=1, maximum=rules.PAGE_SIZE_MAX)
+        if "requestBody" not in op:
+            continue
+        props = _body_schema(op)["properties"]
+        for name, bound in (("name", text), ("access_token", token), ("application", app_id)):
+            if name in props:
+                props[name].update(bound)
+        if "external_id" in props:
+            props["external_id"].update(external_id)
+        if "applications" in props:
+            props["applications"]["items"] = copy.deepcopy(app_id)
+
+
+def fix_patch_max_items(spec: Spec) -> None:
+    """The PATCH body declares no `maxItems` for `applications`: one application per account
+    holds there too."""
+    patch = spec["paths"]["/messenger/{external_id}"]["patch"]
+    _body_schema(patch)["properties"]["applications"].update(minItems=0, maxItems=1)
+
+
+def fix_list_totals(spec: Spec) -> None:
+    """`total_items` / `total_pages` are in the list body but undeclared."""
+    props = spec["paths"]["/"]["get"]["responses"]["200"]["content"]["application/json"]["schema"][
+        "properties"
+    ]
+    props["total_items"] = {"type": "integer", "minimum": 0, "example": 4}
+    props["total_pages"] = {"type": "integer", "minimum": 0, "example": 1}
+
+
+def fix_declare_400(spec: Spec) -> None:
+    """List and link declare no 400, though their parameters and bodies can be invalid: they
+    declare the same 400 body as create."""
+    bad_request = spec["paths"]["/messenger"]["post"]["responses"]["400"]
+    spec["components"]["responses"] = {"BadRequest": copy.deepcopy(bad_request)}
+    for path in ("/", "/{provider}/{external_id}/applications"):
+        for op in spec["paths"][path].values():
+            op["responses"]["400"] = {"$ref": "#/components/responses/BadRequest"}
+
+
+def fix_server_and_version(spec: Spec) -> None:
+    """The served copy names this server (a relative URL) and says it is a fixed copy."""
+    spec["servers"] = [{"url": "/beta/chatapp-accounts"}]
+    spec["info"]["version"] = SERVED_VERSION
+
+
+FIXES: list[Callable[[Spec], None]] = [
+    fix_get_all_any_of,
+    fix_instance_is_string,
+    fix_declare_error_bodies,
+    fix_add_rcs,
+    fix_bounds,
+    fix_patch_max_items,
+    fix_list_totals,
+    fix_declare_400,
+    fix_server_and_version,
+]
+
+
+def apply_fixes(spec: Spec, fixes: list[Callable[[Spec], None]] | None = None) -> Spec:
+    fixed = copy.deepcopy(spec)
+    for fix in FIXES if fixes is None else fixes:
+        fix(fixed)
+    return fixed
+
+
+@lru_cache(maxsize=1)
+def served_spec_bytes() -> bytes:
+    return json.dumps(apply_fixes(load_published()), ensure_ascii=False).encode("utf-8")

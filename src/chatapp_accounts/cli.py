@@ -1,0 +1,269 @@
+"""The `chatapp-accounts` command: serve, migrate, and operate tenants and accounts.
+
+It reads the same settings as the server (CHATAPP_* environment variables). Every command
+first brings the schema to the latest migration. Errors are one line on stderr and a
+non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from .config import ConfigError, Settings, get_settings
+from .domain import accounts as account_cases
+from .domain import rules
+from .domain import tenants as tenant_cases
+from .domain.errors import DomainError, InvalidInput, InvalidParam
+from .domain.models import PROVIDERS, Provider
+from .security.tokens import load_cipher, new_key
+from .storage.engine import make_engine
+from .storage.migrate import upgrade
+from .storage.uow import SqlUnitOfWorkFactory
+
+
+class CliError(Exception):
+    """Printed as one line; exit status 1."""
+
+
+def _open(settings: Settings) -> tuple[Engine, SqlUnitOfWorkFactory]:
+    engine = make_engine(settings.database_url, pool_size=1)
+    cipher = load_cipher(settings)
+    upgrade(engine)
+    return engine, SqlUnitOfWorkFactory(engine, cipher)
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value))
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    workers = args.workers or settings.workers
+    engine, uow = _open(settings)
+    try:
+        if settings.is_sqlite and tenant_cases.count_tenants(uow) == 0:
+            tenant = tenant_cases.create_tenant(uow)
+            shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+            print("Created a first tenant on this empty database. Its secret is shown only once:")
+            print(f"  api_key:    {tenant.api_key}")
+            print(f"  api_secret: {tenant.api_secret}")
+            print("Try it:")
+            print(
+                f"  curl -u {tenant.api_key}:{tenant.api_secret} "
+                f"http://{shown}:{port}/beta/chatapp-accounts"
+            )
+            sys.stdout.flush()
+    finally:
+        engine.dispose()
+    uvicorn.run(
+        "chatapp_accounts.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level,
+        server_header=False,
+    )
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    print("database is at the latest migration")
+    return 0
+
+
+def cmd_tenants_create(args: argparse.Namespace, settings: Settings) -> int:
+    engine, uow = _open(settings)
+    try:
+        tenant = tenant_cases.create_tenant(uow)
+    finally:
+        engine.dispose()
+    if args.json:
+        _print_json({"api_key": tenant.api_key, "api_secret": tenant.api_secret})
+    else:
+        print(f"api_key:    {tenant.api_key}")
+        print(f"api_secret: {tenant.api_secret}   (shown only once)")
+    return 0
+
+
+def cmd_tenants_list(args: argparse.Namespace, settings: Settings) -> int:
+    engine, uow = _open(settings)
+    try:
+        records = tenant_cases.list_tenants(uow)
+    finally:
+        engine.dispose()
+    if args.json:
+        _print_json(
+            [
+                {"api_key": r.api_key, "revoked": r.revoked, "created_at": r.created_at}
+                for r in records
+            ]
+        )
+    else:
+        for r in records:
+            print(f"{r.api_key}  {'revoked' if r.revoked else 'active '}  {r.created_at}")
+    return 0
+
+
+def cmd_tenants_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    engine, uow = _open(settings)
+    try:
+        tenant_cases.revoke_tenant(uow, args.api_key)
+    finally:
+        engine.dispose()
+    print(f"revoked {args.api_key}")
+    return 0
+
+
+def _check_provision(args: argparse.Namespace) -> None:
+    problems = [
+        InvalidParam(name, reason)
+        for name, reason in (
+            ("external_id", rules.external_id_problem(args.external_id)),
+            ("name", rules.name_problem(args.name) if args.name is not None else None),
+            (
+                "access_token",
+                rules.access_token_problem(args.access_token)
+                if args.access_token is not None
+                else None,
+            ),
+        )
+        if reason
+    ]
+    if problems:
+        raise InvalidInput(problems)
+
+
+def cmd_accounts_provision(args: argparse.Namespace, settings: Settings) -> int:
+    _check_provision(args)
+    engine, uow = _open(settings)
+    try:
+        account = account_cases.provision_account(
+            uow,
+            api_key=args.api_key,
+            provider=Provider(args.provider),
+            external_id=args.external_id,
+            name=args.name,
+            access_token=args.access_token,
+        )
+    finally:
+        engine.dispose()
+    shown = {
+        "provider": account.provider.value,
+        "external_id": account.external_id,
+        "api_key": account.api_key,
+        "applications": account.applications,
+    }
+    if account.name is not None:
+        shown["name"] = account.name
+    if args.json:
+        _print_json(shown)
+    else:
+        print(
+            f"provisioned {account.provider.value} account {account.external_id} "
+            f"for {account.api_key}"
+        )
+    return 0
+
+
+def cmd_secrets_new_key(args: argparse.Namespace, settings: Settings) -> int:
+    print(new_key())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chatapp-accounts",
+        description="Vonage External Accounts API server. Settings come from CHATAPP_* "
+        "environment variables (see docs/configuration.md).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="migrate the database and serve the APIs")
+    serve.add_argument("--host", help="address to listen on (CHATAPP_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (CHATAPP_PORT, default 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (CHATAPP_WORKERS, default 1)")
+    serve.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True, metavar="ACTION"
+    )
+    db.add_parser("upgrade", help="apply every migration").set_defaults(func=cmd_db_upgrade)
+
+    tenants = sub.add_parser("tenants", help="api_key / api_secret pairs").add_subparsers(
+        dest="tenants_command", required=True, metavar="ACTION"
+    )
+    create = tenants.add_parser("create", help="make a tenant and print its secret, once")
+    create.add_argument("--json", action="store_true", help='print {"api_key", "api_secret"}')
+    create.set_defaults(func=cmd_tenants_create)
+    listing = tenants.add_parser("list", help="list tenants (never their secrets)")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_tenants_list)
+    revoke = tenants.add_parser("revoke", help="stop a tenant's credentials working, at once")
+    revoke.add_argument("api_key")
+    revoke.set_defaults(func=cmd_tenants_revoke)
+
+    accounts = sub.add_parser("accounts", help="external accounts").add_subparsers(
+        dest="accounts_command", required=True, metavar="ACTION"
+    )
+    provision = accounts.add_parser(
+        "provision", help="register an account for a tenant (any provider)"
+    )
+    provision.add_argument("provider", choices=PROVIDERS)
+    provision.add_argument("external_id")
+    provision.add_argument("--api-key", required=True, help="the tenant that will own it")
+    provision.add_argument("--name")
+    provision.add_argument("--access-token", help="required for messenger, refused otherwise")
+    provision.add_argument("--json", action="store_true")
+    provision.set_defaults(func=cmd_accounts_provision)
+
+    secrets = sub.add_parser("secrets", help="encryption keys").add_subparsers(
+        dest="secrets_command", required=True, metavar="ACTION"
+    )
+    secrets.add_parser("new-key", help="print a new key for CHATAPP_ENCRYPTION_KEYS").set_defaults(
+        func=cmd_secrets_new_key
+    )
+    return parser
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, InvalidInput):
+        return "; ".join(f"{p.name}: {p.reason}" for p in exc.params)
+    if isinstance(exc, SQLAlchemyError):
+        orig = getattr(exc, "orig", None)
+        text = str(orig if orig is not None else exc).strip().splitlines()
+        return f"database error: {text[0] if text else type(exc).__name__}"
+    return str(exc) or type(exc).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = get_settings()
+        code: int = args.func(args, settings)
+        return code
+    except (ConfigError, DomainError, CliError, SQLAlchemyError, OSError) as exc:
+        print(f"chatapp-accounts: error: {_describe(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

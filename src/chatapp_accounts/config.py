@@ -1,0 +1,88 @@
+"""Settings, read from the environment once, through get_settings().
+
+Nothing here runs at import time: the app factory and the CLI ask for settings when they
+need them, and tests build their own Settings without touching the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite:///chatapp-accounts.sqlite3"
+
+
+class ConfigError(Exception):
+    """A setting has a value the service cannot run with."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    # base64url-encoded 32-byte AES keys; the first encrypts, all decrypt.
+    encryption_keys: tuple[str, ...] = ()
+    # Absolute base for HAL `_links`, e.g. "https://accounts.example.com". Empty: from the request.
+    public_base_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    max_body_bytes: int = 1024 * 1024
+    log_level: str = "info"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file of an SQLite URL (None for PostgreSQL or in-memory SQLite)."""
+        if not self.is_sqlite:
+            return None
+        _, _, rest = self.database_url.partition(":///")
+        if not rest or rest == ":memory:":
+            return None
+        return Path(rest.split("?", 1)[0])
+
+    @property
+    def key_file(self) -> Path | None:
+        """Where the embedded default keeps its generated encryption key."""
+        path = self.sqlite_path
+        return path.with_name(path.name + ".key") if path else None
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def settings_from_env(env: Mapping[str, str]) -> Settings:
+    keys = tuple(k.strip() for k in env.get("CHATAPP_ENCRYPTION_KEYS", "").split(",") if k.strip())
+    return Settings(
+        database_url=env.get("CHATAPP_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        encryption_keys=keys,
+        public_base_url=(env.get("CHATAPP_PUBLIC_BASE_URL") or "").rstrip("/"),
+        host=env.get("CHATAPP_HOST") or "127.0.0.1",
+        port=_int(env, "CHATAPP_PORT", 8000, 0),
+        workers=_int(env, "CHATAPP_WORKERS", 1, 1),
+        max_body_bytes=_int(env, "CHATAPP_MAX_BODY_BYTES", 1024 * 1024, 1),
+        log_level=(env.get("CHATAPP_LOG_LEVEL") or "info").lower(),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return settings_from_env(os.environ)

@@ -1,0 +1,1 @@
+"""The rules of the service: accounts, applications and tenants. No HTTP, no SQL."""

@@ -1,0 +1,72 @@
+"""What can go wrong, in the domain's words. The API layer maps each to an answer, once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DomainError(Exception):
+    """Base of every error a use case raises on purpose."""
+
+    detail: str = ""
+
+    def __init__(self, detail: str | None = None) -> None:
+        if detail is not None:
+            self.detail = detail
+        super().__init__(self.detail)
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidParam:
+    name: str
+    reason: str
+
+
+class InvalidInput(DomainError):
+    """The request breaks the schema: one entry per bad field."""
+
+    def __init__(self, params: list[InvalidParam]) -> None:
+        self.params = params
+        super().__init__(f"Found errors validating {len(params)} of your submitted parameters.")
+
+    @classmethod
+    def one(cls, name: str, reason: str) -> InvalidInput:
+        return cls([InvalidParam(name, reason)])
+
+
+class NotAuthenticated(DomainError):
+    detail = "Request header 'Authorization' missing / Invalid Token"
+
+
+class AccountNotFound(DomainError):
+    detail = "Account not found"
+
+
+class AccountAlreadyRegistered(DomainError):
+    """Creating an account whose (provider, external_id) is taken."""
+
+
+class CannotLink(DomainError):
+    detail = "Cannot link application"
+
+
+class LinkConflict(DomainError):
+    detail = "Unable to link application"
+
+
+class CannotUnlink(DomainError):
+    detail = "Cannot unlink application"
+
+
+class UnlinkConflict(DomainError):
+    detail = "Unable to unlink application"
+
+
+class ApplicationNotFound(DomainError):
+    def __init__(self, application_id: str) -> None:
+        super().__init__(f"ID '{application_id}' does not exist, or you do not have access")
+
+
+class TenantNotFound(DomainError):
+    def __init__(self, api_key: str) -> None:
+        super().__init__(f"no tenant with api_key {api_key!r}")

@@ -1,0 +1,98 @@
+"""What the use cases need from storage. storage/ implements these; tests may fake them."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .models import Account, Application, Provider, TenantRecord
+
+
+class AccountRepository(Protocol):
+    def add(self, tenant: int, account: Account) -> None:
+        """Insert; raises AccountAlreadyRegistered when (provider, external_id) is taken."""
+
+    def get(self, tenant: int, provider: Provider, external_id: str) -> Account | None: ...
+
+    def owner(self, provider: Provider, external_id: str) -> int | None: ...
+
+    def update(
+        self,
+        tenant: int,
+        provider: Provider,
+        external_id: str,
+        *,
+        name: str | None,
+        access_token: str | None,
+        set_name: bool,
+        set_access_token: bool,
+    ) -> bool: ...
+
+    def set_application(
+        self, tenant: int, provider: Provider, external_id: str, application_id: str | None
+    ) -> bool: ...
+
+    def link(self, tenant: int, provider: Provider, external_id: str, application_id: str) -> bool:
+        """Atomically set the application where none (or this one) is linked; False otherwise."""
+
+    def unlink(
+        self, tenant: int, provider: Provider, external_id: str, application_id: str
+    ) -> bool: ...
+
+    def unlink_everywhere(self, tenant: int, application_id: str) -> int: ...
+
+    def delete(self, tenant: int, provider: Provider, external_id: str) -> bool: ...
+
+    def page(
+        self, tenant: int, provider: Provider | None, offset: int, limit: int
+    ) -> list[Account]: ...
+
+    def count(self, tenant: int, provider: Provider | None) -> int: ...
+
+
+class ApplicationRepository(Protocol):
+    def add(self, tenant: int, application: Application) -> None: ...
+
+    def get(self, tenant: int, application_id: str) -> Application | None: ...
+
+    def replace(self, tenant: int, application: Application) -> bool: ...
+
+    def delete(self, tenant: int, application_id: str) -> bool: ...
+
+    def page(self, tenant: int, offset: int, limit: int) -> list[Application]: ...
+
+    def count(self, tenant: int) -> int: ...
+
+
+class TenantRepository(Protocol):
+    def add(self, api_key: str, secret_hash: str) -> int: ...
+
+    def by_api_key(self, api_key: str) -> TenantRecord | None: ...
+
+    def all(self) -> list[TenantRecord]: ...
+
+    def revoke(self, api_key: str) -> bool: ...
+
+    def count(self) -> int: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction. Use cases call commit(); leaving the block without it rolls back."""
+
+    @property
+    def accounts(self) -> AccountRepository: ...
+
+    @property
+    def applications(self) -> ApplicationRepository: ...
+
+    @property
+    def tenants(self) -> TenantRepository: ...
+
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, write: bool = False) -> UnitOfWork: ...

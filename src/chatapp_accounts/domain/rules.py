@@ -1,0 +1,60 @@
+"""Bounds on the values the API accepts (NOTES.md, "Strings have bounds").
+
+Each check returns the reason a value is refused, or None. They are shared by the HTTP
+layer (which turns reasons into `invalid_params`) and the command line.
+"""
+
+from __future__ import annotations
+
+import re
+
+EXTERNAL_ID_MAX = 100
+NAME_MAX = 255
+ACCESS_TOKEN_MAX = 4096
+APPLICATION_ID_MAX = 100
+PAGE_SIZE_MAX = 100
+
+EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+\-]{0,99}$"
+# U+0000-U+001F, U+007F and U+0080-U+009F: never allowed in any string.
+CONTROL_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+
+_EXTERNAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+\-]{0,99}\Z")
+_CONTROL = re.compile("[\u0000-\u001f\u007f-\u009f]")
+
+
+def has_control_chars(value: str) -> bool:
+    return _CONTROL.search(value) is not None
+
+
+def bounded_text(value: str, field: str, maximum: int, minimum: int = 0) -> str | None:
+    if has_control_chars(value):
+        return f"`{field}` must not contain control characters"
+    if len(value) < minimum:
+        return f"`{field}` must not be empty" if minimum == 1 else f"`{field}` is too short"
+    if len(value) > maximum:
+        return f"`{field}` must be at most {maximum} characters"
+    return None
+
+
+def external_id_problem(value: str, field: str = "external_id") -> str | None:
+    if _EXTERNAL_ID.match(value):
+        return None
+    if not value:
+        return f"`{field}` must not be empty"
+    if len(value) > EXTERNAL_ID_MAX:
+        return f"`{field}` must be at most {EXTERNAL_ID_MAX} characters"
+    return (
+        f"`{field}` must start with a letter or digit and contain only letters, digits and ._:@+-"
+    )
+
+
+def name_problem(value: str) -> str | None:
+    return bounded_text(value, "name", NAME_MAX)
+
+
+def access_token_problem(value: str) -> str | None:
+    return bounded_text(value, "access_token", ACCESS_TOKEN_MAX, minimum=1)
+
+
+def application_id_problem(value: str, field: str = "application") -> str | None:
+    return bounded_text(value, field, APPLICATION_ID_MAX, minimum=1)

@@ -1,0 +1,1 @@
+"""Secret hashing, access-token encryption and key handling."""

@@ -1,0 +1,1 @@
+"""Persistence: the engine, the tables, the repositories and the Alembic migrations."""

@@ -1,0 +1,87 @@
+"""The schema, as SQLAlchemy Core tables. Migrations in migrations/ create exactly this.
+
+Constraint names follow one convention so that migrations are the same on SQLite and
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("api_key", String(32), nullable=False),
+    Column("secret_hash", String(128), nullable=False),
+    Column("revoked", Boolean, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("api_key"),
+)
+
+applications = Table(
+    "applications",
+    metadata,
+    Column("pk", Id, primary_key=True, autoincrement=True),
+    Column("id", String(100), nullable=False),
+    Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("public_key", Text, nullable=False),
+    Column("capabilities", Text, nullable=False),  # JSON, kept as given
+    Column("privacy", Text, nullable=False),  # JSON
+    Column("has_messages", Boolean, nullable=False),
+    UniqueConstraint("id"),
+    Index("ix_applications_tenant_id_pk", "tenant_id", "pk"),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("pk", Id, primary_key=True, autoincrement=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("provider", String(32), nullable=False),
+    Column("external_id", String(100), nullable=False),
+    Column("name", Text, nullable=True),
+    Column("access_token", LargeBinary, nullable=True),  # AES-GCM ciphertext
+    # One column, so one application per account is structural; deleting the application
+    # unlinks it everywhere.
+    Column(
+        "application_id",
+        String(100),
+        ForeignKey("applications.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    # (provider, external_id) is unique across all tenants: a page has one owner.
+    UniqueConstraint("provider", "external_id"),
+    Index("ix_accounts_tenant_id_pk", "tenant_id", "pk"),
+    Index("ix_accounts_tenant_id_provider_pk", "tenant_id", "provider", "pk"),
+    Index("ix_accounts_application_id", "application_id"),
+)

@@ -1,0 +1,56 @@
+"""Small request helpers for the HTTP tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.testclient import TestClient
+
+from tests.conftest import TenantCreds
+
+EA = "/beta/chatapp-accounts"
+APPS = "/v2/applications"
+
+MESSAGES = {
+    "messages": {
+        "webhooks": {
+            "inbound_url": {"address": "https://example.com/inbound", "http_method": "POST"},
+            "status_url": {"address": "https://example.com/status", "http_method": "POST"},
+        }
+    }
+}
+
+
+def new_application(
+    client: TestClient, who: TenantCreds, *, messages: bool = True, name: str = "app"
+) -> dict[str, Any]:
+    capabilities = MESSAGES if messages else {"voice": {}}
+    r = client.post(APPS, json={"name": name, "capabilities": capabilities}, headers=who.headers)
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def new_messenger(
+    client: TestClient, who: TenantCreds, external_id: str, **extra: Any
+) -> dict[str, Any]:
+    payload = {"external_id": external_id, "access_token": f"token-{external_id}", **extra}
+    r = client.post(f"{EA}/messenger", json=payload, headers=who.headers)
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def assert_error(
+    response: Any, status: int, *, detail: str | None = None, type_suffix: str | None = None
+) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body: dict[str, Any] = response.json()
+    if detail is not None:
+        assert body["detail"] == detail
+    if type_suffix is not None:
+        assert body["type"].endswith(type_suffix)
+    if "instance" in body:
+        assert body["instance"] == response.headers["x-request-id"]
+    return body

@@ -1,0 +1,223 @@
+"""List (pagination, HAL links, provider filter), link and unlink, Viber/WhatsApp/RCS reads."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from chatapp_accounts.domain.accounts import provision_account
+from chatapp_accounts.domain.models import Provider
+from chatapp_accounts.storage.uow import SqlUnitOfWorkFactory
+from tests.conftest import TenantCreds
+
+from .helpers import EA, assert_error, new_application, new_messenger
+
+BASE = "https://accounts.example.test/beta/chatapp-accounts"
+
+
+def provision(uow: SqlUnitOfWorkFactory, who: TenantCreds, provider: str, external_id: str) -> None:
+    provision_account(
+        uow, api_key=who.api_key, provider=Provider(provider), external_id=external_id, name="n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("provider", "path"), [("viber_service_msg", "viber_service_msg"), ("whatsapp", "whatsapp")]
+)
+def test_get_provisioned_accounts(
+    client: TestClient,
+    alice: TenantCreds,
+    uow_factory: SqlUnitOfWorkFactory,
+    provider: str,
+    path: str,
+) -> None:
+    provision(uow_factory, alice, provider, "447700900001")
+    r = client.get(f"{EA}/{path}/447700900001", headers=alice.headers)
+    assert r.status_code == 200
+    assert r.json() == {
+        "external_id": "447700900001",
+        "api_key": alice.api_key,
+        "provider": provider,
+        "name": "n",
+        "applications": [],
+    }
+    # Same id under another provider is another account.
+    assert_error(client.get(f"{EA}/messenger/447700900001", headers=alice.headers), 404)
+
+
+def test_list_pages_links_and_totals(client: TestClient, alice: TenantCreds) -> None:
+    for i in range(5):
+        new_messenger(client, alice, f"p{i}")
+    r = client.get(f"{EA}?page_size=2&page_number=2", headers=alice.headers)
+    assert r.status_code == 200
+    body = r.json()
+    assert [a["external_id"] for a in body["_embedded"]] == ["p2", "p3"]
+    assert (body["page_number"], body["page_size"], body["total_items"], body["total_pages"]) == (
+        2,
+        2,
+        5,
+        3,
+    )
+    assert body["_links"] == {
+        "self": {"href": f"{BASE}?page_number=2&page_size=2"},
+        "first": {"href": f"{BASE}?page_number=1&page_size=2"},
+        "last": {"href": f"{BASE}?page_number=3&page_size=2"},
+        "next": {"href": f"{BASE}?page_number=3&page_size=2"},
+        "prev": {"href": f"{BASE}?page_number=1&page_size=2"},
+    }
+    # Walking every page yields each account once, in creation order.
+    seen: list[str] = []
+    for n in (1, 2, 3):
+        page = client.get(f"{EA}/?page_size=2&page_number={n}", headers=alice.headers).json()
+        seen += [a["external_id"] for a in page["_embedded"]]
+    assert seen == [f"p{i}" for i in range(5)]
+
+
+def test_list_defaults_and_past_the_end(client: TestClient, alice: TenantCreds) -> None:
+    new_messenger(client, alice, "only")
+    body = client.get(EA, headers=alice.headers).json()
+    assert (body["page_number"], body["page_size"], body["total_pages"]) == (1, 20, 1)
+    assert "next" not in body["_links"] and "prev" not in body["_links"]
+    past = client.get(f"{EA}?page_number=9", headers=alice.headers).json()
+    assert past["_embedded"] == []
+    assert past["total_items"] == 1
+
+
+def test_list_filters_by_provider_including_rcs(
+    client: TestClient, alice: TenantCreds, uow_factory: SqlUnitOfWorkFactory
+) -> None:
+    new_messenger(client, alice, "m1")
+    provision(uow_factory, alice, "rcs", "agent1")
+    provision(uow_factory, alice, "whatsapp", "4477")
+    body = client.get(f"{EA}?provider=rcs", headers=alice.headers).json()
+    assert [(a["provider"], a["external_id"]) for a in body["_embedded"]] == [("rcs", "agent1")]
+    assert body["total_items"] == 1
+    assert body["_links"]["self"]["href"] == f"{BASE}?page_number=1&page_size=20&provider=rcs"
+    every = client.get(EA, headers=alice.headers).json()
+    assert [a["provider"] for a in every["_embedded"]] == ["messenger", "rcs", "whatsapp"]
+    assert "access_token" in every["_embedded"][0]
+    assert "access_token" not in every["_embedded"][1]
+
+
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [
+        ("page_size=0", {"page_size"}),
+        ("page_size=101", {"page_size"}),
+        ("page_number=0", {"page_number"}),
+        ("page_number=abc&page_size=1.5", {"page_number", "page_size"}),
+        ("provider=telegram", {"provider"}),
+    ],
+)
+def test_list_bad_parameters_are_400(
+    client: TestClient, alice: TenantCreds, query: str, names: set[str]
+) -> None:
+    body = assert_error(client.get(f"{EA}?{query}", headers=alice.headers), 400)
+    assert {p["name"] for p in body["invalid_params"]} == names
+
+
+def test_link_then_same_again_then_conflict(client: TestClient, alice: TenantCreds) -> None:
+    new_messenger(client, alice, "42")
+    first, second = new_application(client, alice), new_application(client, alice)
+    url = f"{EA}/messenger/42/applications"
+    r = client.post(url, json={"application": first["id"]}, headers=alice.headers)
+    assert r.status_code == 200
+    assert r.json()["applications"] == [first["id"]]
+    again = client.post(url, json={"application": first["id"]}, headers=alice.headers)
+    assert again.status_code == 200
+    assert again.json() == r.json()
+    conflict = client.post(url, json={"application": second["id"]}, headers=alice.headers)
+    body = assert_error(conflict, 409, detail="Unable to link application", type_suffix="#Conflict")
+    assert body["title"] == "Application conflict"
+    assert client.get(f"{EA}/messenger/42", headers=alice.headers).json()["applications"] == [
+        first["id"]
+    ]
+
+
+def test_link_works_for_every_provider(
+    client: TestClient, alice: TenantCreds, uow_factory: SqlUnitOfWorkFactory
+) -> None:
+    app = new_application(client, alice)
+    for provider in ("viber_service_msg", "whatsapp", "rcs"):
+        provision(uow_factory, alice, provider, "id1")
+        r = client.post(
+            f"{EA}/{provider}/id1/applications",
+            json={"application": app["id"]},
+            headers=alice.headers,
+        )
+        assert r.status_code == 200, provider
+        assert r.json()["provider"] == provider
+        assert r.json()["applications"] == [app["id"]]
+
+
+def test_link_refusals_are_403(client: TestClient, alice: TenantCreds, bob: TenantCreds) -> None:
+    new_messenger(client, alice, "42")
+    good = new_application(client, alice)
+    voice = new_application(client, alice, messages=False)
+    bobs = new_application(client, bob)
+    cases = [
+        ("messenger/42", voice["id"]),
+        ("messenger/42", bobs["id"]),
+        ("messenger/42", "no-such-app"),
+        ("messenger/nope", good["id"]),
+        ("telegram/42", good["id"]),
+        ("whatsapp/42", good["id"]),
+    ]
+    for path, app_id in cases:
+        r = client.post(
+            f"{EA}/{path}/applications", json={"application": app_id}, headers=alice.headers
+        )
+        assert_error(r, 403, detail="Cannot link application", type_suffix="#Forbidden")
+    assert client.get(f"{EA}/messenger/42", headers=alice.headers).json()["applications"] == []
+
+
+def test_link_body_errors_are_400(client: TestClient, alice: TenantCreds) -> None:
+    new_messenger(client, alice, "42")
+    for payload in ({}, {"application": 3}, {"application": ""}, {"application": "x" * 101}):
+        body = assert_error(
+            client.post(f"{EA}/messenger/42/applications", json=payload, headers=alice.headers), 400
+        )
+        assert body["invalid_params"][0]["name"] == "application"
+
+
+def test_unlink(client: TestClient, alice: TenantCreds, bob: TenantCreds) -> None:
+    app = new_application(client, alice)
+    other = new_application(client, alice)
+    new_messenger(client, alice, "42", applications=[app["id"]])
+    url = f"{EA}/messenger/42/applications"
+    assert_error(
+        client.delete(f"{url}/{other['id']}", headers=alice.headers),
+        409,
+        detail="Unable to unlink application",
+    )
+    assert_error(
+        client.delete(f"{url}/{app['id']}", headers=bob.headers),
+        403,
+        detail="Cannot unlink application",
+    )
+    assert_error(
+        client.delete(f"{EA}/telegram/42/applications/{app['id']}", headers=alice.headers),
+        403,
+        detail="Cannot unlink application",
+    )
+    r = client.delete(f"{url}/{app['id']}", headers=alice.headers)
+    assert r.status_code == 204 and r.content == b""
+    assert client.get(f"{EA}/messenger/42", headers=alice.headers).json()["applications"] == []
+    assert_error(client.delete(f"{url}/{app['id']}", headers=alice.headers), 409)
+
+
+def test_unknown_paths_are_404_in_the_api_shape(client: TestClient, alice: TenantCreds) -> None:
+    assert_error(
+        client.get(f"{EA}/telegram/1", headers=alice.headers), 404, type_suffix="#NotFound"
+    )
+    r = client.get(f"{EA}/messenger/a%2Fb", headers=alice.headers)
+    assert r.status_code == 404
+
+
+def test_served_spec_is_the_fixed_published_one(client: TestClient) -> None:
+    r = client.get(f"{EA}/openapi.json")
+    assert r.status_code == 200
+    spec = r.json()
+    assert spec["info"]["title"] == "External Accounts API"
+    assert "anyOf" in spec["components"]["schemas"]["GetAllAccountResponse"]
+    assert "rcs" in spec["paths"]["/"]["get"]["parameters"][0]["schema"]["enum"]

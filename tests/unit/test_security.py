@@ -1,0 +1,77 @@
+"""Secret hashing, the token cipher and key files."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from chatapp_accounts.config import ConfigError, Settings
+from chatapp_accounts.security import secrets
+from chatapp_accounts.security.keys import generate_rsa_key_pair, public_key_problem
+from chatapp_accounts.security.tokens import (
+    TokenCipher,
+    TokenDecryptError,
+    load_cipher,
+    new_key,
+    row_binding,
+)
+
+
+def test_secret_hash_verifies_only_the_secret() -> None:
+    secret = secrets.new_api_secret()
+    stored = secrets.hash_secret(secret)
+    assert secret not in stored
+    assert secrets.verify_secret(secret, stored)
+    assert not secrets.verify_secret(secret + "x", stored)
+    assert len(secret) == secrets.SECRET_LENGTH and secret.isalnum()
+    assert len(secrets.new_api_key()) == 8
+
+
+def test_cipher_round_trip_and_row_binding() -> None:
+    cipher = TokenCipher.from_texts([new_key()])
+    blob = cipher.encrypt("token", row_binding("messenger", "1"))
+    assert b"token" not in blob
+    assert cipher.decrypt(blob, row_binding("messenger", "1")) == "token"
+    with pytest.raises(TokenDecryptError):
+        cipher.decrypt(blob, row_binding("messenger", "2"))
+    with pytest.raises(TokenDecryptError):
+        cipher.decrypt(blob[:-1] + bytes([blob[-1] ^ 1]), row_binding("messenger", "1"))
+
+
+def test_old_keys_decrypt_first_key_encrypts() -> None:
+    old, new = new_key(), new_key()
+    blob = TokenCipher.from_texts([old]).encrypt("t", b"aad")
+    rotated = TokenCipher.from_texts([new, old])
+    assert rotated.decrypt(blob, b"aad") == "t"
+    assert rotated.key_id_of(rotated.encrypt("t", b"aad")) == rotated.primary_key_id
+    with pytest.raises(TokenDecryptError):
+        TokenCipher.from_texts([new]).decrypt(blob, b"aad")
+
+
+@pytest.mark.parametrize("bad", ["not base64!", "c2hvcnQ"])
+def test_bad_keys_are_config_errors(bad: str) -> None:
+    with pytest.raises(ConfigError):
+        TokenCipher.from_texts([bad])
+
+
+def test_embedded_default_makes_a_private_key_file(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/db.sqlite3")
+    cipher = load_cipher(settings)
+    key_file = tmp_path / "db.sqlite3.key"
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    again = load_cipher(settings)  # the same key is read back
+    assert again.decrypt(cipher.encrypt("x", b"a"), b"a") == "x"
+
+
+def test_postgres_needs_configured_keys() -> None:
+    with pytest.raises(ConfigError, match="CHATAPP_ENCRYPTION_KEYS"):
+        load_cipher(Settings(database_url="postgresql://u@h/db"))
+
+
+def test_public_key_checks() -> None:
+    _, public = generate_rsa_key_pair()
+    assert public_key_problem(public) is None
+    assert public_key_problem("garbage") == "must be a PEM-encoded public key"
