@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
+import ssl
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -43,24 +46,45 @@ def _print_json(value: Any) -> None:
     print(json.dumps(value))
 
 
+def _tls_files(args: argparse.Namespace, settings: Settings) -> tuple[str, str] | None:
+    certfile = args.ssl_certfile or settings.ssl_certfile
+    keyfile = args.ssl_keyfile or settings.ssl_keyfile
+    if not certfile and not keyfile:
+        return None
+    if not certfile or not keyfile:
+        raise CliError("HTTPS needs both --ssl-certfile and --ssl-keyfile")
+    for path in (certfile, keyfile):
+        if not os.path.isfile(path) or not os.access(path, os.R_OK):
+            raise CliError(f"cannot read {path}")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except ssl.SSLError as exc:
+        raise CliError(
+            f"{certfile} / {keyfile} are not a certificate and its key: {exc.reason}"
+        ) from None
+    return certfile, keyfile
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
     workers = args.workers or settings.workers
+    tls = _tls_files(args, settings)
     engine, uow = _open(settings)
     try:
         if settings.is_sqlite and tenant_cases.count_tenants(uow) == 0:
             tenant = tenant_cases.create_tenant(uow)
             shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+            scheme, trust = ("https", f"--cacert {shlex.quote(tls[0])} ") if tls else ("http", "")
             print("Created a first tenant on this empty database. Its secret is shown only once:")
             print(f"  api_key:    {tenant.api_key}")
             print(f"  api_secret: {tenant.api_secret}")
             print("Try it:")
             print(
-                f"  curl -u {tenant.api_key}:{tenant.api_secret} "
-                f"http://{shown}:{port}/beta/chatapp-accounts"
+                f"  curl {trust}-u {tenant.api_key}:{tenant.api_secret} "
+                f"{scheme}://{shown}:{port}/beta/chatapp-accounts"
             )
             sys.stdout.flush()
     finally:
@@ -73,6 +97,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=workers,
         log_level=settings.log_level,
         server_header=False,
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
     )
     return 0
 
@@ -198,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (CHATAPP_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (CHATAPP_PORT, default 8000)")
     serve.add_argument("--workers", type=int, help="worker processes (CHATAPP_WORKERS, default 1)")
+    serve.add_argument(
+        "--ssl-certfile", help="serve HTTPS with this PEM certificate (CHATAPP_SSL_CERTFILE)"
+    )
+    serve.add_argument("--ssl-keyfile", help="the certificate's private key (CHATAPP_SSL_KEYFILE)")
     serve.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(

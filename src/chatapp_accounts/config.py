@@ -31,6 +31,12 @@ class Settings:
     workers: int = 1
     max_body_bytes: int = 1024 * 1024
     log_level: str = "info"
+    # Bearer JWTs: tolerated clock skew, and how many verified tokens each process remembers.
+    jwt_leeway_seconds: int = 30
+    jwt_cache_size: int = 10_000
+    # HTTPS: both set, or neither.
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
 
     @property
     def is_sqlite(self) -> bool:
@@ -80,6 +86,10 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         workers=_int(env, "CHATAPP_WORKERS", 1, 1),
         max_body_bytes=_int(env, "CHATAPP_MAX_BODY_BYTES", 1024 * 1024, 1),
         log_level=(env.get("CHATAPP_LOG_LEVEL") or "info").lower(),
+        jwt_leeway_seconds=_int(env, "CHATAPP_JWT_LEEWAY_SECONDS", 30, 0),
+        jwt_cache_size=_int(env, "CHATAPP_JWT_CACHE_SIZE", 10_000, 1),
+        ssl_certfile=env.get("CHATAPP_SSL_CERTFILE", ""),
+        ssl_keyfile=env.get("CHATAPP_SSL_KEYFILE", ""),
     )
 
 

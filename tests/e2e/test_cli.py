@@ -151,3 +151,21 @@ def test_serve_on_empty_database_prints_a_working_curl_line(tmp_path: object) ->
     # A second start does not make another tenant.
     with running_server(env) as again:
         assert "api_secret" not in again.output
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        (["--ssl-certfile", "/nonexistent.pem"], "both --ssl-certfile and --ssl-keyfile"),
+        (
+            ["--ssl-certfile", "/nonexistent.pem", "--ssl-keyfile", "/nonexistent.key"],
+            "cannot read",
+        ),
+        (["--ssl-certfile", "README.md", "--ssl-keyfile", "README.md"], "not a certificate"),
+    ],
+)
+def test_serve_tls_flag_errors_are_one_line(
+    tmp_path: object, flags: list[str], fragment: str
+) -> None:
+    env = base_env(CHATAPP_DATABASE_URL=f"sqlite:///{tmp_path}/x.sqlite3")
+    assert_one_line_error(cli("serve", "--port", "0", *flags, env=env), fragment)

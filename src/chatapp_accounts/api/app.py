@@ -13,12 +13,14 @@ from starlette.middleware import Middleware
 
 from ..config import Settings, get_settings
 from ..domain.errors import DomainError
+from ..domain.tenants import signing_key
+from ..security.jwt import JwtVerifier
 from ..security.tokens import TokenCipher, load_cipher
 from ..storage.engine import make_engine
 from ..storage.uow import SqlUnitOfWorkFactory
 from .accounts import account_routes
 from .applications import application_routes
-from .auth import BasicAuth
+from .auth import BasicAuth, BasicOrBearerAuth
 from .errors import on_domain_error, on_http_error, on_unexpected
 from .http import Services
 from .request_id import RequestIdMiddleware
@@ -34,7 +36,17 @@ def create_app(
     engine = engine or make_engine(settings.database_url)
     cipher = cipher or load_cipher(settings)
     uow_factory = SqlUnitOfWorkFactory(engine, cipher)
-    services = Services(settings, uow_factory, BasicAuth(uow_factory))
+    verifier = JwtVerifier(
+        lambda application_id: signing_key(uow_factory, application_id),
+        leeway=settings.jwt_leeway_seconds,
+        cache_size=settings.jwt_cache_size,
+    )
+    services = Services(
+        settings,
+        uow_factory,
+        authenticate=BasicOrBearerAuth(uow_factory, verifier),
+        authenticate_basic=BasicAuth(uow_factory),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -54,4 +66,5 @@ def create_app(
     )
     app.router.redirect_slashes = False
     app.state.services = services
+    app.state.jwt_verifier = verifier
     return app

@@ -55,7 +55,7 @@ def page_json(page: ApplicationPage, base: str) -> dict[str, Any]:
 
 def application_routes(services: Services) -> list[Route]:
     uow = services.uow_factory
-    auth = services.authenticate
+    auth = services.authenticate_basic
     settings = services.settings
 
     async def list_all(request: Request) -> Response:

@@ -1,29 +1,38 @@
-"""Who is calling: Basic auth (`api_key:api_secret`) on both APIs."""
+"""Who is calling. Basic (`api_key:api_secret`) on both APIs; Bearer (an application JWT) on the
+External Accounts API, where the tenant is the application's owner."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 
 from starlette.requests import Request
 
-from ..domain.errors import NotAuthenticated
+from ..domain.errors import AccessDenied, NotAuthenticated
 from ..domain.models import Tenant
 from ..domain.ports import UnitOfWorkFactory
 from ..domain.tenants import authenticate
+from ..security.jwt import AclDenied, JwtVerifier, TokenRejected
 
-_MAX_HEADER = 1024
+log = logging.getLogger("chatapp_accounts.auth")
+_MAX_HEADER = 16 * 1024
+
+
+def _split(header: str | None) -> tuple[str, str]:
+    if not header or len(header) > _MAX_HEADER:
+        raise NotAuthenticated()
+    scheme, _, credentials = header.partition(" ")
+    return scheme.lower(), credentials.strip()
 
 
 def basic_credentials(header: str | None) -> tuple[str, str]:
     """Split `Basic base64(key:secret)`; anything else is NotAuthenticated."""
-    if not header or len(header) > _MAX_HEADER:
-        raise NotAuthenticated()
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
+    scheme, encoded = _split(header)
+    if scheme != "basic":
         raise NotAuthenticated()
     try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise NotAuthenticated() from None
     api_key, sep, api_secret = decoded.partition(":")
@@ -33,9 +42,33 @@ def basic_credentials(header: str | None) -> tuple[str, str]:
 
 
 class BasicAuth:
+    """The Application API's authentication: Basic only."""
+
     def __init__(self, uow_factory: UnitOfWorkFactory) -> None:
         self._uow_factory = uow_factory
 
     def __call__(self, request: Request) -> Tenant:
         api_key, api_secret = basic_credentials(request.headers.get("authorization"))
         return authenticate(self._uow_factory, api_key, api_secret)
+
+
+class BasicOrBearerAuth(BasicAuth):
+    """The External Accounts API's authentication: Basic, or an application's RS256 JWT."""
+
+    def __init__(self, uow_factory: UnitOfWorkFactory, verifier: JwtVerifier) -> None:
+        super().__init__(uow_factory)
+        self.verifier = verifier
+
+    def __call__(self, request: Request) -> Tenant:
+        header = request.headers.get("authorization")
+        scheme, token = _split(header)
+        if scheme != "bearer":
+            return super().__call__(request)
+        try:
+            key = self.verifier.verify(token, request.url.path)
+        except TokenRejected as exc:
+            log.info("bearer token rejected: %s", exc)  # the reason, never the token
+            raise NotAuthenticated() from None
+        except AclDenied:
+            raise AccessDenied() from None
+        return Tenant(key.tenant_id, key.api_key)

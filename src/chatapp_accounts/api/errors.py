@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..domain.errors import (
+    AccessDenied,
     AccountAlreadyRegistered,
     AccountNotFound,
     ApplicationNotFound,
@@ -32,7 +33,11 @@ from .request_id import request_id
 log = logging.getLogger("chatapp_accounts.api")
 
 APPLICATIONS_PREFIX = "/v2/applications"
-WWW_AUTHENTICATE = 'Basic realm="chatapp-accounts", charset="UTF-8"'
+# The External Accounts API takes both schemes; the Application API only Basic, as Vonage's.
+CHALLENGES = (
+    'Basic realm="chatapp-accounts", charset="UTF-8", Bearer realm="chatapp-accounts"',
+    'Basic realm="chatapp-accounts", charset="UTF-8"',
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +62,13 @@ _KINDS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
         (_APPS + "#unauthorized", "Invalid credentials supplied"),
     ),
     "forbidden": ((_ACCOUNTS + "Forbidden", "Forbidden"), (_APPS + "#forbidden", "Forbidden")),
+    "acl": (
+        (
+            _ACCOUNTS + "Forbidden",
+            "Wrong authentication - You are not authorised to access this resource",
+        ),
+        (_APPS + "#forbidden", "Forbidden"),
+    ),
     "not_found": ((_ACCOUNTS + "NotFound", "Not Found"), (_APPS + "#not-found", "Not Found")),
     "conflict": (
         (_ACCOUNTS + "Conflict", "Application conflict"),
@@ -88,6 +100,7 @@ _KINDS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
 ERROR_TABLE: dict[type[DomainError], tuple[int, str]] = {
     InvalidInput: (400, "invalid"),
     NotAuthenticated: (401, "unauthorized"),
+    AccessDenied: (403, "acl"),
     AccountAlreadyRegistered: (403, "forbidden"),
     CannotLink: (403, "forbidden"),
     CannotUnlink: (403, "forbidden"),
@@ -110,13 +123,15 @@ def problem_for(exc: DomainError) -> Problem:
     invalid = None
     if isinstance(exc, InvalidInput):
         invalid = [{"name": p.name, "reason": p.reason} for p in exc.params]
-    headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if status == 401 else {}
-    return Problem(status, kind, exc.detail, invalid, headers)
+    return Problem(status, kind, exc.detail, invalid)
 
 
 def render(request: Request, problem: Problem) -> Response:
     is_apps = request.url.path.startswith(APPLICATIONS_PREFIX)
     type_, title = _KINDS[problem.kind][1 if is_apps else 0]
+    headers = problem.headers
+    if problem.status == 401:
+        headers = {**headers, "WWW-Authenticate": CHALLENGES[1 if is_apps else 0]}
     body: dict[str, Any]
     if problem.kind == "unauthorized" and not is_apps:
         # NOTES.md: exactly this body.
@@ -138,7 +153,7 @@ def render(request: Request, problem: Problem) -> Response:
     return Response(
         msgspec.json.encode(body),
         status_code=problem.status,
-        headers=problem.headers,
+        headers=headers,
         media_type="application/json",
     )
 

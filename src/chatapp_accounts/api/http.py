@@ -25,7 +25,8 @@ _encode = msgspec.json.Encoder().encode
 class Services:
     settings: Settings
     uow_factory: UnitOfWorkFactory
-    authenticate: Callable[[Request], Tenant]
+    authenticate: Callable[[Request], Tenant]  # External Accounts: Basic or Bearer
+    authenticate_basic: Callable[[Request], Tenant]  # Application API: Basic only
 
 
 def json_response(content: Any, status_code: int = 200) -> Response:

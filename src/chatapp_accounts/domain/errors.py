@@ -38,6 +38,12 @@ class NotAuthenticated(DomainError):
     detail = "Request header 'Authorization' missing / Invalid Token"
 
 
+class AccessDenied(DomainError):
+    """Authenticated, but the token's `acl` does not cover this request."""
+
+    detail = "The token's acl does not allow this path"
+
+
 class AccountNotFound(DomainError):
     detail = "Account not found"
 

@@ -62,6 +62,9 @@ class ApplicationRepository(Protocol):
 
     def count(self, tenant: int) -> int: ...
 
+    def signing_key(self, application_id: str) -> tuple[int, str, str] | None:
+        """(owner tenant id, owner api_key, public key) while the owner is not revoked."""
+
 
 class TenantRepository(Protocol):
     def add(self, api_key: str, secret_hash: str) -> int: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..security import secrets
+from ..security.jwt import SigningKey
 from .errors import NotAuthenticated, TenantNotFound
 from .models import NewTenant, Tenant, TenantRecord
 from .ports import UnitOfWorkFactory
@@ -40,6 +41,13 @@ def revoke_tenant(uow_factory: UnitOfWorkFactory, api_key: str) -> None:
 def count_tenants(uow_factory: UnitOfWorkFactory) -> int:
     with uow_factory() as uow:
         return uow.tenants.count()
+
+
+def signing_key(uow_factory: UnitOfWorkFactory, application_id: str) -> SigningKey | None:
+    """The key that verifies an application's JWTs, and the tenant the tokens act as."""
+    with uow_factory() as uow:
+        found = uow.applications.signing_key(application_id)
+    return SigningKey(*found) if found is not None else None
 
 
 def authenticate(uow_factory: UnitOfWorkFactory, api_key: str, api_secret: str) -> Tenant:

@@ -283,6 +283,14 @@ class SqlApplications:
             ).scalar_one()
         )
 
+    def signing_key(self, application_id: str) -> tuple[int, str, str] | None:
+        row = self._conn.execute(
+            select(tenants.c.id, tenants.c.api_key, applications.c.public_key)
+            .select_from(applications.join(tenants, tenants.c.id == applications.c.tenant_id))
+            .where(applications.c.id == application_id, tenants.c.revoked.is_(False))
+        ).first()
+        return (row[0], row[1], row[2]) if row is not None else None
+
 
 class SqlTenants:
     def __init__(self, conn: Connection) -> None:

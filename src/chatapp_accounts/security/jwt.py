@@ -1,0 +1,198 @@
+"""Bearer auth with Vonage application JWTs (RS256), and a cache of verified tokens.
+
+The rules (NOTES.md): `application_id`, `iat` and `jti` are required; `exp` is optional
+(absent means iat + 15 minutes) and a lifetime over 24 hours is refused; `nbf` is honoured;
+a small clock skew is tolerated; only RS256 is accepted. An `acl` claim, when present, must
+cover the request's path.
+
+Clients reuse a token for many requests, so a verified token is remembered (bounded, never
+past its expiry) and a reused token costs no signature check. The application's current key
+is still looked up on every request, and a cached token is only good while that key is the
+one it was verified with: deleting the application or replacing its key ends the token at once,
+in every process, since every process reads the same database.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+DEFAULT_LIFETIME = 15 * 60
+MAX_LIFETIME = 24 * 60 * 60
+
+
+class TokenRejected(Exception):
+    """The token does not authenticate anyone (401). The reason is for logs, never for clients."""
+
+
+class AclDenied(Exception):
+    """A valid token whose `acl` covers no path of this request (403)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """What the database says about an application, read on every request."""
+
+    tenant_id: int
+    api_key: str
+    public_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    application_id: str
+    public_key: str  # the key it was verified with
+    not_before: float
+    expires: float
+    acl: tuple[re.Pattern[str], ...] | None
+
+
+KeyLookup = Callable[[str], SigningKey | None]
+
+
+def acl_pattern(path: str) -> re.Pattern[str]:
+    """Vonage's ACL paths: `*` is one path segment, `**` any number of them."""
+    out = []
+    for part in re.split(r"(\*\*|\*)", path):
+        out.append(".*" if part == "**" else "[^/]*" if part == "*" else re.escape(part))
+    return re.compile("".join(out) + r"\Z")
+
+
+def _number(claims: dict[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TokenRejected(f"`{name}` is not a number")
+    return float(value)
+
+
+class JwtVerifier:
+    def __init__(
+        self,
+        lookup: KeyLookup,
+        *,
+        leeway: float = 30,
+        cache_size: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._lookup = lookup
+        self._leeway = leeway
+        self._cache: OrderedDict[str, Verified] = OrderedDict()
+        self._cache_size = cache_size
+        self._keys: dict[str, RSAPublicKey] = {}
+        self._clock = clock
+        self.hits = 0
+        self.signature_checks = 0
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def verify(self, token: str, path: str) -> SigningKey:
+        """The owner of the token's application, or TokenRejected / AclDenied."""
+        now = self._clock()
+        verified = self._cache.get(token)
+        if verified is not None:
+            key = self._lookup(verified.application_id)
+            if (
+                key is not None
+                and key.public_key == verified.public_key
+                and verified.not_before - self._leeway <= now <= verified.expires + self._leeway
+            ):
+                self._cache.move_to_end(token)
+                self.hits += 1
+                self._check_acl(verified, path)
+                return key
+            del self._cache[token]
+            if key is None or key.public_key != verified.public_key:
+                raise TokenRejected("the application or its key changed")
+        verified, key = self._verify_signature(token, now)
+        self._remember(token, verified)
+        self._check_acl(verified, path)
+        return key
+
+    def _check_acl(self, verified: Verified, path: str) -> None:
+        if verified.acl is not None and not any(p.match(path) for p in verified.acl):
+            raise AclDenied()
+
+    def _remember(self, token: str, verified: Verified) -> None:
+        self._cache[token] = verified
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def _public_key(self, pem: str) -> RSAPublicKey:
+        key = self._keys.get(pem)
+        if key is None:
+            loaded = load_pem_public_key(pem.encode())
+            if not isinstance(loaded, RSAPublicKey):
+                raise TokenRejected("the application's key is not RSA")
+            if len(self._keys) >= 1024:
+                self._keys.clear()
+            self._keys[pem] = key = loaded
+        return key
+
+    def _verify_signature(self, token: str, now: float) -> tuple[Verified, SigningKey]:
+        try:
+            header = jwt.get_unverified_header(token)
+            if header.get("alg") != "RS256":
+                raise TokenRejected("only RS256 is accepted")
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            raise TokenRejected(f"malformed token: {type(exc).__name__}") from None
+        application_id = unverified.get("application_id")
+        if not isinstance(application_id, str) or not application_id:
+            raise TokenRejected("`application_id` is missing")
+        key = self._lookup(application_id)
+        if key is None:
+            raise TokenRejected("unknown application")
+        self.signature_checks += 1
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._public_key(key.public_key),
+                algorithms=["RS256"],
+                leeway=self._leeway,
+                options={"require": ["iat", "jti"], "verify_aud": False},
+            )
+        except jwt.PyJWTError as exc:
+            raise TokenRejected(f"invalid token: {type(exc).__name__}") from None
+        if claims.get("application_id") != application_id:
+            raise TokenRejected("`application_id` changed")  # pragma: no cover - signed
+        jti = claims.get("jti")
+        if not isinstance(jti, str | int) or jti == "":
+            raise TokenRejected("`jti` is missing")
+        iat = _number(claims, "iat")
+        assert iat is not None
+        exp = _number(claims, "exp")
+        nbf = _number(claims, "nbf")
+        expires = exp if exp is not None else iat + DEFAULT_LIFETIME
+        if expires - iat > MAX_LIFETIME:
+            raise TokenRejected("lifetime over 24 hours")
+        if now > expires + self._leeway:
+            raise TokenRejected("expired")
+        verified = Verified(
+            application_id=application_id,
+            public_key=key.public_key,
+            not_before=max(iat, nbf if nbf is not None else iat),
+            expires=expires,
+            acl=self._acl(claims),
+        )
+        return verified, key
+
+    @staticmethod
+    def _acl(claims: dict[str, Any]) -> tuple[re.Pattern[str], ...] | None:
+        if "acl" not in claims:
+            return None
+        acl = claims["acl"]
+        paths = acl.get("paths") if isinstance(acl, dict) else None
+        if not isinstance(paths, dict):
+            raise TokenRejected("`acl` must be an object with `paths`")
+        return tuple(acl_pattern(p) for p in paths if isinstance(p, str))
