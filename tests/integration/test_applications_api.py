@@ -162,3 +162,29 @@ def test_unauthorized_in_vonage_shape(client: TestClient) -> None:
     r = client.patch(f"{APPS}/x", json={})
     assert r.status_code == 405
     assert r.json()["type"] == "https://developer.nexmo.com/api-errors#wrong-verb"
+
+
+def test_null_objects_are_400_not_absent(client: TestClient, alice: TenantCreds) -> None:
+    """Found by Schemathesis: `"keys": null` was taken as absent and got 201."""
+    for field in ("keys", "capabilities", "privacy"):
+        r = client.post(APPS, json={"name": "n", field: None}, headers=alice.headers)
+        body = assert_error(r, 400)
+        assert body["invalid_parameters"] == [{"name": field, "reason": "must be an object"}]
+    assert client.get(APPS, headers=alice.headers).json()["total_items"] == 0
+
+
+def test_webhook_fields_are_checked_only_when_present(
+    client: TestClient, alice: TenantCreds
+) -> None:
+    """Found by Schemathesis: `http_method: null` was accepted; `address` was wrongly required."""
+    hooks = {"voice": {"webhooks": {"answer_url": {"http_method": None}}}}
+    body = assert_error(
+        client.post(APPS, json={"name": "n", "capabilities": hooks}, headers=alice.headers), 400
+    )
+    assert [p["name"] for p in body["invalid_parameters"]] == [
+        "capabilities.voice.webhooks.answer_url.http_method"
+    ]
+    no_address = {"voice": {"webhooks": {"answer_url": {"http_method": "GET"}}}}
+    r = client.post(APPS, json={"name": "n", "capabilities": no_address}, headers=alice.headers)
+    assert r.status_code == 201
+    assert r.json()["capabilities"] == no_address

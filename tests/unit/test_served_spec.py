@@ -6,7 +6,13 @@ from pathlib import Path
 
 from openapi_spec_validator import validate
 
-from chatapp_accounts.api.openapi import FIXES, apply_fixes, load_published
+from chatapp_accounts.api.openapi import (
+    APPLICATION_FIXES,
+    FIXES,
+    apply_fixes,
+    load_published,
+    load_published_application,
+)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "spec-fixes.md"
 
@@ -38,3 +44,13 @@ def test_every_fix_changes_something_and_is_documented() -> None:
 def test_get_all_is_any_of() -> None:
     spec = apply_fixes(load_published())
     assert set(spec["components"]["schemas"]["GetAllAccountResponse"]) == {"anyOf"}
+
+
+def test_application_spec_loads_inlined_and_its_fixes_are_documented() -> None:
+    published = load_published_application()
+    assert "$ref" not in str(published).replace("'$ref': '#/components", "")
+    validate(apply_fixes(published, APPLICATION_FIXES))
+    docs = DOCS.read_text()
+    for fix in APPLICATION_FIXES:
+        assert apply_fixes(published, [fix]) != published, fix.__name__
+        assert f"`{fix.__name__}`" in docs, f"{fix.__name__} is not in docs/spec-fixes.md"

@@ -216,15 +216,15 @@ def _check_webhook(c: _Checker, path: str, hook: Any, methods: tuple[str, ...], 
     if not isinstance(hook, dict):
         c.fail(path, "must be an object")
         return
-    address = hook.get("address")
-    if not isinstance(address, str) or not address:
-        c.fail(f"{path}.address", "is required and must be a URL")
-    elif rules.has_control_chars(address) or len(address) > _ADDRESS_MAX:
-        c.fail(f"{path}.address", f"must be a URL of at most {_ADDRESS_MAX} characters")
-    elif not address.lower().startswith(("http://", "https://")):
-        c.fail(f"{path}.address", "must be an http or https URL")
-    method = hook.get("http_method")
-    if method is not None and method not in methods:
+    if "address" in hook:
+        address = hook["address"]
+        if not isinstance(address, str) or not address:
+            c.fail(f"{path}.address", "must be a URL")
+        elif rules.has_control_chars(address) or len(address) > _ADDRESS_MAX:
+            c.fail(f"{path}.address", f"must be a URL of at most {_ADDRESS_MAX} characters")
+        elif not address.lower().startswith(("http://", "https://")):
+            c.fail(f"{path}.address", "must be an http or https URL")
+    if "http_method" in hook and hook["http_method"] not in methods:
         c.fail(f"{path}.http_method", f"must be one of: {', '.join(methods)}")
     for key, (low, high) in _TIMEOUTS.get(name, {}).items():
         if key in hook:
@@ -233,18 +233,22 @@ def _check_webhook(c: _Checker, path: str, hook: Any, methods: tuple[str, ...], 
                 c.fail(f"{path}.{key}", f"must be an integer between {low} and {high}")
 
 
+_KNOWN_CAPABILITIES = ("voice", "messages", "rtc", "vbc")
+
+
 def _check_capabilities(c: _Checker, capabilities: Any) -> dict[str, Any] | None:
-    if capabilities is None:
-        return None
+    """The spec's capabilities are objects and their webhooks are checked; other capability
+    names (Vonage has more than the spec lists) are kept as given."""
     if not isinstance(capabilities, dict):
         c.fail("capabilities", "must be an object")
         return None
-    for cap, config in capabilities.items():
+    for cap in _KNOWN_CAPABILITIES:
+        if cap not in capabilities:
+            continue
+        config = capabilities[cap]
         if not isinstance(config, dict):
             c.fail(f"capabilities.{cap}", "must be an object")
             continue
-        if cap == "vbc" and config:
-            c.fail("capabilities.vbc", "must be an empty object")
         hooks = _WEBHOOKS.get(cap)
         if hooks is None or "webhooks" not in config:
             continue
@@ -259,6 +263,35 @@ def _check_capabilities(c: _Checker, capabilities: Any) -> dict[str, Any] | None
     return capabilities
 
 
+def _check_public_key(c: _Checker, keys: Any) -> str | None:
+    if not isinstance(keys, dict):
+        c.fail("keys", "must be an object")
+        return None
+    if "public_key" not in keys:
+        return None
+    value = keys["public_key"]
+    if not isinstance(value, str):
+        c.fail("keys.public_key", "must be a string")
+        return None
+    problem = public_key_problem(value)
+    if problem:
+        c.fail("keys.public_key", problem)
+        return None
+    return value
+
+
+def _check_privacy(c: _Checker, privacy: Any) -> dict[str, Any] | None:
+    if not isinstance(privacy, dict):
+        c.fail("privacy", "must be an object")
+        return None
+    if "improve_ai" not in privacy:
+        return {}
+    if not isinstance(privacy["improve_ai"], bool):
+        c.fail("privacy.improve_ai", "must be a boolean")
+        return None
+    return {"improve_ai": privacy["improve_ai"]}
+
+
 @dataclass(frozen=True, slots=True)
 class ApplicationInput:
     name: str
@@ -268,31 +301,13 @@ class ApplicationInput:
 
 
 def application_body(body: bytes) -> ApplicationInput:
+    """Absent objects are absent; present ones (null included) must be objects."""
     data = parse_object(body)
     c = _Checker(data)
     name = c.string("name", required=True, check=lambda v: rules.bounded_text(v, "name", 255, 1))
-    capabilities = _check_capabilities(c, data.get("capabilities"))
-    public_key = None
-    keys = data.get("keys")
-    if keys is not None:
-        if not isinstance(keys, dict):
-            c.fail("keys", "must be an object")
-        elif "public_key" in keys:
-            value = keys["public_key"]
-            problem = public_key_problem(value) if isinstance(value, str) else "must be a string"
-            if problem:
-                c.fail("keys.public_key", problem)
-            else:
-                public_key = value
-    privacy = data.get("privacy")
-    if privacy is not None:
-        if not isinstance(privacy, dict):
-            c.fail("privacy", "must be an object")
-            privacy = None
-        elif "improve_ai" in privacy and not isinstance(privacy["improve_ai"], bool):
-            c.fail("privacy.improve_ai", "must be a boolean")
-        else:
-            privacy = {"improve_ai": privacy["improve_ai"]} if "improve_ai" in privacy else {}
+    capabilities = _check_capabilities(c, data["capabilities"]) if "capabilities" in data else None
+    public_key = _check_public_key(c, data["keys"]) if "keys" in data else None
+    privacy = _check_privacy(c, data["privacy"]) if "privacy" in data else None
     c.done()
     assert name is not None
     return ApplicationInput(name, capabilities, public_key, privacy)

@@ -28,10 +28,44 @@ _ERROR_PROPS = {
 }
 
 
-def load_published() -> Spec:
-    text = resources.files("chatapp_accounts.api").joinpath("spec", PUBLISHED).read_text("utf-8")
+PUBLISHED_APPLICATION = "application.v2.1.0.yaml"
+
+
+def _read(*parts: str) -> Spec:
+    text = resources.files("chatapp_accounts.api").joinpath("spec", *parts).read_text("utf-8")
     spec: Spec = yaml.safe_load(text)
     return spec
+
+
+def load_published() -> Spec:
+    return _read(PUBLISHED)
+
+
+def load_published_application() -> Spec:
+    """The Application API v2 spec, with its `common/common_errors.yml` references inlined."""
+    common = _read("common", "common_errors.yml")
+
+    def inline(node: Any, doc: Spec) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("common/"):
+                target: Any = common
+                for part in ref.split("#/", 1)[1].split("/"):
+                    target = target[part]
+                return inline(copy.deepcopy(target), common)
+            if isinstance(ref, str) and ref.startswith("#/") and doc is common:
+                target = common
+                for part in ref[2:].split("/"):
+                    target = target[part]
+                return inline(copy.deepcopy(target), common)
+            return {k: inline(v, doc) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v, doc) for v in node]
+        return node
+
+    spec = _read(PUBLISHED_APPLICATION)
+    inlined: Spec = inline(spec, spec)
+    return inlined
 
 
 def _operations(spec: Spec) -> list[tuple[str, str, Spec]]:
@@ -179,6 +213,64 @@ FIXES: list[Callable[[Spec], None]] = [
     fix_list_totals,
     fix_declare_400,
     fix_server_and_version,
+]
+
+
+# --- Application API v2 ---------------------------------------------------------------
+
+
+def _app_bodies(spec: Spec) -> list[Spec]:
+    return [
+        spec["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+        for path, method in (("/", "post"), ("/{id}", "put"))
+    ]
+
+
+def fix_app_page_bounds(spec: Spec) -> None:
+    """`page` and `page_size` declare no bounds, yet the list's own 400 example says `page_size`
+    "must be between 1 and 100": `page >= 1` and `page_size` 1..100 are declared."""
+    for param in spec["paths"]["/"]["get"]["parameters"]:
+        param["schema"]["minimum"] = 1
+        if param["name"] == "page_size":
+            param["schema"]["maximum"] = rules.PAGE_SIZE_MAX
+
+
+def fix_app_bodies_are_objects(spec: Spec) -> None:
+    """The create and update bodies say `required: [name]` but not `type: object`, which makes
+    `null` or `42` a valid body: `type: object` is declared."""
+    for body in _app_bodies(spec):
+        body["type"] = "object"
+
+
+def fix_app_string_bounds(spec: Spec) -> None:
+    """NOTES.md's string rules, applied to the Application API too: `name` is 1 to 255
+    characters with no control characters; a webhook `address` is an http(s) URL of at most
+    2048 characters."""
+    address = {
+        "type": "string",
+        "maxLength": 2048,
+        "pattern": r"^[hH][tT][tT][pP][sS]?://[^\u0000-\u001f\u007f-\u009f]*$",
+    }
+
+    def bound_addresses(node: Any) -> None:
+        if isinstance(node, dict):
+            props = node.get("properties", {})
+            if isinstance(props.get("address"), dict) and "http_method" in props:
+                props["address"].update(address)
+            for value in node.values():
+                bound_addresses(value)
+
+    for body in _app_bodies(spec):
+        body["properties"]["name"].update(
+            minLength=1, maxLength=rules.NAME_MAX, pattern=rules.CONTROL_PATTERN
+        )
+        bound_addresses(body["properties"]["capabilities"])
+
+
+APPLICATION_FIXES: list[Callable[[Spec], None]] = [
+    fix_app_page_bounds,
+    fix_app_bodies_are_objects,
+    fix_app_string_bounds,
 ]
 
 
