@@ -59,6 +59,7 @@ def account_routes(services: Services) -> list[Route]:
     uow = services.uow_factory
     auth = services.authenticate
     settings = services.settings
+    limit = settings.max_body_bytes
 
     async def list_all(request: Request) -> Response:
         tenant = auth(request)
@@ -70,7 +71,7 @@ def account_routes(services: Services) -> list[Route]:
 
     async def create_messenger(request: Request) -> Response:
         tenant = auth(request)
-        data = bodies.messenger_create(await json_body(request))
+        data = bodies.messenger_create(await json_body(request, limit))
         account = accounts.create_messenger_account(
             uow,
             tenant,
@@ -94,7 +95,7 @@ def account_routes(services: Services) -> list[Route]:
     async def patch_messenger(request: Request) -> Response:
         tenant = auth(request)
         external_id = request.path_params["external_id"]
-        changes = bodies.messenger_patch(await json_body(request), external_id)
+        changes = bodies.messenger_patch(await json_body(request, limit), external_id)
         account = accounts.update_messenger_account(uow, tenant, external_id, **changes)
         return json_response(account_json(account))
 
@@ -105,7 +106,7 @@ def account_routes(services: Services) -> list[Route]:
 
     async def link(request: Request) -> Response:
         tenant = auth(request)
-        application_id = bodies.link_body(await json_body(request))
+        application_id = bodies.link_body(await json_body(request, limit))
         p = request.path_params
         account = accounts.link_application(
             uow, tenant, Provider.parse(p["provider"]), p["external_id"], application_id

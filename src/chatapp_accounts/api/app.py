@@ -62,7 +62,6 @@ def create_app(
             Exception: on_unexpected,
         },
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
     )
     app.router.redirect_slashes = False
     app.state.services = services

@@ -57,6 +57,7 @@ def application_routes(services: Services) -> list[Route]:
     uow = services.uow_factory
     auth = services.authenticate_basic
     settings = services.settings
+    limit = settings.max_body_bytes
 
     async def list_all(request: Request) -> Response:
         tenant = auth(request)
@@ -66,7 +67,7 @@ def application_routes(services: Services) -> list[Route]:
 
     async def create(request: Request) -> Response:
         tenant = auth(request)
-        data = bodies.application_body(await json_body(request))
+        data = bodies.application_body(await json_body(request, limit))
         made = applications.create_application(
             uow,
             tenant,
@@ -84,7 +85,7 @@ def application_routes(services: Services) -> list[Route]:
 
     async def put(request: Request) -> Response:
         tenant = auth(request)
-        data = bodies.application_body(await json_body(request))
+        data = bodies.application_body(await json_body(request, limit))
         application = applications.update_application(
             uow,
             tenant,

@@ -7,6 +7,7 @@ allow, except `external_id` and `provider` in a PATCH (NOTES.md).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,17 +30,48 @@ def is_json_media_type(content_type: str | None) -> bool:
     return media == _JSON_MEDIA or (media.startswith("application/") and media.endswith("+json"))
 
 
+MAX_DEPTH = 32
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise InvalidInput.one("body", f"Duplicate key `{key}` in JSON object")
+        obj[key] = value
+    return obj
+
+
+def _depth(value: Any, level: int = 1) -> int:
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level)
+    return level
+
+
 def parse_object(body: bytes) -> dict[str, Any]:
+    """A JSON object, strictly: valid UTF-8, no duplicate keys, no NaN, nesting of at most
+    MAX_DEPTH levels. Anything else is a 400 naming the problem, never a 500."""
     if not body.strip():
         raise InvalidInput.one("body", "A JSON object is required")
     try:
         value = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise InvalidInput.one("body", f"Malformed JSON: {exc}") from None
+    except UnicodeDecodeError:
+        raise InvalidInput.one("body", "The body is not valid UTF-8") from None
     except RecursionError:
-        raise InvalidInput.one("body", "JSON nested too deeply") from None
+        raise InvalidInput.one("body", f"JSON nested deeper than {MAX_DEPTH} levels") from None
     if not isinstance(value, dict):
         raise InvalidInput.one("body", "The body must be a JSON object")
+    if _depth(value) > MAX_DEPTH:
+        raise InvalidInput.one("body", f"JSON nested deeper than {MAX_DEPTH} levels")
+    # msgspec keeps the last of duplicate keys silently; a second, strict pass refuses them.
+    # Bodies here are small and this runs on writes only.
+    json.loads(body, object_pairs_hook=_reject_duplicates)
     return value
 
 

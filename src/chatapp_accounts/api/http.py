@@ -37,11 +37,22 @@ def no_content() -> Response:
     return Response(status_code=204)
 
 
-async def json_body(request: Request) -> bytes:
-    """The raw body of a request that must carry JSON; 415 for any other content type."""
+async def json_body(request: Request, limit: int) -> bytes:
+    """The raw body of a request that must carry JSON: 415 for any other content type, 413 past
+    `limit` bytes (declared or streamed), both through the error table."""
     if not is_json_media_type(request.headers.get("content-type")):
         raise HTTPException(415)
-    return await request.body()
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def route(path: str, **handlers: Handler) -> Route:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Final
 
+from . import rules
 from .errors import (
     AccountAlreadyRegistered,
     AccountNotFound,
@@ -31,6 +32,8 @@ UNSET: Final = _Unset()
 
 
 def _require_linkable(uow: UnitOfWork, tenant: Tenant, application_id: str) -> None:
+    if not rules.could_be_id(application_id):
+        raise CannotLink()
     application = uow.applications.get(tenant.id, application_id)
     if application is None or not application.has_messages:
         raise CannotLink()
@@ -75,6 +78,8 @@ def create_messenger_account(
 def get_account(
     uow_factory: UnitOfWorkFactory, tenant: Tenant, provider: Provider, external_id: str
 ) -> Account:
+    if not rules.could_be_external_id(external_id):
+        raise AccountNotFound()
     with uow_factory() as uow:
         account = uow.accounts.get(tenant.id, provider, external_id)
     if account is None:
@@ -93,6 +98,8 @@ def update_messenger_account(
 ) -> Account:
     """Change what is given; `application_id=None` unlinks, a new id replaces the link."""
     provider = Provider.MESSENGER
+    if not rules.could_be_external_id(external_id):
+        raise AccountNotFound()
     with uow_factory(write=True) as uow:
         if uow.accounts.get(tenant.id, provider, external_id) is None:
             raise AccountNotFound()
@@ -120,6 +127,8 @@ def update_messenger_account(
 def delete_messenger_account(
     uow_factory: UnitOfWorkFactory, tenant: Tenant, external_id: str
 ) -> None:
+    if not rules.could_be_external_id(external_id):
+        raise AccountNotFound()
     with uow_factory(write=True) as uow:
         if not uow.accounts.delete(tenant.id, Provider.MESSENGER, external_id):
             raise AccountNotFound()
@@ -149,8 +158,8 @@ def link_application(
     application_id: str,
 ) -> Account:
     """Link one application. The same one again changes nothing; another one is a conflict."""
-    if provider is None:  # names an account that cannot exist
-        raise CannotLink()
+    if provider is None or not rules.could_be_external_id(external_id):
+        raise CannotLink()  # names an account that cannot exist
     with uow_factory(write=True) as uow:
         account = uow.accounts.get(tenant.id, provider, external_id)
         if account is None:
@@ -169,11 +178,13 @@ def unlink_application(
     external_id: str,
     application_id: str,
 ) -> None:
-    if provider is None:
+    if provider is None or not rules.could_be_external_id(external_id):
         raise CannotUnlink()
     with uow_factory(write=True) as uow:
         if uow.accounts.get(tenant.id, provider, external_id) is None:
             raise CannotUnlink()
+        if not rules.could_be_id(application_id):
+            raise UnlinkConflict()
         if not uow.accounts.unlink(tenant.id, provider, external_id, application_id):
             raise UnlinkConflict()
         uow.commit()

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from ..security.keys import generate_rsa_key_pair
+from . import rules
 from .errors import ApplicationNotFound
 from .models import Application, ApplicationPage, NewApplication, Tenant
 from .ports import UnitOfWorkFactory
@@ -42,6 +43,8 @@ def create_application(
 def get_application(
     uow_factory: UnitOfWorkFactory, tenant: Tenant, application_id: str
 ) -> Application:
+    if not rules.could_be_id(application_id):
+        raise ApplicationNotFound(application_id)
     with uow_factory() as uow:
         application = uow.applications.get(tenant.id, application_id)
     if application is None:
@@ -64,6 +67,8 @@ def update_application(
     An application that loses its `messages` capability is unlinked from every account, so
     a linked application always has it.
     """
+    if not rules.could_be_id(application_id):
+        raise ApplicationNotFound(application_id)
     with uow_factory(write=True) as uow:
         current = uow.applications.get(tenant.id, application_id)
         if current is None:
@@ -84,6 +89,8 @@ def update_application(
 
 def delete_application(uow_factory: UnitOfWorkFactory, tenant: Tenant, application_id: str) -> None:
     """Deleting unlinks the application from every account (a foreign key, ON DELETE SET NULL)."""
+    if not rules.could_be_id(application_id):
+        raise ApplicationNotFound(application_id)
     with uow_factory(write=True) as uow:
         if not uow.applications.delete(tenant.id, application_id):
             raise ApplicationNotFound(application_id)

@@ -22,6 +22,16 @@ _EXTERNAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+\-]{0,99}\Z")
 _CONTROL = re.compile("[\u0000-\u001f\u007f-\u009f]")
 
 
+def could_be_external_id(value: str) -> bool:
+    """False for a value no account can have: lookups answer "not found" without a query."""
+    return _EXTERNAL_ID.match(value) is not None
+
+
+def could_be_id(value: str, maximum: int = APPLICATION_ID_MAX) -> bool:
+    """False for an id (application id, api_key) that breaks the rules: nothing has it."""
+    return 0 < len(value) <= maximum and not has_control_chars(value)
+
+
 def has_control_chars(value: str) -> bool:
     return _CONTROL.search(value) is not None
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from ..security import secrets
+from . import rules
 from ..security.jwt import SigningKey
 from .errors import NotAuthenticated, TenantNotFound
 from .models import NewTenant, Tenant, TenantRecord
 from .ports import UnitOfWorkFactory
 
 _KEY_ATTEMPTS = 5
+API_KEY_MAX = 32  # the column's width
 
 
 def create_tenant(uow_factory: UnitOfWorkFactory) -> NewTenant:
@@ -32,6 +34,8 @@ def list_tenants(uow_factory: UnitOfWorkFactory) -> list[TenantRecord]:
 
 
 def revoke_tenant(uow_factory: UnitOfWorkFactory, api_key: str) -> None:
+    if not rules.could_be_id(api_key, API_KEY_MAX):
+        raise TenantNotFound(api_key)
     with uow_factory(write=True) as uow:
         if not uow.tenants.revoke(api_key):
             raise TenantNotFound(api_key)
@@ -45,6 +49,8 @@ def count_tenants(uow_factory: UnitOfWorkFactory) -> int:
 
 def signing_key(uow_factory: UnitOfWorkFactory, application_id: str) -> SigningKey | None:
     """The key that verifies an application's JWTs, and the tenant the tokens act as."""
+    if not rules.could_be_id(application_id):
+        return None
     with uow_factory() as uow:
         found = uow.applications.signing_key(application_id)
     return SigningKey(*found) if found is not None else None
@@ -52,8 +58,10 @@ def signing_key(uow_factory: UnitOfWorkFactory, application_id: str) -> SigningK
 
 def authenticate(uow_factory: UnitOfWorkFactory, api_key: str, api_secret: str) -> Tenant:
     """Basic auth. Takes the same work whether or not the api_key exists."""
-    with uow_factory() as uow:
-        record = uow.tenants.by_api_key(api_key)
+    record = None
+    if rules.could_be_id(api_key, API_KEY_MAX):
+        with uow_factory() as uow:
+            record = uow.tenants.by_api_key(api_key)
     stored = record.secret_hash if record is not None else secrets.DUMMY_HASH
     matches = secrets.verify_secret(api_secret, stored)
     if record is None or record.revoked or not matches:
