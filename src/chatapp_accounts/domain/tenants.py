@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..security import secrets
-from . import rules
 from ..security.jwt import SigningKey
+from . import rules
 from .errors import NotAuthenticated, TenantNotFound
 from .models import NewTenant, Tenant, TenantRecord
 from .ports import UnitOfWorkFactory
