@@ -25,9 +25,10 @@ from .domain import rules
 from .domain import tenants as tenant_cases
 from .domain.errors import DomainError, InvalidInput, InvalidParam
 from .domain.models import PROVIDERS, Provider
-from .security.tokens import load_cipher, new_key
+from .security.tokens import TokenDecryptError, load_cipher, new_key
 from .storage.engine import make_engine
 from .storage.migrate import upgrade
+from .storage.rotation import rotate_tokens
 from .storage.uow import SqlUnitOfWorkFactory
 
 
@@ -212,6 +213,24 @@ def cmd_secrets_new_key(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_secrets_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    engine, uow = _open(settings)
+    try:
+        report = rotate_tokens(engine, uow.cipher)
+    except TokenDecryptError as exc:
+        raise CliError(
+            f"a stored token cannot be decrypted with the configured keys: {exc}"
+        ) from None
+    finally:
+        engine.dispose()
+    print(
+        f"re-encrypted {report.rotated} access tokens under the first key; "
+        f"{report.already_current} already were; {report.changed_meanwhile} changed meanwhile "
+        "(and are under it too). Keys other than the first are no longer needed."
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatapp-accounts",
@@ -268,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     secrets.add_parser("new-key", help="print a new key for CHATAPP_ENCRYPTION_KEYS").set_defaults(
         func=cmd_secrets_new_key
     )
+    secrets.add_parser(
+        "rotate", help="re-encrypt every access token under the first key, while serving"
+    ).set_defaults(func=cmd_secrets_rotate)
     return parser
 
 

@@ -75,6 +75,20 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+# "trace" is left out on purpose: uvicorn's trace level logs raw requests, headers and bodies.
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    level = (env.get("CHATAPP_LOG_LEVEL") or "info").lower()
+    if level not in LOG_LEVELS:
+        raise ConfigError(
+            f"CHATAPP_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {level!r} "
+            "(trace is refused: it would log request headers and bodies)"
+        )
+    return level
+
+
 def settings_from_env(env: Mapping[str, str]) -> Settings:
     keys = tuple(k.strip() for k in env.get("CHATAPP_ENCRYPTION_KEYS", "").split(",") if k.strip())
     return Settings(
@@ -85,7 +99,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         port=_int(env, "CHATAPP_PORT", 8000, 0),
         workers=_int(env, "CHATAPP_WORKERS", 1, 1),
         max_body_bytes=_int(env, "CHATAPP_MAX_BODY_BYTES", 1024 * 1024, 1),
-        log_level=(env.get("CHATAPP_LOG_LEVEL") or "info").lower(),
+        log_level=_log_level(env),
         jwt_leeway_seconds=_int(env, "CHATAPP_JWT_LEEWAY_SECONDS", 30, 0),
         jwt_cache_size=_int(env, "CHATAPP_JWT_CACHE_SIZE", 10_000, 1),
         ssl_certfile=env.get("CHATAPP_SSL_CERTFILE", ""),

@@ -75,3 +75,25 @@ def test_public_key_checks() -> None:
     _, public = generate_rsa_key_pair()
     assert public_key_problem(public) is None
     assert public_key_problem("garbage") == "must be a PEM-encoded public key"
+
+
+def test_secret_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, str]] = []
+    real = secrets.hmac.compare_digest
+
+    def spy(a: str, b: str) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(secrets.hmac, "compare_digest", spy)
+    stored = secrets.hash_secret("s")
+    assert secrets.verify_secret("s", stored)
+    assert calls == [(stored, stored)]
+
+
+def test_trace_logging_is_refused() -> None:
+    from chatapp_accounts.config import settings_from_env
+
+    with pytest.raises(ConfigError, match="trace"):
+        settings_from_env({"CHATAPP_LOG_LEVEL": "trace"})
+    assert settings_from_env({"CHATAPP_LOG_LEVEL": "DEBUG"}).log_level == "debug"
