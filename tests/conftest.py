@@ -21,6 +21,7 @@ from chatapp_accounts.config import Settings
 from chatapp_accounts.domain.models import Tenant
 from chatapp_accounts.domain.tenants import create_tenant
 from chatapp_accounts.security.tokens import TokenCipher, new_key
+from chatapp_accounts.storage.db import Database
 from chatapp_accounts.storage.engine import make_engine, normalise_url
 from chatapp_accounts.storage.migrate import upgrade
 from chatapp_accounts.storage.uow import SqlUnitOfWorkFactory
@@ -139,8 +140,10 @@ def engine(settings: Settings) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def uow_factory(engine: Engine, encryption_key: str) -> SqlUnitOfWorkFactory:
-    return SqlUnitOfWorkFactory(engine, TokenCipher.from_texts([encryption_key]))
+def uow_factory(engine: Engine, encryption_key: str) -> Iterator[SqlUnitOfWorkFactory]:
+    factory = SqlUnitOfWorkFactory(Database(engine), TokenCipher.from_texts([encryption_key]))
+    yield factory
+    factory.db.close()
 
 
 @pytest.fixture

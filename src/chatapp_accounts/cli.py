@@ -26,6 +26,7 @@ from .domain import tenants as tenant_cases
 from .domain.errors import DomainError, InvalidInput, InvalidParam
 from .domain.models import PROVIDERS, Provider
 from .security.tokens import TokenDecryptError, load_cipher, new_key
+from .storage.db import Database
 from .storage.engine import make_engine
 from .storage.migrate import upgrade
 from .storage.rotation import rotate_tokens
@@ -40,7 +41,7 @@ def _open(settings: Settings) -> tuple[Engine, SqlUnitOfWorkFactory]:
     engine = make_engine(settings.database_url, pool_size=1)
     cipher = load_cipher(settings)
     upgrade(engine)
-    return engine, SqlUnitOfWorkFactory(engine, cipher)
+    return engine, SqlUnitOfWorkFactory(Database(engine), cipher)
 
 
 def _print_json(value: Any) -> None:
@@ -89,7 +90,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             )
             sys.stdout.flush()
     finally:
-        engine.dispose()
+        uow.db.close()
     uvicorn.run(
         "chatapp_accounts.api.app:create_app",
         factory=True,
@@ -119,7 +120,7 @@ def cmd_tenants_create(args: argparse.Namespace, settings: Settings) -> int:
     try:
         tenant = tenant_cases.create_tenant(uow)
     finally:
-        engine.dispose()
+        uow.db.close()
     if args.json:
         _print_json({"api_key": tenant.api_key, "api_secret": tenant.api_secret})
     else:
@@ -133,7 +134,7 @@ def cmd_tenants_list(args: argparse.Namespace, settings: Settings) -> int:
     try:
         records = tenant_cases.list_tenants(uow)
     finally:
-        engine.dispose()
+        uow.db.close()
     if args.json:
         _print_json(
             [
@@ -152,7 +153,7 @@ def cmd_tenants_revoke(args: argparse.Namespace, settings: Settings) -> int:
     try:
         tenant_cases.revoke_tenant(uow, args.api_key)
     finally:
-        engine.dispose()
+        uow.db.close()
     print(f"revoked {args.api_key}")
     return 0
 
@@ -189,7 +190,7 @@ def cmd_accounts_provision(args: argparse.Namespace, settings: Settings) -> int:
             access_token=args.access_token,
         )
     finally:
-        engine.dispose()
+        uow.db.close()
     shown = {
         "provider": account.provider.value,
         "external_id": account.external_id,
@@ -222,7 +223,7 @@ def cmd_secrets_rotate(args: argparse.Namespace, settings: Settings) -> int:
             f"a stored token cannot be decrypted with the configured keys: {exc}"
         ) from None
     finally:
-        engine.dispose()
+        uow.db.close()
     print(
         f"re-encrypted {report.rotated} access tokens under the first key; "
         f"{report.already_current} already were; {report.changed_meanwhile} changed meanwhile "

@@ -16,6 +16,7 @@ from ..domain.errors import DomainError
 from ..domain.tenants import signing_key
 from ..security.jwt import JwtVerifier
 from ..security.tokens import TokenCipher, load_cipher
+from ..storage.db import Database
 from ..storage.engine import make_engine
 from ..storage.uow import SqlUnitOfWorkFactory
 from .accounts import account_routes
@@ -35,7 +36,8 @@ def create_app(
     settings = settings or get_settings()
     engine = engine or make_engine(settings.database_url)
     cipher = cipher or load_cipher(settings)
-    uow_factory = SqlUnitOfWorkFactory(engine, cipher)
+    db = Database(engine)
+    uow_factory = SqlUnitOfWorkFactory(db, cipher)
     verifier = JwtVerifier(
         lambda application_id: signing_key(uow_factory, application_id),
         leeway=settings.jwt_leeway_seconds,
@@ -51,7 +53,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
-        engine.dispose()
+        db.close()
 
     app = Starlette(
         routes=[*account_routes(services), *application_routes(services)],

@@ -1,46 +1,101 @@
-"""SQL implementations of the repositories in domain/ports.py (SQLAlchemy Core)."""
+"""The repositories of domain/ports.py, in plain SQL on the unit of work's connection.
+
+The SQL is the same on SQLite and PostgreSQL (written with `?`, see db.Database.sql); the
+schema it reads is tables.py's, created by the migrations.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
-
 from ..domain.errors import AccountAlreadyRegistered, CannotLink
 from ..domain.models import Account, Application, Provider, TenantRecord
 from ..security.tokens import TokenCipher, row_binding
-from .tables import accounts, applications, tenants
+from .db import Database
 
-_ACCOUNT_COLUMNS = (
-    accounts.c.provider,
-    accounts.c.external_id,
-    tenants.c.api_key,
-    accounts.c.name,
-    accounts.c.access_token,
-    accounts.c.application_id,
+_ACCOUNT = (
+    "SELECT a.provider, a.external_id, t.api_key, a.name, a.access_token, a.application_id "
+    "FROM accounts a JOIN tenants t ON t.id = a.tenant_id "
 )
-_ACCOUNT_FROM = accounts.join(tenants, tenants.c.id == accounts.c.tenant_id)
+_KEY = "a.tenant_id = ? AND a.provider = ? AND a.external_id = ?"
 
 
-def _account_key(tenant: int, provider: Provider, external_id: str) -> tuple[Any, ...]:
-    return (
-        accounts.c.tenant_id == tenant,
-        accounts.c.provider == provider.value,
-        accounts.c.external_id == external_id,
-    )
+class Statements:
+    """The statements of one dialect, translated once per database."""
+
+    def __init__(self, db: Database) -> None:
+        q = db.sql
+        self.account_get = q(_ACCOUNT + "WHERE " + _KEY)
+        self.account_owner = q(
+            "SELECT tenant_id FROM accounts WHERE provider = ? AND external_id = ?"
+        )
+        self.account_insert = q(
+            "INSERT INTO accounts (tenant_id, provider, external_id, name, access_token, "
+            "application_id) VALUES (?, ?, ?, ?, ?, ?)"
+        )
+        key = "tenant_id = ? AND provider = ? AND external_id = ?"
+        self.account_set_name = q(f"UPDATE accounts SET name = ? WHERE {key}")
+        self.account_set_token = q(f"UPDATE accounts SET access_token = ? WHERE {key}")
+        self.account_set_app = q(f"UPDATE accounts SET application_id = ? WHERE {key}")
+        # One statement decides between racing links: the database, not a read in the process.
+        self.account_link = q(
+            f"UPDATE accounts SET application_id = ? WHERE {key} "
+            "AND (application_id IS NULL OR application_id = ?)"
+        )
+        self.account_unlink = q(
+            f"UPDATE accounts SET application_id = NULL WHERE {key} AND application_id = ?"
+        )
+        self.account_unlink_all = q(
+            "UPDATE accounts SET application_id = NULL WHERE tenant_id = ? AND application_id = ?"
+        )
+        self.account_delete = q(f"DELETE FROM accounts WHERE {key}")
+        self.account_page = q(_ACCOUNT + "WHERE a.tenant_id = ? ORDER BY a.pk LIMIT ? OFFSET ?")
+        self.account_page_provider = q(
+            _ACCOUNT + "WHERE a.tenant_id = ? AND a.provider = ? ORDER BY a.pk LIMIT ? OFFSET ?"
+        )
+        self.account_count = q("SELECT COUNT(*) FROM accounts WHERE tenant_id = ?")
+        self.account_count_provider = q(
+            "SELECT COUNT(*) FROM accounts WHERE tenant_id = ? AND provider = ?"
+        )
+        apps = "SELECT id, name, public_key, capabilities, privacy FROM applications "
+        self.app_insert = q(
+            "INSERT INTO applications (id, tenant_id, name, public_key, capabilities, privacy, "
+            "has_messages) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        )
+        self.app_get = q(apps + "WHERE tenant_id = ? AND id = ?")
+        self.app_replace = q(
+            "UPDATE applications SET name = ?, public_key = ?, capabilities = ?, privacy = ?, "
+            "has_messages = ? WHERE tenant_id = ? AND id = ?"
+        )
+        self.app_delete = q("DELETE FROM applications WHERE tenant_id = ? AND id = ?")
+        self.app_page = q(apps + "WHERE tenant_id = ? ORDER BY pk LIMIT ? OFFSET ?")
+        self.app_count = q("SELECT COUNT(*) FROM applications WHERE tenant_id = ?")
+        self.app_signing_key = q(
+            "SELECT t.id, t.api_key, a.public_key FROM applications a "
+            "JOIN tenants t ON t.id = a.tenant_id WHERE a.id = ? AND NOT t.revoked"
+        )
+        tenant = "SELECT id, api_key, secret_hash, revoked, created_at FROM tenants "
+        self.tenant_insert = q(
+            "INSERT INTO tenants (api_key, secret_hash, revoked) VALUES (?, ?, ?) RETURNING id"
+        )
+        self.tenant_by_key = q(tenant + "WHERE api_key = ?")
+        self.tenant_all = q(tenant + "ORDER BY id")
+        self.tenant_revoke = q("UPDATE tenants SET revoked = ? WHERE api_key = ?")
+        self.tenant_count = q("SELECT COUNT(*) FROM tenants")
 
 
 class SqlAccounts:
-    def __init__(self, conn: Connection, cipher: TokenCipher) -> None:
+    def __init__(self, db: Database, conn: Any, sql: Statements, cipher: TokenCipher) -> None:
+        self._db = db
         self._conn = conn
+        self._sql = sql
         self._cipher = cipher
 
     def _to_account(self, row: Any) -> Account:
         provider, external_id, api_key, name, token, application_id = row
         if token is not None:
-            token = self._cipher.decrypt(token, row_binding(provider, external_id))
+            token = self._cipher.decrypt(bytes(token), row_binding(provider, external_id))
         return Account(Provider(provider), external_id, api_key, name, token, application_id)
 
     def _encrypt(self, provider: Provider, external_id: str, token: str | None) -> bytes | None:
@@ -49,40 +104,29 @@ class SqlAccounts:
         return self._cipher.encrypt(token, row_binding(provider.value, external_id))
 
     def add(self, tenant: int, account: Account) -> None:
-        values = {
-            "tenant_id": tenant,
-            "provider": account.provider.value,
-            "external_id": account.external_id,
-            "name": account.name,
-            "access_token": self._encrypt(
-                account.provider, account.external_id, account.access_token
-            ),
-            "application_id": account.application_id,
-        }
+        p, e = account.provider, account.external_id
         try:
-            self._conn.execute(insert(accounts).values(values))
-        except IntegrityError as exc:
-            if "application" in str(exc.orig).lower() and account.application_id:
+            self._conn.execute(
+                self._sql.account_insert,
+                (tenant, p.value, e, account.name, self._encrypt(p, e, account.access_token),
+                 account.application_id),
+            )  # fmt: skip
+        except self._db.IntegrityError as exc:
+            if "foreign key" in str(exc).lower():
                 raise CannotLink() from None  # the application went away meanwhile
             raise AccountAlreadyRegistered(
-                f"The {account.provider.value} account '{account.external_id}' "
-                "is already registered"
+                f"The {p.value} account '{e}' is already registered"
             ) from None
 
     def get(self, tenant: int, provider: Provider, external_id: str) -> Account | None:
         row = self._conn.execute(
-            select(*_ACCOUNT_COLUMNS)
-            .select_from(_ACCOUNT_FROM)
-            .where(*_account_key(tenant, provider, external_id))
-        ).first()
+            self._sql.account_get, (tenant, provider.value, external_id)
+        ).fetchone()
         return self._to_account(row) if row is not None else None
 
     def owner(self, provider: Provider, external_id: str) -> int | None:
-        return self._conn.execute(
-            select(accounts.c.tenant_id).where(
-                accounts.c.provider == provider.value, accounts.c.external_id == external_id
-            )
-        ).scalar()
+        row = self._conn.execute(self._sql.account_owner, (provider.value, external_id)).fetchone()
+        return int(row[0]) if row is not None else None
 
     def update(
         self,
@@ -95,255 +139,155 @@ class SqlAccounts:
         set_name: bool,
         set_access_token: bool,
     ) -> bool:
-        values: dict[str, Any] = {}
+        key = (tenant, provider.value, external_id)
+        changed = True
         if set_name:
-            values["name"] = name
+            changed = self._conn.execute(self._sql.account_set_name, (name, *key)).rowcount == 1
         if set_access_token:
-            values["access_token"] = self._encrypt(provider, external_id, access_token)
-        if not values:
-            return True
-        result = self._conn.execute(
-            update(accounts).where(*_account_key(tenant, provider, external_id)).values(values)
-        )
-        return result.rowcount == 1
+            blob = self._encrypt(provider, external_id, access_token)
+            changed = self._conn.execute(self._sql.account_set_token, (blob, *key)).rowcount == 1
+        return changed
 
     def set_application(
         self, tenant: int, provider: Provider, external_id: str, application_id: str | None
     ) -> bool:
         try:
-            result = self._conn.execute(
-                update(accounts)
-                .where(*_account_key(tenant, provider, external_id))
-                .values(application_id=application_id)
+            cur = self._conn.execute(
+                self._sql.account_set_app, (application_id, tenant, provider.value, external_id)
             )
-        except IntegrityError:
+        except self._db.IntegrityError:
             return False
-        return result.rowcount == 1
+        return bool(cur.rowcount == 1)
 
     def link(self, tenant: int, provider: Provider, external_id: str, application_id: str) -> bool:
-        # One statement: the database decides between racing links, not a read in the process.
         try:
-            result = self._conn.execute(
-                update(accounts)
-                .where(
-                    *_account_key(tenant, provider, external_id),
-                    or_(
-                        accounts.c.application_id.is_(None),
-                        accounts.c.application_id == application_id,
-                    ),
-                )
-                .values(application_id=application_id)
+            cur = self._conn.execute(
+                self._sql.account_link,
+                (application_id, tenant, provider.value, external_id, application_id),
             )
-        except IntegrityError:
+        except self._db.IntegrityError:
             raise CannotLink() from None  # the application was deleted meanwhile
-        return result.rowcount == 1
+        return bool(cur.rowcount == 1)
 
     def unlink(
         self, tenant: int, provider: Provider, external_id: str, application_id: str
     ) -> bool:
-        result = self._conn.execute(
-            update(accounts)
-            .where(
-                *_account_key(tenant, provider, external_id),
-                accounts.c.application_id == application_id,
-            )
-            .values(application_id=None)
+        cur = self._conn.execute(
+            self._sql.account_unlink, (tenant, provider.value, external_id, application_id)
         )
-        return result.rowcount == 1
+        return bool(cur.rowcount == 1)
 
     def unlink_everywhere(self, tenant: int, application_id: str) -> int:
-        result = self._conn.execute(
-            update(accounts)
-            .where(accounts.c.tenant_id == tenant, accounts.c.application_id == application_id)
-            .values(application_id=None)
+        return int(
+            self._conn.execute(self._sql.account_unlink_all, (tenant, application_id)).rowcount
         )
-        return result.rowcount
 
     def delete(self, tenant: int, provider: Provider, external_id: str) -> bool:
-        result = self._conn.execute(
-            delete(accounts).where(*_account_key(tenant, provider, external_id))
-        )
-        return result.rowcount == 1
-
-    def _filter(self, tenant: int, provider: Provider | None) -> list[Any]:
-        where = [accounts.c.tenant_id == tenant]
-        if provider is not None:
-            where.append(accounts.c.provider == provider.value)
-        return where
+        cur = self._conn.execute(self._sql.account_delete, (tenant, provider.value, external_id))
+        return bool(cur.rowcount == 1)
 
     def page(
         self, tenant: int, provider: Provider | None, offset: int, limit: int
     ) -> list[Account]:
-        rows = self._conn.execute(
-            select(*_ACCOUNT_COLUMNS)
-            .select_from(_ACCOUNT_FROM)
-            .where(*self._filter(tenant, provider))
-            .order_by(accounts.c.pk)
-            .offset(offset)
-            .limit(limit)
-        )
-        return [self._to_account(row) for row in rows]
+        if provider is None:
+            rows = self._conn.execute(self._sql.account_page, (tenant, limit, offset))
+        else:
+            rows = self._conn.execute(
+                self._sql.account_page_provider, (tenant, provider.value, limit, offset)
+            )
+        return [self._to_account(row) for row in rows.fetchall()]
 
     def count(self, tenant: int, provider: Provider | None) -> int:
-        return int(
-            self._conn.execute(
-                select(func.count()).select_from(accounts).where(*self._filter(tenant, provider))
-            ).scalar_one()
-        )
-
-    def all_tokens(self) -> list[tuple[int, str, str, bytes]]:
-        """(pk, provider, external_id, ciphertext) of every stored token, for key rotation."""
-        rows = self._conn.execute(
-            select(
-                accounts.c.pk, accounts.c.provider, accounts.c.external_id, accounts.c.access_token
-            ).where(accounts.c.access_token.is_not(None))
-        )
-        return [(r[0], r[1], r[2], r[3]) for r in rows]
+        if provider is None:
+            row = self._conn.execute(self._sql.account_count, (tenant,)).fetchone()
+        else:
+            row = self._conn.execute(
+                self._sql.account_count_provider, (tenant, provider.value)
+            ).fetchone()
+        return int(row[0])
 
 
 def _to_application(row: Any) -> Application:
-    return Application(
-        id=row.id,
-        name=row.name,
-        public_key=row.public_key,
-        capabilities=json.loads(row.capabilities),
-        privacy=json.loads(row.privacy),
+    id_, name, public_key, capabilities, privacy = row
+    return Application(id_, name, public_key, json.loads(capabilities), json.loads(privacy))
+
+
+def _application_values(application: Application) -> tuple[Any, ...]:
+    return (
+        application.name,
+        application.public_key,
+        json.dumps(application.capabilities, separators=(",", ":")),
+        json.dumps(application.privacy, separators=(",", ":")),
+        application.has_messages,
     )
-
-
-def _application_values(application: Application) -> dict[str, Any]:
-    return {
-        "name": application.name,
-        "public_key": application.public_key,
-        "capabilities": json.dumps(application.capabilities, separators=(",", ":")),
-        "privacy": json.dumps(application.privacy, separators=(",", ":")),
-        "has_messages": application.has_messages,
-    }
 
 
 class SqlApplications:
-    _columns = (
-        applications.c.id,
-        applications.c.name,
-        applications.c.public_key,
-        applications.c.capabilities,
-        applications.c.privacy,
-    )
-
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Any, sql: Statements) -> None:
         self._conn = conn
+        self._sql = sql
 
     def add(self, tenant: int, application: Application) -> None:
+        name, key, caps, privacy, messages = _application_values(application)
         self._conn.execute(
-            insert(applications).values(
-                id=application.id, tenant_id=tenant, **_application_values(application)
-            )
+            self._sql.app_insert, (application.id, tenant, name, key, caps, privacy, messages)
         )
 
     def get(self, tenant: int, application_id: str) -> Application | None:
-        row = self._conn.execute(
-            select(*self._columns).where(
-                applications.c.tenant_id == tenant, applications.c.id == application_id
-            )
-        ).first()
+        row = self._conn.execute(self._sql.app_get, (tenant, application_id)).fetchone()
         return _to_application(row) if row is not None else None
 
     def replace(self, tenant: int, application: Application) -> bool:
-        result = self._conn.execute(
-            update(applications)
-            .where(applications.c.tenant_id == tenant, applications.c.id == application.id)
-            .values(**_application_values(application))
+        cur = self._conn.execute(
+            self._sql.app_replace, (*_application_values(application), tenant, application.id)
         )
-        return result.rowcount == 1
+        return bool(cur.rowcount == 1)
 
     def delete(self, tenant: int, application_id: str) -> bool:
-        result = self._conn.execute(
-            delete(applications).where(
-                applications.c.tenant_id == tenant, applications.c.id == application_id
-            )
-        )
-        return result.rowcount == 1
+        cur = self._conn.execute(self._sql.app_delete, (tenant, application_id))
+        return bool(cur.rowcount == 1)
 
     def page(self, tenant: int, offset: int, limit: int) -> list[Application]:
-        rows = self._conn.execute(
-            select(*self._columns)
-            .where(applications.c.tenant_id == tenant)
-            .order_by(applications.c.pk)
-            .offset(offset)
-            .limit(limit)
-        )
+        rows = self._conn.execute(self._sql.app_page, (tenant, limit, offset)).fetchall()
         return [_to_application(row) for row in rows]
 
     def count(self, tenant: int) -> int:
-        return int(
-            self._conn.execute(
-                select(func.count())
-                .select_from(applications)
-                .where(applications.c.tenant_id == tenant)
-            ).scalar_one()
-        )
+        return int(self._conn.execute(self._sql.app_count, (tenant,)).fetchone()[0])
 
     def signing_key(self, application_id: str) -> tuple[int, str, str] | None:
-        row = self._conn.execute(
-            select(tenants.c.id, tenants.c.api_key, applications.c.public_key)
-            .select_from(applications.join(tenants, tenants.c.id == applications.c.tenant_id))
-            .where(applications.c.id == application_id, tenants.c.revoked.is_(False))
-        ).first()
-        return (row[0], row[1], row[2]) if row is not None else None
+        row = self._conn.execute(self._sql.app_signing_key, (application_id,)).fetchone()
+        return (int(row[0]), row[1], row[2]) if row is not None else None
 
 
 class SqlTenants:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Any, sql: Statements) -> None:
         self._conn = conn
+        self._sql = sql
 
     def add(self, api_key: str, secret_hash: str) -> int:
-        result = self._conn.execute(
-            insert(tenants).values(api_key=api_key, secret_hash=secret_hash, revoked=False)
-        )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
+        row = self._conn.execute(self._sql.tenant_insert, (api_key, secret_hash, False)).fetchone()
+        return int(row[0])
 
     def by_api_key(self, api_key: str) -> TenantRecord | None:
-        row = self._conn.execute(
-            select(
-                tenants.c.id,
-                tenants.c.api_key,
-                tenants.c.secret_hash,
-                tenants.c.revoked,
-                tenants.c.created_at,
-            ).where(tenants.c.api_key == api_key)
-        ).first()
+        row = self._conn.execute(self._sql.tenant_by_key, (api_key,)).fetchone()
         return _to_tenant(row) if row is not None else None
 
     def all(self) -> list[TenantRecord]:
-        rows = self._conn.execute(
-            select(
-                tenants.c.id,
-                tenants.c.api_key,
-                tenants.c.secret_hash,
-                tenants.c.revoked,
-                tenants.c.created_at,
-            ).order_by(tenants.c.id)
-        )
-        return [_to_tenant(row) for row in rows]
+        return [_to_tenant(row) for row in self._conn.execute(self._sql.tenant_all).fetchall()]
 
     def revoke(self, api_key: str) -> bool:
-        result = self._conn.execute(
-            update(tenants).where(tenants.c.api_key == api_key).values(revoked=True)
-        )
-        return result.rowcount == 1
+        return bool(self._conn.execute(self._sql.tenant_revoke, (True, api_key)).rowcount == 1)
 
     def count(self) -> int:
-        return int(self._conn.execute(select(func.count()).select_from(tenants)).scalar_one())
+        return int(self._conn.execute(self._sql.tenant_count).fetchone()[0])
 
 
 def _to_tenant(row: Any) -> TenantRecord:
-    created = row.created_at
+    id_, api_key, secret_hash, revoked, created = row
     return TenantRecord(
-        id=row.id,
-        api_key=row.api_key,
-        secret_hash=row.secret_hash,
-        revoked=bool(row.revoked),
+        id=int(id_),
+        api_key=api_key,
+        secret_hash=secret_hash,
+        revoked=bool(revoked),
         created_at=created.isoformat() if hasattr(created, "isoformat") else str(created),
     )

@@ -1,12 +1,13 @@
-"""The unit of work: one connection, one transaction, committed explicitly."""
+"""The unit of work: the thread's connection, and a transaction for writes, committed
+explicitly. Reads run without one (each statement sees a consistent snapshot)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, RootTransaction
+from typing import Any
 
 from ..security.tokens import TokenCipher
-from .engine import BEGIN_IMMEDIATE
-from .repositories import SqlAccounts, SqlApplications, SqlTenants
+from .db import Database
+from .repositories import SqlAccounts, SqlApplications, SqlTenants, Statements
 
 
 class SqlUnitOfWork:
@@ -14,45 +15,60 @@ class SqlUnitOfWork:
     applications: SqlApplications
     tenants: SqlTenants
 
-    def __init__(self, engine: Engine, cipher: TokenCipher, *, write: bool) -> None:
-        self._engine = engine
+    def __init__(self, db: Database, sql: Statements, cipher: TokenCipher, *, write: bool) -> None:
+        self._db = db
+        self._sql = sql
         self._cipher = cipher
         self._write = write
-        self._conn: Connection | None = None
-        self._tx: RootTransaction | None = None
+        self._conn: Any = None
+        self._open = False
 
     def __enter__(self) -> SqlUnitOfWork:
-        conn = self._engine.connect()
-        if self._write and self._engine.dialect.name == "sqlite":
-            conn.info[BEGIN_IMMEDIATE] = True
+        db = self._db
+        try:
+            conn = db.connection()
+            if self._write:
+                conn.execute("BEGIN IMMEDIATE" if db.dialect == "sqlite" else "BEGIN")
+                self._open = True
+        except Exception as exc:
+            if db.is_disconnect(exc):
+                db.discard()
+            raise
         self._conn = conn
-        self._tx = conn.begin()
-        self.accounts = SqlAccounts(conn, self._cipher)
-        self.applications = SqlApplications(conn)
-        self.tenants = SqlTenants(conn)
+        sql = self._sql
+        self.accounts = SqlAccounts(db, conn, sql, self._cipher)
+        self.applications = SqlApplications(conn, sql)
+        self.tenants = SqlTenants(conn, sql)
         return self
 
     def commit(self) -> None:
-        assert self._tx is not None
-        self._tx.commit()
+        if self._open:
+            self._conn.execute("COMMIT")
+            self._open = False
 
-    def __exit__(self, *exc: object) -> None:
-        assert self._conn is not None and self._tx is not None
-        try:
-            if self._tx.is_active:
-                self._tx.rollback()
-        finally:
-            self._conn.close()
-            self._conn = None
-            self._tx = None
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc is not None and self._db.is_disconnect(exc):
+            self._db.discard()
+            return
+        if self._open:
+            self._open = False
+            try:
+                self._conn.execute("ROLLBACK")
+            except Exception as failure:
+                if self._db.is_disconnect(failure):
+                    self._db.discard()
+                    return
+                raise
 
 
 class SqlUnitOfWorkFactory:
     """What the use cases are given: `factory(write=True)` opens a write transaction."""
 
-    def __init__(self, engine: Engine, cipher: TokenCipher) -> None:
-        self.engine = engine
+    def __init__(self, db: Database, cipher: TokenCipher) -> None:
+        self.db = db
+        self.engine = db.engine
         self.cipher = cipher
+        self.sql = Statements(db)
 
     def __call__(self, *, write: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, self.cipher, write=write)
+        return SqlUnitOfWork(self.db, self.sql, self.cipher, write=write)

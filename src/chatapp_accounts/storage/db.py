@@ -1,0 +1,87 @@
+"""One long-lived DBAPI connection per thread, for the repositories' plain SQL.
+
+A server process answers requests on one event-loop thread and its use cases never await in
+the middle of a transaction, so one connection per process serves every request, with no pool
+checkout and no thread hop. Statements are prepared once by the driver (sqlite3's statement
+cache; psycopg prepares a query after a few executions). Reads run without a transaction
+(each statement sees a consistent snapshot); writes run in BEGIN / COMMIT. A connection that
+fails is discarded, and the next request opens a new one: the server recovers by itself when
+the database comes back.
+
+SQLAlchemy still makes the connections (its connect hooks set SQLite's pragmas), runs the
+migrations, and describes the schema in tables.py.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from sqlalchemy import Engine
+
+
+class Database:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        dbapi: Any = engine.dialect.dbapi
+        self.IntegrityError: type[Exception] = dbapi.IntegrityError
+        self.Error: type[Exception] = dbapi.Error
+        # Connection-level failures (server gone, connection broken): discard and reconnect.
+        self.OperationalError: type[Exception] = dbapi.OperationalError
+        self.InterfaceError: type[Exception] = dbapi.InterfaceError
+        self._local = threading.local()
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
+        # Plain SQL is written with `?` placeholders; psycopg wants `%s`.
+        self.placeholder = "%s" if self.dialect == "postgresql" else "?"
+
+    def sql(self, statement: str) -> str:
+        return statement if self.placeholder == "?" else statement.replace("?", "%s")
+
+    def connection(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def _connect(self) -> Any:
+        proxied = self.engine.raw_connection()
+        proxied.detach()  # ours for the thread's lifetime, not the pool's
+        conn: Any = proxied.dbapi_connection
+        assert conn is not None
+        if self.dialect == "postgresql":
+            conn.autocommit = True  # transactions are explicit BEGIN / COMMIT
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    def discard(self) -> None:
+        """Drop this thread's connection (after a connection-level failure)."""
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with self._lock:
+                if conn in self._all:
+                    self._all.remove(conn)
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001, S110 - it is broken already
+                pass
+
+    def is_disconnect(self, exc: BaseException) -> bool:
+        return isinstance(exc, self.OperationalError | self.InterfaceError) and (
+            self.dialect == "postgresql" or "disk I/O" in str(exc) or "unable to open" in str(exc)
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001, S110 - closing at shutdown
+                pass
+        self._local = threading.local()
+        self.engine.dispose()
