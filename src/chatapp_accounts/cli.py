@@ -16,7 +16,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from .config import ConfigError, Settings, get_settings
@@ -37,11 +36,12 @@ class CliError(Exception):
     """Printed as one line; exit status 1."""
 
 
-def _open(settings: Settings) -> tuple[Engine, SqlUnitOfWorkFactory]:
+def _open(settings: Settings) -> SqlUnitOfWorkFactory:
+    """The database at the latest migration, for one command; close with `.db.close()`."""
     engine = make_engine(settings.database_url, pool_size=1)
     cipher = load_cipher(settings)
     upgrade(engine)
-    return engine, SqlUnitOfWorkFactory(Database(engine), cipher)
+    return SqlUnitOfWorkFactory(Database(engine), cipher)
 
 
 def _print_json(value: Any) -> None:
@@ -74,7 +74,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     port = args.port if args.port is not None else settings.port
     workers = args.workers or settings.workers
     tls = _tls_files(args, settings)
-    engine, uow = _open(settings)
+    uow = _open(settings)
     try:
         if settings.is_sqlite and tenant_cases.count_tenants(uow) == 0:
             tenant = tenant_cases.create_tenant(uow)
@@ -116,7 +116,7 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tenants_create(args: argparse.Namespace, settings: Settings) -> int:
-    engine, uow = _open(settings)
+    uow = _open(settings)
     try:
         tenant = tenant_cases.create_tenant(uow)
     finally:
@@ -130,7 +130,7 @@ def cmd_tenants_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tenants_list(args: argparse.Namespace, settings: Settings) -> int:
-    engine, uow = _open(settings)
+    uow = _open(settings)
     try:
         records = tenant_cases.list_tenants(uow)
     finally:
@@ -149,7 +149,7 @@ def cmd_tenants_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tenants_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    engine, uow = _open(settings)
+    uow = _open(settings)
     try:
         tenant_cases.revoke_tenant(uow, args.api_key)
     finally:
@@ -179,7 +179,7 @@ def _check_provision(args: argparse.Namespace) -> None:
 
 def cmd_accounts_provision(args: argparse.Namespace, settings: Settings) -> int:
     _check_provision(args)
-    engine, uow = _open(settings)
+    uow = _open(settings)
     try:
         account = account_cases.provision_account(
             uow,
@@ -215,9 +215,9 @@ def cmd_secrets_new_key(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_secrets_rotate(args: argparse.Namespace, settings: Settings) -> int:
-    engine, uow = _open(settings)
+    uow = _open(settings)
     try:
-        report = rotate_tokens(engine, uow.cipher)
+        report = rotate_tokens(uow.engine, uow.cipher)
     except TokenDecryptError as exc:
         raise CliError(
             f"a stored token cannot be decrypted with the configured keys: {exc}"

@@ -34,22 +34,33 @@ class Statements:
             "INSERT INTO accounts (tenant_id, provider, external_id, name, access_token, "
             "application_id) VALUES (?, ?, ?, ?, ?, ?)"
         )
-        key = "tenant_id = ? AND provider = ? AND external_id = ?"
-        self.account_set_name = q(f"UPDATE accounts SET name = ? WHERE {key}")
-        self.account_set_token = q(f"UPDATE accounts SET access_token = ? WHERE {key}")
-        self.account_set_app = q(f"UPDATE accounts SET application_id = ? WHERE {key}")
+        self.account_set_name = q(
+            "UPDATE accounts SET name = ? WHERE tenant_id = ? AND provider = ? AND external_id = ?"
+        )
+        self.account_set_token = q(
+            "UPDATE accounts SET access_token = ? "
+            "WHERE tenant_id = ? AND provider = ? AND external_id = ?"
+        )
+        self.account_set_app = q(
+            "UPDATE accounts SET application_id = ? "
+            "WHERE tenant_id = ? AND provider = ? AND external_id = ?"
+        )
         # One statement decides between racing links: the database, not a read in the process.
         self.account_link = q(
-            f"UPDATE accounts SET application_id = ? WHERE {key} "
+            "UPDATE accounts SET application_id = ? "
+            "WHERE tenant_id = ? AND provider = ? AND external_id = ? "
             "AND (application_id IS NULL OR application_id = ?)"
         )
         self.account_unlink = q(
-            f"UPDATE accounts SET application_id = NULL WHERE {key} AND application_id = ?"
+            "UPDATE accounts SET application_id = NULL "
+            "WHERE tenant_id = ? AND provider = ? AND external_id = ? AND application_id = ?"
         )
         self.account_unlink_all = q(
             "UPDATE accounts SET application_id = NULL WHERE tenant_id = ? AND application_id = ?"
         )
-        self.account_delete = q(f"DELETE FROM accounts WHERE {key}")
+        self.account_delete = q(
+            "DELETE FROM accounts WHERE tenant_id = ? AND provider = ? AND external_id = ?"
+        )
         self.account_page = q(_ACCOUNT + "WHERE a.tenant_id = ? ORDER BY a.pk LIMIT ? OFFSET ?")
         self.account_page_provider = q(
             _ACCOUNT + "WHERE a.tenant_id = ? AND a.provider = ? ORDER BY a.pk LIMIT ? OFFSET ?"
