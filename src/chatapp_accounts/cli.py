@@ -99,6 +99,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=workers,
         log_level=settings.log_level,
         server_header=False,
+        access_log=False,  # the app logs one structured line per request itself
         ssl_certfile=tls[0] if tls else None,
         ssl_keyfile=tls[1] if tls else None,
     )

@@ -4,6 +4,7 @@ tests build apps on throwaway databases and every worker process has its own poo
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 from sqlalchemy import Engine
@@ -23,6 +24,7 @@ from .accounts import account_routes
 from .applications import application_routes
 from .auth import BasicAuth, BasicOrBearerAuth
 from .errors import on_domain_error, on_http_error, on_unexpected
+from .hot import HotReads
 from .http import Services
 from .request_id import RequestIdMiddleware
 
@@ -52,12 +54,16 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # Everything made at start-up lives as long as the process: keep the cyclic garbage
+        # collector from walking it again and again under load.
+        gc.collect()
+        gc.freeze()
         yield
         db.close()
 
     app = Starlette(
         routes=[*account_routes(services), *application_routes(services)],
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[Middleware(RequestIdMiddleware), Middleware(HotReads, services=services)],
         exception_handlers={
             DomainError: on_domain_error,
             HTTPException: on_http_error,

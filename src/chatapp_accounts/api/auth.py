@@ -60,12 +60,15 @@ class BasicOrBearerAuth(BasicAuth):
         self.verifier = verifier
 
     def __call__(self, request: Request) -> Tenant:
-        header = request.headers.get("authorization")
+        return self.tenant_for(request.headers.get("authorization"), request.url.path)
+
+    def tenant_for(self, header: str | None, path: str) -> Tenant:
         scheme, token = _split(header)
         if scheme != "bearer":
-            return super().__call__(request)
+            api_key, api_secret = basic_credentials(header)
+            return authenticate(self._uow_factory, api_key, api_secret)
         try:
-            key = self.verifier.verify(token, request.url.path)
+            key = self.verifier.verify(token, path)
         except TokenRejected as exc:
             log.info("bearer token rejected: %s", exc)  # the reason, never the token
             raise NotAuthenticated() from None

@@ -5,6 +5,7 @@ It is echoed in the X-Request-Id response header and used as `instance` in error
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 
@@ -33,7 +34,9 @@ class RequestIdMiddleware:
             if name == HEADER:
                 incoming = value
                 break
-        rid = incoming.decode("ascii") if incoming and _SANE.match(incoming) else uuid.uuid4().hex
+        rid = (
+            incoming.decode("ascii") if incoming and _SANE.match(incoming) else os.urandom(16).hex()
+        )
         scope["request_id"] = rid
         encoded = rid.encode("ascii")
 

@@ -13,6 +13,11 @@ class AccountRepository(Protocol):
 
     def get(self, tenant: int, provider: Provider, external_id: str) -> Account | None: ...
 
+    def get_with_credentials(
+        self, api_key: str, provider: Provider, external_id: str
+    ) -> tuple[TenantRecord, Account | None] | None:
+        """The tenant of `api_key` and its account with this key, in one read."""
+
     def owner(self, provider: Provider, external_id: str) -> int | None: ...
 
     def update(

@@ -56,14 +56,20 @@ def signing_key(uow_factory: UnitOfWorkFactory, application_id: str) -> SigningK
     return SigningKey(*found) if found is not None else None
 
 
-def authenticate(uow_factory: UnitOfWorkFactory, api_key: str, api_secret: str) -> Tenant:
-    """Basic auth. Takes the same work whether or not the api_key exists."""
-    record = None
-    if rules.could_be_id(api_key, API_KEY_MAX):
-        with uow_factory() as uow:
-            record = uow.tenants.by_api_key(api_key)
+def check_secret(record: TenantRecord | None, api_secret: str) -> Tenant:
+    """The tenant, if the secret is its own and it is not revoked. The same work whether or not
+    the api_key exists: an unknown key is compared against a dummy hash."""
     stored = record.secret_hash if record is not None else secrets.DUMMY_HASH
     matches = secrets.verify_secret(api_secret, stored)
     if record is None or record.revoked or not matches:
         raise NotAuthenticated()
     return Tenant(record.id, record.api_key)
+
+
+def authenticate(uow_factory: UnitOfWorkFactory, api_key: str, api_secret: str) -> Tenant:
+    """Basic auth."""
+    record = None
+    if rules.could_be_id(api_key, API_KEY_MAX):
+        with uow_factory() as uow:
+            record = uow.tenants.by_api_key(api_key)
+    return check_secret(record, api_secret)

@@ -27,6 +27,13 @@ class Statements:
     def __init__(self, db: Database) -> None:
         q = db.sql
         self.account_get = q(_ACCOUNT + "WHERE " + _KEY)
+        # The hot read: the tenant of an api_key and, if it has one, its account.
+        self.account_with_tenant = q(
+            "SELECT t.id, t.api_key, t.secret_hash, t.revoked, a.provider, a.external_id, "
+            "a.name, a.access_token, a.application_id "
+            "FROM tenants t LEFT JOIN accounts a ON a.tenant_id = t.id "
+            "AND a.provider = ? AND a.external_id = ? WHERE t.api_key = ?"
+        )
         self.account_owner = q(
             "SELECT tenant_id FROM accounts WHERE provider = ? AND external_id = ?"
         )
@@ -96,6 +103,9 @@ class Statements:
         self.tenant_count = q("SELECT COUNT(*) FROM tenants")
 
 
+_PROVIDERS = {p.value: p for p in Provider}
+
+
 class SqlAccounts:
     def __init__(self, db: Database, conn: Any, sql: Statements, cipher: TokenCipher) -> None:
         self._db = db
@@ -107,7 +117,7 @@ class SqlAccounts:
         provider, external_id, api_key, name, token, application_id = row
         if token is not None:
             token = self._cipher.decrypt(bytes(token), row_binding(provider, external_id))
-        return Account(Provider(provider), external_id, api_key, name, token, application_id)
+        return Account(_PROVIDERS[provider], external_id, api_key, name, token, application_id)
 
     def _encrypt(self, provider: Provider, external_id: str, token: str | None) -> bytes | None:
         if token is None:
@@ -134,6 +144,21 @@ class SqlAccounts:
             self._sql.account_get, (tenant, provider.value, external_id)
         ).fetchone()
         return self._to_account(row) if row is not None else None
+
+    def get_with_credentials(
+        self, api_key: str, provider: Provider, external_id: str
+    ) -> tuple[TenantRecord, Account | None] | None:
+        """The tenant of `api_key` (None if there is none) and its account, in one query."""
+        row = self._conn.execute(
+            self._sql.account_with_tenant, (provider.value, external_id, api_key)
+        ).fetchone()
+        if row is None:
+            return None
+        tenant_id, key, secret_hash, revoked, p, e, name, token, app = row
+        tenant = TenantRecord(int(tenant_id), key, secret_hash, bool(revoked), "")
+        if p is None:
+            return tenant, None
+        return tenant, self._to_account((p, e, key, name, token, app))
 
     def owner(self, provider: Provider, external_id: str) -> int | None:
         row = self._conn.execute(self._sql.account_owner, (provider.value, external_id)).fetchone()

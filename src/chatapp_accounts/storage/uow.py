@@ -3,6 +3,7 @@ explicitly. Reads run without one (each statement sees a consistent snapshot).""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from ..security.tokens import TokenCipher
@@ -10,53 +11,75 @@ from .db import Database
 from .repositories import SqlAccounts, SqlApplications, SqlTenants, Statements
 
 
-class SqlUnitOfWork:
-    accounts: SqlAccounts
-    applications: SqlApplications
-    tenants: SqlTenants
+class _Repositories:
+    """The repositories of one connection, made once: a unit of work only borrows them."""
 
-    def __init__(self, db: Database, sql: Statements, cipher: TokenCipher, *, write: bool) -> None:
-        self._db = db
-        self._sql = sql
-        self._cipher = cipher
+    __slots__ = ("accounts", "applications", "conn", "tenants")
+
+    def __init__(self, db: Database, conn: Any, sql: Statements, cipher: TokenCipher) -> None:
+        self.conn = conn
+        self.accounts = SqlAccounts(db, conn, sql, cipher)
+        self.applications = SqlApplications(conn, sql)
+        self.tenants = SqlTenants(conn, sql)
+
+
+class SqlUnitOfWork:
+    __slots__ = ("_factory", "_open", "_repos", "_write")
+
+    def __init__(self, factory: SqlUnitOfWorkFactory, *, write: bool) -> None:
+        self._factory = factory
         self._write = write
-        self._conn: Any = None
         self._open = False
+        self._repos: _Repositories | None = None
+
+    @property
+    def accounts(self) -> SqlAccounts:
+        assert self._repos is not None
+        return self._repos.accounts
+
+    @property
+    def applications(self) -> SqlApplications:
+        assert self._repos is not None
+        return self._repos.applications
+
+    @property
+    def tenants(self) -> SqlTenants:
+        assert self._repos is not None
+        return self._repos.tenants
 
     def __enter__(self) -> SqlUnitOfWork:
-        db = self._db
+        db = self._factory.db
         try:
-            conn = db.connection()
+            repos = self._factory.repositories()
             if self._write:
-                conn.execute("BEGIN IMMEDIATE" if db.dialect == "sqlite" else "BEGIN")
+                repos.conn.execute("BEGIN IMMEDIATE" if db.dialect == "sqlite" else "BEGIN")
                 self._open = True
         except Exception as exc:
             if db.is_disconnect(exc):
                 db.discard()
             raise
-        self._conn = conn
-        sql = self._sql
-        self.accounts = SqlAccounts(db, conn, sql, self._cipher)
-        self.applications = SqlApplications(conn, sql)
-        self.tenants = SqlTenants(conn, sql)
+        self._repos = repos
         return self
 
     def commit(self) -> None:
         if self._open:
-            self._conn.execute("COMMIT")
+            assert self._repos is not None
+            self._repos.conn.execute("COMMIT")
             self._open = False
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        if exc is not None and self._db.is_disconnect(exc):
-            self._db.discard()
+        db = self._factory.db
+        if exc is not None and db.is_disconnect(exc):
+            db.discard()
             return
         if self._open:
             self._open = False
+            assert self._repos is not None
             try:
-                self._conn.execute("ROLLBACK")
+                self._repos.conn.execute("ROLLBACK")
             except Exception as failure:
-                if self._db.is_disconnect(failure):
-                    self._db.discard()
+                if db.is_disconnect(failure):
+                    db.discard()
                     return
                 raise
 
@@ -69,6 +92,14 @@ class SqlUnitOfWorkFactory:
         self.engine = db.engine
         self.cipher = cipher
         self.sql = Statements(db)
+        self._local = threading.local()
+
+    def repositories(self) -> _Repositories:
+        conn = self.db.connection()
+        repos: _Repositories | None = getattr(self._local, "repos", None)
+        if repos is None or repos.conn is not conn:
+            repos = self._local.repos = _Repositories(self.db, conn, self.sql, self.cipher)
+        return repos
 
     def __call__(self, *, write: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.db, self.sql, self.cipher, write=write)
+        return SqlUnitOfWork(self, write=write)
