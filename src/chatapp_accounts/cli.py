@@ -13,6 +13,7 @@ import os
 import shlex
 import ssl
 import sys
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -91,6 +92,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             sys.stdout.flush()
     finally:
         uow.db.close()
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its metrics to files here; /metrics on any worker sums them all.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="chatapp-metrics-")
     uvicorn.run(
         "chatapp_accounts.api.app:create_app",
         factory=True,

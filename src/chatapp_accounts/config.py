@@ -34,6 +34,9 @@ class Settings:
     # Bearer JWTs: tolerated clock skew, and how many verified tokens each process remembers.
     jwt_leeway_seconds: int = 30
     jwt_cache_size: int = 10_000
+    # One line per request on stderr, "text" (key=value) or "json"; off with access_log=False.
+    access_log: bool = True
+    log_format: str = "text"
     # HTTPS: both set, or neither.
     ssl_certfile: str = ""
     ssl_keyfile: str = ""
@@ -60,6 +63,24 @@ class Settings:
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = (env.get(name) or choices[0]).strip().lower()
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -101,6 +122,8 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         max_body_bytes=_int(env, "CHATAPP_MAX_BODY_BYTES", 1024 * 1024, 1),
         log_level=_log_level(env),
         jwt_leeway_seconds=_int(env, "CHATAPP_JWT_LEEWAY_SECONDS", 30, 0),
+        access_log=_bool(env, "CHATAPP_ACCESS_LOG", True),
+        log_format=_choice(env, "CHATAPP_LOG_FORMAT", ("text", "json")),
         jwt_cache_size=_int(env, "CHATAPP_JWT_CACHE_SIZE", 10_000, 1),
         ssl_certfile=env.get("CHATAPP_SSL_CERTFILE", ""),
         ssl_keyfile=env.get("CHATAPP_SSL_KEYFILE", ""),

@@ -49,7 +49,9 @@ class BasicAuth:
 
     def __call__(self, request: Request) -> Tenant:
         api_key, api_secret = basic_credentials(request.headers.get("authorization"))
-        return authenticate(self._uow_factory, api_key, api_secret)
+        tenant = authenticate(self._uow_factory, api_key, api_secret)
+        request.scope["tenant_api_key"] = tenant.api_key
+        return tenant
 
 
 class BasicOrBearerAuth(BasicAuth):
@@ -60,7 +62,9 @@ class BasicOrBearerAuth(BasicAuth):
         self.verifier = verifier
 
     def __call__(self, request: Request) -> Tenant:
-        return self.tenant_for(request.headers.get("authorization"), request.url.path)
+        tenant = self.tenant_for(request.headers.get("authorization"), request.url.path)
+        request.scope["tenant_api_key"] = tenant.api_key
+        return tenant
 
     def tenant_for(self, header: str | None, path: str) -> Tenant:
         scheme, token = _split(header)

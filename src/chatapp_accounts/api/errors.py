@@ -26,6 +26,7 @@ from ..domain.errors import (
     InvalidInput,
     LinkConflict,
     NotAuthenticated,
+    ServiceUnavailable,
     UnlinkConflict,
 )
 from .request_id import request_id
@@ -107,6 +108,7 @@ ERROR_TABLE: dict[type[DomainError], tuple[int, str]] = {
     AccountNotFound: (404, "not_found"),
     ApplicationNotFound: (404, "not_found"),
     LinkConflict: (409, "conflict"),
+    ServiceUnavailable: (503, "unavailable"),
     UnlinkConflict: (409, "conflict"),
 }
 
@@ -132,6 +134,8 @@ def render(request: Request, problem: Problem) -> Response:
     headers = problem.headers
     if problem.status == 401:
         headers = {**headers, "WWW-Authenticate": CHALLENGES[1 if is_apps else 0]}
+    elif problem.status == 503:
+        headers = {**headers, "Retry-After": "1"}
     body: dict[str, Any]
     if problem.kind == "unauthorized" and not is_apps:
         # NOTES.md: exactly this body.

@@ -3,8 +3,9 @@ message routed to an account, answered before the framework's routing and reques
 
 Profiling under load showed Starlette's per-request machinery (routing, exception wrappers,
 Request and Response objects) costing as much as the work itself. This handler sits inside the
-app's middleware (request ids, the outermost error handler) and uses the same use cases, the
-same presenter and the same error table as the routed path; anything else passes through.
+observability layer (request ids, logs, metrics), before Starlette, and uses the same use cases,
+the same presenter and the same error table (500s included) as the routed path; anything else
+passes through to Starlette.
 With Basic auth it authenticates and reads in one query.
 """
 
@@ -17,15 +18,16 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..domain import accounts
-from ..domain.errors import DomainError
+from ..domain.errors import AccountNotFound, DomainError
 from ..domain.models import Provider
 from .accounts import PREFIX, account_json
 from .auth import BasicOrBearerAuth, basic_credentials
-from .errors import problem_for, render
+from .errors import on_unexpected, problem_for, render
 from .http import Services
 
 _PATH = re.compile("^" + re.escape(PREFIX) + r"/(messenger|viber_service_msg|whatsapp)/([^/]+)\Z")
 _PROVIDERS = {p.value: p for p in Provider}
+_TEMPLATES = {p: f"{PREFIX}/{p.value}/{{external_id}}" for p in Provider}
 _AUTHORIZATION = b"authorization"
 _encode = msgspec.json.Encoder().encode
 
@@ -48,6 +50,7 @@ class HotReads:
             return
         provider = _PROVIDERS[match.group(1)]
         external_id = match.group(2)
+        scope["route_template"] = _TEMPLATES[provider]
         header = None
         for name, value in scope["headers"]:
             if name == _AUTHORIZATION:
@@ -56,16 +59,26 @@ class HotReads:
         try:
             if header is not None and header[:6].lower() == "basic ":
                 api_key, api_secret = basic_credentials(header)
-                account = accounts.get_account_with_basic_auth(
-                    self.uow, api_key, api_secret, provider, external_id
-                )
+                try:
+                    account = accounts.get_account_with_basic_auth(
+                        self.uow, api_key, api_secret, provider, external_id
+                    )
+                except AccountNotFound:
+                    scope["tenant_api_key"] = api_key  # authenticated; the account is absent
+                    raise
             else:
                 tenant = self.auth.tenant_for(header, scope["path"])
+                scope["tenant_api_key"] = tenant.api_key
                 account = accounts.get_account(self.uow, tenant, provider, external_id)
         except DomainError as exc:
             response = render(Request(scope), problem_for(exc))
             await response(scope, receive, send)
             return
+        except Exception as exc:  # noqa: BLE001 - the same last resort as the routed path: a logged 500
+            response = await on_unexpected(Request(scope), exc)
+            await response(scope, receive, send)
+            return
+        scope["tenant_api_key"] = account.api_key
         body = _encode(account_json(account))
         await send(
             {

@@ -61,6 +61,7 @@ def route(path: str, **handlers: Handler) -> Route:
         handlers.setdefault("HEAD", handlers["GET"])
 
     async def endpoint(request: Request) -> Response:
+        request.scope["route_template"] = path
         return await handlers[request.method](request)
 
     return Route(path, endpoint, methods=list(handlers))

@@ -73,6 +73,12 @@ class ApplicationNotFound(DomainError):
         super().__init__(f"ID '{application_id}' does not exist, or you do not have access")
 
 
+class ServiceUnavailable(DomainError):
+    """The data store cannot be reached. Nothing was changed; the client may retry."""
+
+    detail = "The database cannot be reached; try again shortly"
+
+
 class TenantNotFound(DomainError):
     def __init__(self, api_key: str) -> None:
         super().__init__(f"no tenant with api_key {api_key!r}")

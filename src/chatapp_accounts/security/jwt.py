@@ -83,7 +83,11 @@ class JwtVerifier:
         leeway: float = 30,
         cache_size: int = 10_000,
         clock: Callable[[], float] = time.time,
+        on_hit: Callable[[], None] | None = None,
+        on_signature_check: Callable[[], None] | None = None,
     ) -> None:
+        self._on_hit = on_hit
+        self._on_check = on_signature_check
         self._lookup = lookup
         self._leeway = leeway
         self._cache: OrderedDict[str, Verified] = OrderedDict()
@@ -109,6 +113,8 @@ class JwtVerifier:
             ):
                 self._cache.move_to_end(token)
                 self.hits += 1
+                if self._on_hit is not None:
+                    self._on_hit()
                 self._check_acl(verified, path)
                 return key
             del self._cache[token]
@@ -154,6 +160,8 @@ class JwtVerifier:
         if key is None:
             raise TokenRejected("unknown application")
         self.signature_checks += 1
+        if self._on_check is not None:
+            self._on_check()
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,

@@ -23,6 +23,7 @@ from ..config import ConfigError, Settings
 _VERSION = b"\x01"
 _KEY_ID_LEN = 4
 _NONCE_LEN = 12
+_RECENT_MAX = 10_000
 
 
 class TokenDecryptError(Exception):
@@ -53,6 +54,7 @@ class TokenCipher:
             raise ConfigError("no encryption key configured")
         self._primary = (_key_id(keys[0]), AESGCM(keys[0]))
         self._by_id = {_key_id(k): AESGCM(k) for k in reversed(keys)}
+        self._recent: dict[tuple[bytes, bytes], str] = {}
 
     @classmethod
     def from_texts(cls, texts: list[str] | tuple[str, ...]) -> TokenCipher:
@@ -68,6 +70,18 @@ class TokenCipher:
         return _VERSION + key_id + nonce + aead.encrypt(nonce, plaintext.encode("utf-8"), aad)
 
     def decrypt(self, blob: bytes, aad: bytes) -> str:
+        """Decrypt, once per ciphertext and row: a ciphertext is never reused (a fresh nonce
+        each time), so remembering its plaintext can never give a stale token."""
+        key = (blob, aad)
+        plain = self._recent.get(key)
+        if plain is None:
+            plain = self._decrypt(blob, aad)
+            if len(self._recent) >= _RECENT_MAX:
+                self._recent.clear()
+            self._recent[key] = plain
+        return plain
+
+    def _decrypt(self, blob: bytes, aad: bytes) -> str:
         if len(blob) < 1 + _KEY_ID_LEN + _NONCE_LEN + 16 or blob[:1] != _VERSION:
             raise TokenDecryptError("unknown ciphertext format")
         key_id = bytes(blob[1 : 1 + _KEY_ID_LEN])

@@ -15,14 +15,17 @@ migrations, and describes the schema in tables.py.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 
 class Database:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, on_connections: Callable[[int], None] | None = None) -> None:
         self.engine = engine
+        self._on_connections = on_connections
         self.dialect = engine.dialect.name
         dbapi: Any = engine.dialect.dbapi
         self.IntegrityError: type[Exception] = dbapi.IntegrityError
@@ -55,6 +58,9 @@ class Database:
             conn.autocommit = True  # transactions are explicit BEGIN / COMMIT
         with self._lock:
             self._all.append(conn)
+            count = len(self._all)
+        if self._on_connections is not None:
+            self._on_connections(count)
         return conn
 
     def discard(self) -> None:
@@ -65,15 +71,33 @@ class Database:
             with self._lock:
                 if conn in self._all:
                     self._all.remove(conn)
+                count = len(self._all)
+            if self._on_connections is not None:
+                self._on_connections(count)
             try:
                 conn.close()
             except Exception:  # noqa: BLE001, S110 - it is broken already
                 pass
 
     def is_disconnect(self, exc: BaseException) -> bool:
+        """A failure of the connection or the server, not of the statement."""
+        if isinstance(exc, DBAPIError):  # from engine.raw_connection()
+            return exc.connection_invalidated or exc.orig is None or self.is_disconnect(exc.orig)
         return isinstance(exc, self.OperationalError | self.InterfaceError) and (
             self.dialect == "postgresql" or "disk I/O" in str(exc) or "unable to open" in str(exc)
         )
+
+    def schema_revision(self) -> str | None:
+        """The migration the database is at (None before the first): for /readyz."""
+        conn = self.connection()
+        try:
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        except Exception as exc:
+            if self.is_disconnect(exc):
+                self.discard()
+                raise
+            return None
+        return str(row[0]) if row else None
 
     def close(self) -> None:
         with self._lock:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from ..domain.errors import ServiceUnavailable
 from ..security.tokens import TokenCipher
 from .db import Database
 from .repositories import SqlAccounts, SqlApplications, SqlTenants, Statements
@@ -57,6 +58,7 @@ class SqlUnitOfWork:
         except Exception as exc:
             if db.is_disconnect(exc):
                 db.discard()
+                raise ServiceUnavailable() from exc
             raise
         self._repos = repos
         return self
@@ -71,7 +73,7 @@ class SqlUnitOfWork:
         db = self._factory.db
         if exc is not None and db.is_disconnect(exc):
             db.discard()
-            return
+            raise ServiceUnavailable() from exc
         if self._open:
             self._open = False
             assert self._repos is not None
@@ -80,7 +82,7 @@ class SqlUnitOfWork:
             except Exception as failure:
                 if db.is_disconnect(failure):
                     db.discard()
-                    return
+                    raise ServiceUnavailable() from failure
                 raise
 
 
