@@ -104,6 +104,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         log_level=settings.log_level,
         server_header=False,
         access_log=False,  # the app logs one structured line per request itself
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         ssl_certfile=tls[0] if tls else None,
         ssl_keyfile=tls[1] if tls else None,
     )

@@ -37,6 +37,8 @@ class Settings:
     # One line per request on stderr, "text" (key=value) or "json"; off with access_log=False.
     access_log: bool = True
     log_format: str = "text"
+    # Addresses whose X-Forwarded-For / X-Forwarded-Proto are believed (the reverse proxy's).
+    forwarded_allow_ips: str = "127.0.0.1"
     # HTTPS: both set, or neither.
     ssl_certfile: str = ""
     ssl_keyfile: str = ""
@@ -123,6 +125,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         log_level=_log_level(env),
         jwt_leeway_seconds=_int(env, "CHATAPP_JWT_LEEWAY_SECONDS", 30, 0),
         access_log=_bool(env, "CHATAPP_ACCESS_LOG", True),
+        forwarded_allow_ips=env.get("CHATAPP_FORWARDED_ALLOW_IPS") or "127.0.0.1",
         log_format=_choice(env, "CHATAPP_LOG_FORMAT", ("text", "json")),
         jwt_cache_size=_int(env, "CHATAPP_JWT_CACHE_SIZE", 10_000, 1),
         ssl_certfile=env.get("CHATAPP_SSL_CERTFILE", ""),
