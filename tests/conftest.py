@@ -100,7 +100,11 @@ def pg_shared_url(pg_databases: PgDatabases) -> str:
 def _truncate(url: str) -> None:
     engine = make_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE accounts, applications, tenants RESTART IDENTITY CASCADE"))
+        conn.execute(
+            text(
+                "TRUNCATE account_counts, accounts, applications, tenants RESTART IDENTITY CASCADE"
+            )
+        )
     engine.dispose()
 
 

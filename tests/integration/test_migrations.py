@@ -46,3 +46,30 @@ def test_constraints_have_stable_names(empty_engine: Engine) -> None:
     assert "uq_accounts_provider_external_id" in uniques
     fks = {fk["name"] for fk in insp.get_foreign_keys("accounts")}
     assert fks == {"fk_accounts_tenant_id_tenants", "fk_accounts_application_id_applications"}
+
+
+def test_account_counts_are_kept_by_the_database(empty_engine: Engine) -> None:
+    """total_items reads counts that triggers keep, whoever writes the rows."""
+    from sqlalchemy import text
+
+    upgrade(empty_engine)
+    with empty_engine.begin() as conn:
+        for key in ("t1", "t2"):
+            conn.execute(text("INSERT INTO tenants (api_key, secret_hash, revoked) VALUES (:k, 'h', :f)"),
+                         {"k": key, "f": False})  # fmt: skip
+        ids = dict(conn.execute(text("SELECT api_key, id FROM tenants")).all())
+        for i in range(30):  # bulk SQL, as an operator's tooling might write
+            conn.execute(text("INSERT INTO accounts (tenant_id, provider, external_id) VALUES (:t, :p, :e)"),
+                         {"t": ids["t1" if i % 3 else "t2"], "p": ["whatsapp", "rcs"][i % 2], "e": f"e{i}"})  # fmt: skip
+        conn.execute(text("DELETE FROM accounts WHERE external_id IN ('e1', 'e2', 'e4')"))
+    with empty_engine.begin() as conn:
+        counted = conn.execute(text(
+            "SELECT tenant_id, provider, COUNT(*) FROM accounts GROUP BY tenant_id, provider"
+        )).all()  # fmt: skip
+        kept = conn.execute(
+            text("SELECT tenant_id, provider, n FROM account_counts WHERE n > 0")
+        ).all()
+        assert sorted(map(tuple, counted)) == sorted(map(tuple, kept))
+        conn.execute(text("DELETE FROM tenants WHERE api_key = 't2'"))  # cascades
+        assert conn.execute(text("SELECT COUNT(*) FROM account_counts WHERE tenant_id = :t"),
+                            {"t": ids["t2"]}).scalar() == 0  # fmt: skip

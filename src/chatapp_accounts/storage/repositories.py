@@ -72,9 +72,10 @@ class Statements:
         self.account_page_provider = q(
             _ACCOUNT + "WHERE a.tenant_id = ? AND a.provider = ? ORDER BY a.pk LIMIT ? OFFSET ?"
         )
-        self.account_count = q("SELECT COUNT(*) FROM accounts WHERE tenant_id = ?")
+        # Counts kept by triggers: no scan of the tenant's accounts.
+        self.account_count = q("SELECT COALESCE(SUM(n), 0) FROM account_counts WHERE tenant_id = ?")
         self.account_count_provider = q(
-            "SELECT COUNT(*) FROM accounts WHERE tenant_id = ? AND provider = ?"
+            "SELECT COALESCE(SUM(n), 0) FROM account_counts WHERE tenant_id = ? AND provider = ?"
         )
         apps = "SELECT id, name, public_key, capabilities, privacy FROM applications "
         self.app_insert = q(

@@ -62,6 +62,15 @@ applications = Table(
     Index("ix_applications_tenant_id_pk", "tenant_id", "pk"),
 )
 
+# Kept by triggers (migration 0002) on every insert and delete of an account.
+account_counts = Table(
+    "account_counts",
+    metadata,
+    Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("provider", String(32), primary_key=True),
+    Column("n", BigInteger, nullable=False, server_default="0"),
+)
+
 accounts = Table(
     "accounts",
     metadata,

@@ -1,0 +1,30 @@
+"""The ceiling: a bare ASGI app that answers the same bytes as GET by id, with no auth and no
+database, served by the same server with the same settings as `chatapp-accounts serve`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import uvicorn
+
+BODY = (
+    b'{"external_id":"000000001","api_key":"abcd1234","provider":"messenger",'
+    b'"applications":[],"access_token":"token-000000001"}'
+)
+HEADERS = [(b"content-length", str(len(BODY)).encode()), (b"content-type", b"application/json")]
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    await send({"type": "http.response.body", "body": BODY})
+
+
+if __name__ == "__main__":
+    # The same options `chatapp-accounts serve` passes to uvicorn.
+    uvicorn.run(
+        app, host="127.0.0.1", port=int(sys.argv[1]), workers=1, log_level="warning",
+        server_header=False, access_log=False, proxy_headers=True, forwarded_allow_ips="127.0.0.1",
+    )  # fmt: skip

@@ -1,0 +1,20 @@
+-- Link then unlink: accounts in turn, each linked on one visit and unlinked on the next.
+-- ACCOUNTS and APP come from the environment (set by bench/run.py).
+local accounts = tonumber(os.getenv("BENCH_LINK_ACCOUNTS"))
+local app = os.getenv("BENCH_APP")
+local prefix = os.getenv("BENCH_PREFIX")
+local i = 0
+local linked = {}
+request = function()
+  i = i + 1
+  local k = i % accounts
+  local ext = string.format("%09d", k * 4 + 1)  -- messenger accounts: every fourth id
+  local path = prefix .. "/messenger/" .. ext .. "/applications"
+  local h = {["Content-Type"] = "application/json", ["Authorization"] = wrk.headers["Authorization"]}
+  if linked[k] then
+    linked[k] = false
+    return wrk.format("DELETE", path .. "/" .. app, h)
+  end
+  linked[k] = true
+  return wrk.format("POST", path, h, '{"application":"' .. app .. '"}')
+end
