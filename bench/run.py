@@ -188,7 +188,7 @@ def _ms(text: str) -> float:
 def drive(url: str, seconds: float, scenario: dict[str, Any], use_wrk: bool) -> dict[str, Any]:
     headers = scenario.get("headers", {})
     if use_wrk:
-        cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
+        cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--latency"]
         for k, v in headers.items():
             cmd += ["-H", f"{k}: {v}"]
         env = dict(os.environ)

@@ -166,7 +166,11 @@ def list_accounts(
     with uow_factory() as uow:
         total = uow.accounts.count(tenant.id, provider)
         offset = (page_number - 1) * page_size
-        items = uow.accounts.page(tenant.id, provider, offset, page_size) if offset < total else []
+        items = (
+            uow.accounts.page(tenant.id, provider, offset, page_size, total)
+            if offset < total
+            else []
+        )
     return AccountPage(items, page_number, page_size, total)
 
 

@@ -48,8 +48,9 @@ class AccountRepository(Protocol):
     def delete(self, tenant: int, provider: Provider, external_id: str) -> bool: ...
 
     def page(
-        self, tenant: int, provider: Provider | None, offset: int, limit: int
-    ) -> list[Account]: ...
+        self, tenant: int, provider: Provider | None, offset: int, limit: int, total: int
+    ) -> list[Account]:
+        """`limit` accounts from `offset`, in creation order; `total` is count()'s answer."""
 
     def count(self, tenant: int, provider: Provider | None) -> int: ...
 

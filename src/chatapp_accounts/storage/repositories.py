@@ -21,6 +21,14 @@ _ACCOUNT = (
 _KEY = "a.tenant_id = ? AND a.provider = ? AND a.external_id = ?"
 
 
+def _page(where: str, order: str) -> str:
+    """A page query; `where` and `order` are always constants of this module."""
+    return (
+        _ACCOUNT + "WHERE a.pk IN (SELECT pk FROM accounts WHERE " + where  # noqa: S608
+        + " ORDER BY pk " + order + " LIMIT ? OFFSET ?) ORDER BY a.pk"
+    )  # fmt: skip
+
+
 class Statements:
     """The statements of one dialect, translated once per database."""
 
@@ -68,10 +76,12 @@ class Statements:
         self.account_delete = q(
             "DELETE FROM accounts WHERE tenant_id = ? AND provider = ? AND external_id = ?"
         )
-        self.account_page = q(_ACCOUNT + "WHERE a.tenant_id = ? ORDER BY a.pk LIMIT ? OFFSET ?")
-        self.account_page_provider = q(
-            _ACCOUNT + "WHERE a.tenant_id = ? AND a.provider = ? ORDER BY a.pk LIMIT ? OFFSET ?"
-        )
+        # Pages: the primary keys come from a covering index (the skip reads no rows), then
+        # only those rows are read. Pages past the middle are read from the end.
+        self.account_page_asc = q(_page("tenant_id = ?", "ASC"))
+        self.account_page_desc = q(_page("tenant_id = ?", "DESC"))
+        self.account_page_provider_asc = q(_page("tenant_id = ? AND provider = ?", "ASC"))
+        self.account_page_provider_desc = q(_page("tenant_id = ? AND provider = ?", "DESC"))
         # Counts kept by triggers: no scan of the tenant's accounts.
         self.account_count = q("SELECT COALESCE(SUM(n), 0) FROM account_counts WHERE tenant_id = ?")
         self.account_count_provider = q(
@@ -224,15 +234,21 @@ class SqlAccounts:
         return bool(cur.rowcount == 1)
 
     def page(
-        self, tenant: int, provider: Provider | None, offset: int, limit: int
+        self, tenant: int, provider: Provider | None, offset: int, limit: int, total: int
     ) -> list[Account]:
-        if provider is None:
-            rows = self._conn.execute(self._sql.account_page, (tenant, limit, offset))
-        else:
-            rows = self._conn.execute(
-                self._sql.account_page_provider, (tenant, provider.value, limit, offset)
+        """`limit` accounts from `offset` in creation order. Past the middle of `total`, the page
+        is found counting from the end, so the deepest pages cost as little as the first."""
+        sql = self._sql
+        if offset > total // 2:
+            limit, offset = min(limit, max(total - offset, 0)), max(total - offset - limit, 0)
+            statement = (
+                sql.account_page_desc if provider is None else sql.account_page_provider_desc
             )
-        return [self._to_account(row) for row in rows.fetchall()]
+        else:
+            statement = sql.account_page_asc if provider is None else sql.account_page_provider_asc
+        key = (tenant,) if provider is None else (tenant, provider.value)
+        rows = self._conn.execute(statement, (*key, limit, offset)).fetchall()
+        return [self._to_account(row) for row in rows]
 
     def count(self, tenant: int, provider: Provider | None) -> int:
         if provider is None:
