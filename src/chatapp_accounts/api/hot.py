@@ -12,6 +12,7 @@ With Basic auth it authenticates and reads in one query.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import msgspec
 from starlette.requests import Request
@@ -20,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..domain import accounts
 from ..domain.errors import AccountNotFound, DomainError
 from ..domain.models import Provider
+from ..security.jwt import SigningKey
 from .accounts import PREFIX, account_json
 from .auth import BasicOrBearerAuth, basic_credentials
 from .errors import on_unexpected, problem_for, render
@@ -66,9 +68,23 @@ class HotReads:
                 except AccountNotFound:
                     scope["tenant_api_key"] = api_key  # authenticated; the account is absent
                     raise
+            elif header is not None and header[:7].lower() == "bearer ":
+                token, path = header[7:].strip(), scope["path"]
+                keys: list[SigningKey] = []
+
+                def verify(lookup: Callable[[str], SigningKey | None]) -> SigningKey:
+                    keys.append(self.auth.bearer(token, path, lookup))
+                    return keys[-1]
+
+                try:
+                    account = accounts.get_account_with_token(
+                        self.uow, verify, provider, external_id
+                    )
+                finally:
+                    if keys:
+                        scope["tenant_api_key"] = keys[-1].api_key
             else:
-                tenant = self.auth.tenant_for(header, scope["path"])
-                scope["tenant_api_key"] = tenant.api_key
+                tenant = self.auth.tenant_for(header, scope["path"])  # 401
                 account = accounts.get_account(self.uow, tenant, provider, external_id)
         except DomainError as exc:
             response = render(Request(scope), problem_for(exc))

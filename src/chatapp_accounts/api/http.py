@@ -71,4 +71,5 @@ def base_url(settings: Settings, request: Request) -> str:
     """The public base for absolute links: configured, else the request's own origin."""
     if settings.public_base_url:
         return settings.public_base_url
-    return f"{request.url.scheme}://{request.url.netloc}"
+    host = request.headers.get("host") or "{}:{}".format(*request.scope["server"])
+    return f"{request.scope['scheme']}://{host}"

@@ -3,9 +3,11 @@ opens one transaction, and commits only when every rule holds."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Final
 
+from ..security.jwt import SigningKey
 from . import rules, tenants
 from .errors import (
     AccountAlreadyRegistered,
@@ -105,6 +107,34 @@ def get_account_with_basic_auth(
     if found is None or found[1] is None:
         raise AccountNotFound()
     return found[1]
+
+
+def get_account_with_token(
+    uow_factory: UnitOfWorkFactory,
+    verify: Callable[[Callable[[str], SigningKey | None]], SigningKey],
+    provider: Provider,
+    external_id: str,
+) -> Account:
+    """Bearer auth and the read of one account in one query: `verify` checks the token with
+    the key this read fetches (the application's current key, with its owner's account)."""
+    lookup_id = external_id if rules.could_be_external_id(external_id) else ""
+    found: list[Account | None] = []
+
+    def key_and_account(application_id: str) -> SigningKey | None:
+        if not rules.could_be_id(application_id):
+            return None
+        with uow_factory() as uow:
+            row = uow.accounts.get_with_application_key(application_id, provider, lookup_id)
+        if row is None:
+            return None
+        found.append(row[1])
+        return SigningKey(*row[0])
+
+    verify(key_and_account)
+    account = found[-1] if found else None
+    if account is None:
+        raise AccountNotFound()
+    return account
 
 
 def update_messenger_account(

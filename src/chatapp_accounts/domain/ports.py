@@ -18,6 +18,11 @@ class AccountRepository(Protocol):
     ) -> tuple[TenantRecord, Account | None] | None:
         """The tenant of `api_key` and its account with this key, in one read."""
 
+    def get_with_application_key(
+        self, application_id: str, provider: Provider, external_id: str
+    ) -> tuple[tuple[int, str, str], Account | None] | None:
+        """An application's signing key and its owner's account with this key, in one read."""
+
     def owner(self, provider: Provider, external_id: str) -> int | None: ...
 
     def update(

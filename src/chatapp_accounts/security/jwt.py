@@ -100,12 +100,14 @@ class JwtVerifier:
     def __len__(self) -> int:
         return len(self._cache)
 
-    def verify(self, token: str, path: str) -> SigningKey:
-        """The owner of the token's application, or TokenRejected / AclDenied."""
+    def verify(self, token: str, path: str, lookup: KeyLookup | None = None) -> SigningKey:
+        """The owner of the token's application, or TokenRejected / AclDenied. `lookup`
+        replaces the configured key lookup for this call (to fetch more in the same read)."""
+        lookup = lookup or self._lookup
         now = self._clock()
         verified = self._cache.get(token)
         if verified is not None:
-            key = self._lookup(verified.application_id)
+            key = lookup(verified.application_id)
             if (
                 key is not None
                 and key.public_key == verified.public_key
@@ -120,7 +122,7 @@ class JwtVerifier:
             del self._cache[token]
             if key is None or key.public_key != verified.public_key:
                 raise TokenRejected("the application or its key changed")
-        verified, key = self._verify_signature(token, now)
+        verified, key = self._verify_signature(token, now, lookup)
         self._remember(token, verified)
         self._check_acl(verified, path)
         return key
@@ -145,7 +147,9 @@ class JwtVerifier:
             self._keys[pem] = key = loaded
         return key
 
-    def _verify_signature(self, token: str, now: float) -> tuple[Verified, SigningKey]:
+    def _verify_signature(
+        self, token: str, now: float, lookup: KeyLookup
+    ) -> tuple[Verified, SigningKey]:
         try:
             header = jwt.get_unverified_header(token)
             if header.get("alg") != "RS256":
@@ -156,7 +160,7 @@ class JwtVerifier:
         application_id = unverified.get("application_id")
         if not isinstance(application_id, str) or not application_id:
             raise TokenRejected("`application_id` is missing")
-        key = self._lookup(application_id)
+        key = lookup(application_id)
         if key is None:
             raise TokenRejected("unknown application")
         self.signature_checks += 1

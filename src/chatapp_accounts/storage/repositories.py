@@ -42,6 +42,14 @@ class Statements:
             "FROM tenants t LEFT JOIN accounts a ON a.tenant_id = t.id "
             "AND a.provider = ? AND a.external_id = ? WHERE t.api_key = ?"
         )
+        # The hot read with a JWT: the application's key, its owner, and the owner's account.
+        self.account_with_application = q(
+            "SELECT t.id, t.api_key, ap.public_key, a.provider, a.external_id, "
+            "a.name, a.access_token, a.application_id "
+            "FROM applications ap JOIN tenants t ON t.id = ap.tenant_id AND NOT t.revoked "
+            "LEFT JOIN accounts a ON a.tenant_id = t.id AND a.provider = ? AND a.external_id = ? "
+            "WHERE ap.id = ?"
+        )
         self.account_owner = q(
             "SELECT tenant_id FROM accounts WHERE provider = ? AND external_id = ?"
         )
@@ -170,6 +178,22 @@ class SqlAccounts:
         if p is None:
             return tenant, None
         return tenant, self._to_account((p, e, key, name, token, app))
+
+    def get_with_application_key(
+        self, application_id: str, provider: Provider, external_id: str
+    ) -> tuple[tuple[int, str, str], Account | None] | None:
+        """The application's signing key (owner id, owner api_key, public key) and the owner's
+        account with this key, in one query; None if no such application of a live tenant."""
+        row = self._conn.execute(
+            self._sql.account_with_application, (provider.value, external_id, application_id)
+        ).fetchone()
+        if row is None:
+            return None
+        tenant_id, api_key, public_key, p, e, name, token, app = row
+        key = (int(tenant_id), api_key, public_key)
+        if p is None:
+            return key, None
+        return key, self._to_account((p, e, api_key, name, token, app))
 
     def owner(self, provider: Provider, external_id: str) -> int | None:
         row = self._conn.execute(self._sql.account_owner, (provider.value, external_id)).fetchone()
