@@ -25,6 +25,13 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 if __name__ == "__main__":
     # The same options `chatapp-accounts serve` passes to uvicorn.
     uvicorn.run(
-        app, host="127.0.0.1", port=int(sys.argv[1]), workers=1, log_level="warning",
-        server_header=False, access_log=False, proxy_headers=True, forwarded_allow_ips="127.0.0.1",
-    )  # fmt: skip
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        workers=1,
+        log_level="warning",
+        server_header=False,
+        access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+    )

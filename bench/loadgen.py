@@ -15,7 +15,12 @@ from urllib.parse import urlsplit
 
 
 async def worker(
-    host: str, port: int, make: Any, deadline: float, latencies: list[float], statuses: dict[int, int]
+    host: str,
+    port: int,
+    make: Any,
+    deadline: float,
+    latencies: list[float],
+    statuses: dict[int, int],
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -50,7 +55,9 @@ def request_maker(url: str, scenario: dict[str, Any]) -> Any:
         kind = scenario.get("kind", "get")
         if kind == "create":
             method = "POST"
-            body = json.dumps({"external_id": f"bench-new-{time.time_ns()}-{n}", "access_token": f"t{n}"}).encode()
+            body = json.dumps(
+                {"external_id": f"new-{time.time_ns()}-{n}", "access_token": f"t{n}"}
+            ).encode()
         elif kind == "link_unlink":
             k = n % scenario["link_accounts"]
             ext = f"{k * 4 + 1:09d}"
@@ -61,29 +68,53 @@ def request_maker(url: str, scenario: dict[str, Any]) -> Any:
                 method, body = "POST", json.dumps({"application": scenario["app"]}).encode()
             state[k] = not state.get(k)
         extra = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n" if body else ""
-        return (f"{method} {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n{headers}{extra}\r\n").encode() + body
+        return (
+            f"{method} {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n{headers}{extra}\r\n"
+        ).encode() + body
 
     return make
 
 
 async def main() -> None:
-    url, seconds, connections, scenario = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
+    url, seconds, connections, scenario = (
+        sys.argv[1],
+        float(sys.argv[2]),
+        int(sys.argv[3]),
+        json.loads(sys.argv[4]),
+    )
     parts = urlsplit(url)
     make = request_maker(url, scenario)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     start = time.perf_counter()
     deadline = start + seconds
-    await asyncio.gather(*(worker(parts.hostname or "127.0.0.1", parts.port or 80, make, deadline, latencies, statuses)
-                           for _ in range(connections)))  # fmt: skip
+    await asyncio.gather(
+        *(
+            worker(
+                parts.hostname or "127.0.0.1", parts.port or 80, make, deadline, latencies, statuses
+            )
+            for _ in range(connections)
+        )
+    )
     elapsed = time.perf_counter() - start
     latencies.sort()
 
     def pct(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else 0.0
+        return (
+            latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else 0.0
+        )
 
-    print(json.dumps({"requests": len(latencies), "rps": len(latencies) / elapsed, "p50_ms": pct(0.50),
-                      "p99_ms": pct(0.99), "statuses": statuses}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "requests": len(latencies),
+                "rps": len(latencies) / elapsed,
+                "p50_ms": pct(0.50),
+                "p99_ms": pct(0.99),
+                "statuses": statuses,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

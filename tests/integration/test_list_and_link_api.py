@@ -236,8 +236,12 @@ def test_every_page_from_either_end_walks_each_account_once(
         seen: list[str] = []
         pages = -(-len(expected) // size)
         for n in range(1, pages + 2):
-            body = client.get(f"{EA}?page_size={size}&page_number={n}{query}", headers=alice.headers).json()
+            body = client.get(
+                f"{EA}?page_size={size}&page_number={n}{query}", headers=alice.headers
+            ).json()
             assert body["total_items"] == len(expected)
-            assert len(body["_embedded"]) == (min(size, len(expected) - (n - 1) * size) if n <= pages else 0)
+            assert len(body["_embedded"]) == (
+                min(size, len(expected) - (n - 1) * size) if n <= pages else 0
+            )
             seen += [a["external_id"] for a in body["_embedded"]]
         assert seen == expected, size

@@ -1,0 +1,35 @@
+"""The benchmark harness works (a small, short run). It asserts nothing about speed: timed
+assertions do not belong in tests on shared machines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ("get_basic", "get_jwt", "list_first", "list_deep", "create", "link_unlink")
+
+
+def test_bench_quick_run_reports_every_figure(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((tmp_path / "sqlite-quick.json").read_text())
+    assert report["ceiling"]["rps"] > 0
+    (scale,) = report["scales"]
+    for name in SCENARIOS:
+        figures = scale[name]
+        assert figures["requests"] > 0, name
+        assert figures["errors"] == 0, (name, figures)  # every answer was a 2xx
+        assert figures["p99_ms"] >= figures["p50_ms"] > 0
+    assert scale["peak_rss_mb"] > 0
+    table = (tmp_path / "sqlite-quick.md").read_text()
+    assert "ratio to ceiling" in table and all(name in table for name in SCENARIOS)
+    assert len(report["targets"]) == 7
