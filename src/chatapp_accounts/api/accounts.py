@@ -11,7 +11,7 @@ from starlette.routing import Route
 from ..domain import accounts
 from ..domain.models import Account, AccountPage, Provider
 from . import bodies
-from .http import Services, base_url, json_body, json_response, no_content, route
+from .http import Services, base_url, json_body, json_response, no_content, page_links, route
 from .openapi import served_spec_bytes
 
 PREFIX = "/beta/chatapp-accounts"
@@ -35,22 +35,16 @@ def page_json(page: AccountPage, base: str, provider: Provider | None) -> dict[s
     # Every value is an int or a provider name: nothing in these queries needs escaping.
     tail = f"&page_size={page.page_size}" + (f"&provider={provider.value}" if provider else "")
 
-    def href(number: int) -> dict[str, str]:
-        return {"href": f"{base}{PREFIX}?page_number={number}{tail}"}
+    def href(number: int) -> str:
+        return f"{base}{PREFIX}?page_number={number}{tail}"
 
-    last = max(page.total_pages, 1)
-    links = {"self": href(page.page_number), "first": href(1), "last": href(last)}
-    if page.page_number < page.total_pages:
-        links["next"] = href(page.page_number + 1)
-    if 1 < page.page_number <= page.total_pages + 1:
-        links["prev"] = href(min(page.page_number - 1, last))
     return {
         "page_number": page.page_number,
         "page_size": page.page_size,
         "total_items": page.total_items,
         "total_pages": page.total_pages,
         "_embedded": [account_json(a) for a in page.items],
-        "_links": links,
+        "_links": page_links(href, page.page_number, page.total_pages),
     }
 
 

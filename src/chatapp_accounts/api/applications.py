@@ -12,7 +12,7 @@ from starlette.routing import Route
 from ..domain import applications
 from ..domain.models import Application, ApplicationPage
 from . import bodies
-from .http import Services, base_url, json_body, json_response, no_content, route
+from .http import Services, base_url, json_body, json_response, no_content, page_links, route
 
 PREFIX = "/v2/applications"
 
@@ -32,24 +32,16 @@ def application_json(application: Application, private_key: str | None = None) -
 
 
 def page_json(page: ApplicationPage, base: str) -> dict[str, Any]:
-    def href(number: int) -> dict[str, str]:
-        return {
-            "href": f"{base}{PREFIX}?{urlencode({'page': number, 'page_size': page.page_size})}"
-        }
+    def href(number: int) -> str:
+        return f"{base}{PREFIX}?{urlencode({'page': number, 'page_size': page.page_size})}"
 
-    last = max(page.total_pages, 1)
-    links = {"self": href(page.page), "first": href(1), "last": href(last)}
-    if page.page < page.total_pages:
-        links["next"] = href(page.page + 1)
-    if 1 < page.page <= page.total_pages + 1:
-        links["prev"] = href(min(page.page - 1, last))
     return {
         "page_size": page.page_size,
         "page": page.page,
         "total_items": page.total_items,
         "total_pages": page.total_pages,
         "_embedded": {"applications": [application_json(a) for a in page.items]},
-        "_links": links,
+        "_links": page_links(href, page.page, page.total_pages),
     }
 
 

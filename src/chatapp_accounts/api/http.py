@@ -67,6 +67,18 @@ def route(path: str, **handlers: Handler) -> Route:
     return Route(path, endpoint, methods=list(handlers))
 
 
+def page_links(href: Callable[[int], str], page: int, total_pages: int) -> dict[str, Any]:
+    """HAL `_links` of a page: self, first, last, and next / prev where they exist (a page past
+    the end links back to the last one)."""
+    last = max(total_pages, 1)
+    links = {"self": {"href": href(page)}, "first": {"href": href(1)}, "last": {"href": href(last)}}
+    if page < total_pages:
+        links["next"] = {"href": href(page + 1)}
+    if 1 < page <= total_pages + 1:
+        links["prev"] = {"href": href(min(page - 1, last))}
+    return links
+
+
 def base_url(settings: Settings, request: Request) -> str:
     """The public base for absolute links: configured, else the request's own origin."""
     if settings.public_base_url:

@@ -33,21 +33,31 @@ _SQLITE_TRIGGERS = [
        END""",
 ]
 
+# PostgreSQL: statement-level triggers over transition tables, one grouped update per
+# statement. A row-level trigger would update the same counter row once per inserted row, and
+# within one transaction (a bulk COPY) every update leaves a new row version behind.
 _POSTGRES_TRIGGERS = [
-    """CREATE FUNCTION chatapp_count_accounts() RETURNS trigger AS $$
+    """CREATE FUNCTION chatapp_count_inserted_accounts() RETURNS trigger AS $$
        BEGIN
-         IF TG_OP = 'INSERT' THEN
-           INSERT INTO account_counts (tenant_id, provider, n)
-           VALUES (NEW.tenant_id, NEW.provider, 1)
-           ON CONFLICT (tenant_id, provider) DO UPDATE SET n = account_counts.n + 1;
-           RETURN NEW;
-         END IF;
-         UPDATE account_counts SET n = n - 1
-         WHERE tenant_id = OLD.tenant_id AND provider = OLD.provider;
-         RETURN OLD;
+         INSERT INTO account_counts (tenant_id, provider, n)
+         SELECT tenant_id, provider, COUNT(*) FROM inserted GROUP BY tenant_id, provider
+         ON CONFLICT (tenant_id, provider) DO UPDATE SET n = account_counts.n + EXCLUDED.n;
+         RETURN NULL;
        END $$ LANGUAGE plpgsql""",
-    """CREATE TRIGGER trg_accounts_count AFTER INSERT OR DELETE ON accounts
-       FOR EACH ROW EXECUTE FUNCTION chatapp_count_accounts()""",
+    """CREATE FUNCTION chatapp_count_deleted_accounts() RETURNS trigger AS $$
+       BEGIN
+         UPDATE account_counts c SET n = c.n - d.n
+         FROM (SELECT tenant_id, provider, COUNT(*) AS n FROM deleted
+               GROUP BY tenant_id, provider) d
+         WHERE c.tenant_id = d.tenant_id AND c.provider = d.provider;
+         RETURN NULL;
+       END $$ LANGUAGE plpgsql""",
+    """CREATE TRIGGER trg_accounts_count_insert AFTER INSERT ON accounts
+       REFERENCING NEW TABLE AS inserted
+       FOR EACH STATEMENT EXECUTE FUNCTION chatapp_count_inserted_accounts()""",
+    """CREATE TRIGGER trg_accounts_count_delete AFTER DELETE ON accounts
+       REFERENCING OLD TABLE AS deleted
+       FOR EACH STATEMENT EXECUTE FUNCTION chatapp_count_deleted_accounts()""",
 ]
 
 
@@ -76,8 +86,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS trg_accounts_count ON accounts")
-        op.execute("DROP FUNCTION IF EXISTS chatapp_count_accounts()")
+        op.execute("DROP TRIGGER IF EXISTS trg_accounts_count_insert ON accounts")
+        op.execute("DROP TRIGGER IF EXISTS trg_accounts_count_delete ON accounts")
+        op.execute("DROP FUNCTION IF EXISTS chatapp_count_inserted_accounts()")
+        op.execute("DROP FUNCTION IF EXISTS chatapp_count_deleted_accounts()")
     else:
         op.execute("DROP TRIGGER IF EXISTS trg_accounts_count_insert")
         op.execute("DROP TRIGGER IF EXISTS trg_accounts_count_delete")
