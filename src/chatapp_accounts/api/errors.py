@@ -108,8 +108,8 @@ ERROR_TABLE: dict[type[DomainError], tuple[int, str]] = {
     AccountNotFound: (404, "not_found"),
     ApplicationNotFound: (404, "not_found"),
     LinkConflict: (409, "conflict"),
-    ServiceUnavailable: (503, "unavailable"),
     UnlinkConflict: (409, "conflict"),
+    ServiceUnavailable: (503, "unavailable"),
 }
 
 _HTTP_KINDS = {
@@ -129,7 +129,7 @@ def problem_for(exc: DomainError) -> Problem:
 
 
 def render(request: Request, problem: Problem) -> Response:
-    is_apps = request.url.path.startswith(APPLICATIONS_PREFIX)
+    is_apps = request.scope["path"].startswith(APPLICATIONS_PREFIX)
     type_, title = _KINDS[problem.kind][1 if is_apps else 0]
     headers = problem.headers
     if problem.status == 401:
@@ -182,13 +182,9 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
     log.error(
         "unhandled error on %s %s (request %s): %s",
         request.method,
-        request.url.path,
+        request.scope["path"],
         request_id(request),
         type(exc).__name__,
         exc_info=exc,
     )
     return render(request, Problem(500, "internal", "Something went wrong on our side"))
-
-
-def problem_response(request: Request, status: int, kind: str, detail: str) -> Response:
-    return render(request, Problem(status, kind, detail))

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..domain import accounts
-from ..domain.errors import AccountNotFound, DomainError
+from ..domain.errors import AccountNotFound, DomainError, NotAuthenticated
 from ..domain.models import Provider
 from ..security.jwt import SigningKey
 from .accounts import PREFIX, account_json
@@ -83,9 +83,8 @@ class HotReads:
                 finally:
                     if keys:
                         scope["tenant_api_key"] = keys[-1].api_key
-            else:
-                tenant = self.auth.tenant_for(header, scope["path"])  # 401
-                account = accounts.get_account(self.uow, tenant, provider, external_id)
+            else:  # no credentials, or a scheme that is neither Basic nor Bearer
+                raise NotAuthenticated()
         except DomainError as exc:
             response = render(Request(scope), problem_for(exc))
             await response(scope, receive, send)
