@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install serve test test-sqlite lint format clean
+.PHONY: help install serve test test-sqlite lint format bench profile clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -30,6 +30,12 @@ lint: install ## ruff (lint and format check) and mypy --strict on src/
 format: install ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix src tests bench
 	$(VENV)/bin/ruff format src tests bench
+
+bench: install ## the benchmark on SQLite, 10 thousand and 1 million accounts (docs/benchmark.md)
+	$(PY) bench/run.py
+
+profile: install ## sample a running server for 10 s: make profile PID=<server pid>
+	$(VENV)/bin/py-spy record -p $(PID) -d 10 -o profile.svg
 
 clean: ## remove caches and the local embedded database (not .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache chatapp-accounts.sqlite3*
