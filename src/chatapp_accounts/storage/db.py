@@ -29,7 +29,6 @@ class Database:
         self.dialect = engine.dialect.name
         dbapi: Any = engine.dialect.dbapi
         self.IntegrityError: type[Exception] = dbapi.IntegrityError
-        self.Error: type[Exception] = dbapi.Error
         # Connection-level failures (server gone, connection broken): discard and reconnect.
         self.OperationalError: type[Exception] = dbapi.OperationalError
         self.InterfaceError: type[Exception] = dbapi.InterfaceError
