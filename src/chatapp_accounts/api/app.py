@@ -36,14 +36,11 @@ class ChatappAccounts(Starlette):
     """Starlette, with the observability layer outside even its last-resort error handler,
     so every answer (a 500 included) carries a request id, a log line and metrics."""
 
-    observability: Observability | None = None
-
     def build_middleware_stack(self) -> ASGIApp:
         inner = HotReads(super().build_middleware_stack(), self.state.services)
         metrics: Metrics = self.state.metrics
         log: AccessLog | None = self.state.access_log
-        self.observability = Observability(inner, metrics, log)
-        return self.observability
+        return Observability(inner, metrics, log)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -106,8 +103,6 @@ def create_app(
     )
     app.router.redirect_slashes = False
     app.state.services = services
-    app.state.jwt_verifier = verifier
     app.state.metrics = metrics
     app.state.access_log = AccessLog(settings.log_format) if settings.access_log else None
-    app.state.database = db
     return app
