@@ -20,7 +20,8 @@ log = logging.getLogger("chatapp_accounts.auth")
 _MAX_HEADER = 16 * 1024
 
 
-def _split(header: str | None) -> tuple[str, str]:
+def split_authorization(header: str | None) -> tuple[str, str]:
+    """(lower-case scheme, credentials) of an Authorization header; NotAuthenticated if none."""
     if not header or len(header) > _MAX_HEADER:
         raise NotAuthenticated()
     scheme, _, credentials = header.partition(" ")
@@ -29,7 +30,7 @@ def _split(header: str | None) -> tuple[str, str]:
 
 def basic_credentials(header: str | None) -> tuple[str, str]:
     """Split `Basic base64(key:secret)`; anything else is NotAuthenticated."""
-    scheme, encoded = _split(header)
+    scheme, encoded = split_authorization(header)
     if scheme != "basic":
         raise NotAuthenticated()
     try:
@@ -80,7 +81,7 @@ class BasicOrBearerAuth(BasicAuth):
             raise AccessDenied() from None
 
     def tenant_for(self, header: str | None, path: str) -> Tenant:
-        scheme, token = _split(header)
+        scheme, token = split_authorization(header)
         if scheme != "bearer":
             api_key, api_secret = basic_credentials(header)
             return authenticate(self._uow_factory, api_key, api_secret)

@@ -23,7 +23,7 @@ from ..domain.errors import AccountNotFound, DomainError, NotAuthenticated
 from ..domain.models import Provider
 from ..security.jwt import SigningKey
 from .accounts import PREFIX, account_json
-from .auth import BasicOrBearerAuth, basic_credentials
+from .auth import BasicOrBearerAuth, basic_credentials, split_authorization
 from .errors import on_unexpected, problem_for, render
 from .http import Services
 
@@ -59,7 +59,8 @@ class HotReads:
                 header = value.decode("latin-1")
                 break
         try:
-            if header is not None and header[:6].lower() == "basic ":
+            scheme, credentials = split_authorization(header)  # 401 when absent
+            if scheme == "basic":
                 api_key, api_secret = basic_credentials(header)
                 try:
                     account = accounts.get_account_with_basic_auth(
@@ -68,8 +69,8 @@ class HotReads:
                 except AccountNotFound:
                     scope["tenant_api_key"] = api_key  # authenticated; the account is absent
                     raise
-            elif header is not None and header[:7].lower() == "bearer ":
-                token, path = header[7:].strip(), scope["path"]
+            elif scheme == "bearer":
+                token, path = credentials, scope["path"]
                 keys: list[SigningKey] = []
 
                 def verify(lookup: Callable[[str], SigningKey | None]) -> SigningKey:
