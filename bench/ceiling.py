@@ -8,6 +8,8 @@ from typing import Any
 
 import uvicorn
 
+from chatapp_accounts.server import uvicorn_options
+
 BODY = (
     b'{"external_id":"000000001","api_key":"abcd1234","provider":"messenger",'
     b'"applications":[],"access_token":"token-000000001"}'
@@ -23,15 +25,5 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 if __name__ == "__main__":
-    # The same options `chatapp-accounts serve` passes to uvicorn.
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=int(sys.argv[1]),
-        workers=1,
-        log_level="warning",
-        server_header=False,
-        access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
-    )
+    # The same server, protocol and options as `chatapp-accounts serve`.
+    uvicorn.run(app, **uvicorn_options(host="127.0.0.1", port=int(sys.argv[1])))

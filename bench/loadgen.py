@@ -60,7 +60,7 @@ def request_maker(url: str, scenario: dict[str, Any]) -> Any:
             ).encode()
         elif kind == "link_unlink":
             k = n % scenario["link_accounts"]
-            ext = f"{k * 4 + 1:09d}"
+            ext = f"{(scenario.get('link_first', 0) + k) * 4 + 1:09d}"
             path = f"{scenario['prefix']}/messenger/{ext}/applications"
             if state.get(k):
                 method, path = "DELETE", f"{path}/{scenario['app']}"

@@ -1,6 +1,8 @@
 -- Link then unlink: accounts in turn, each linked on one visit and unlinked on the next.
--- ACCOUNTS and APP come from the environment (set by bench/run.py).
+-- ACCOUNTS, FIRST and APP come from the environment (set by bench/run.py): the warm-up and
+-- the measured run use accounts of their own, so a request of one never meets the other's.
 local accounts = tonumber(os.getenv("BENCH_LINK_ACCOUNTS"))
+local first = tonumber(os.getenv("BENCH_LINK_FIRST"))
 local app = os.getenv("BENCH_APP")
 local prefix = os.getenv("BENCH_PREFIX")
 local i = 0
@@ -8,7 +10,7 @@ local linked = {}
 request = function()
   i = i + 1
   local k = i % accounts
-  local ext = string.format("%09d", k * 4 + 1)  -- messenger accounts: every fourth id
+  local ext = string.format("%09d", (first + k) * 4 + 1)  -- messenger accounts: every fourth id
   local path = prefix .. "/messenger/" .. ext .. "/applications"
   local h = {["Content-Type"] = "application/json", ["Authorization"] = wrk.headers["Authorization"]}
   if linked[k] then

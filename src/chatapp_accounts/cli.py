@@ -71,6 +71,8 @@ def _tls_files(args: argparse.Namespace, settings: Settings) -> tuple[str, str] 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from .server import uvicorn_options
+
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
     workers = args.workers or settings.workers
@@ -98,16 +100,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     uvicorn.run(
         "chatapp_accounts.api.app:create_app",
         factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
-        server_header=False,
-        access_log=False,  # the app logs one structured line per request itself
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        ssl_certfile=tls[0] if tls else None,
-        ssl_keyfile=tls[1] if tls else None,
+        **uvicorn_options(
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            ssl_certfile=tls[0] if tls else None,
+            ssl_keyfile=tls[1] if tls else None,
+        ),
     )
     return 0
 

@@ -23,9 +23,14 @@ def test_bench_quick_run_reports_every_figure(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((tmp_path / "sqlite-quick.json").read_text())
     assert report["ceiling"]["rps"] > 0
+    # The ceiling before the first scenario and after each: every scenario has its own.
+    assert len(report["ceiling_runs"]) == len(SCENARIOS) + 1 == report["ceiling"]["runs"]
+    assert min(report["ceiling_runs"]) == report["ceiling"]["min_rps"] > 0
     (scale,) = report["scales"]
-    for name in SCENARIOS:
+    runs = report["ceiling_runs"]
+    for i, name in enumerate(SCENARIOS):
         figures = scale[name]
+        assert figures["ceiling_rps"] == pytest.approx((runs[i] + runs[i + 1]) / 2), name
         assert figures["requests"] > 0, name
         assert figures["errors"] == 0, (name, figures)  # every answer was a 2xx
         assert figures["p99_ms"] >= figures["p50_ms"] > 0
@@ -33,3 +38,14 @@ def test_bench_quick_run_reports_every_figure(tmp_path: Path) -> None:
     table = (tmp_path / "sqlite-quick.md").read_text()
     assert "ratio to ceiling" in table and all(name in table for name in SCENARIOS)
     assert len(report["targets"]) == 7
+
+
+@pytest.mark.parametrize("scenario", ["get_basic", "get_jwt", "list_first"])
+def test_in_process_loop_answers_every_request(scenario: str) -> None:
+    # bench/inprocess.py exits non-zero unless every request was answered 200.
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "inprocess.py"), scenario, "--requests", "300"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.stdout.startswith(f"{scenario}: ") and "per request" in result.stdout

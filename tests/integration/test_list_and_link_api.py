@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from starlette.testclient import TestClient
 
@@ -116,6 +118,28 @@ def test_list_bad_parameters_are_400(
     assert {p["name"] for p in body["invalid_params"]} == names
 
 
+def test_list_auth_comes_before_its_query(
+    client: TestClient, alice: TenantCreds, uow_factory: SqlUnitOfWorkFactory
+) -> None:
+    # Basic auth and the count are one query: a bad query, a wrong secret or a missing header
+    # still answer 401 first, and the count read with the credentials is the tenant's own.
+    provision(uow_factory, alice, "whatsapp", "447700900001")
+    bad, good = f"{EA}?page_size=0", f"{EA}?provider=whatsapp"
+    wrong = {"Authorization": "Basic " + _b64(f"{alice.api_key}:not-the-secret")}
+    unknown = {"Authorization": "Basic " + _b64("nobody00:whatever")}
+    for headers in ({}, wrong, unknown):
+        assert_error(client.get(bad, headers=headers), 401)
+        assert_error(client.get(good, headers=headers), 401)
+    assert_error(client.get(bad, headers=alice.headers), 400)
+    body = client.get(good, headers=alice.headers).json()
+    assert (body["total_items"], body["total_pages"]) == (1, 1)
+    assert [a["external_id"] for a in body["_embedded"]] == ["447700900001"]
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
 def test_link_then_same_again_then_conflict(client: TestClient, alice: TenantCreds) -> None:
     new_messenger(client, alice, "42")
     first, second = new_application(client, alice), new_application(client, alice)
@@ -227,11 +251,12 @@ def test_served_spec_is_the_fixed_published_one(client: TestClient) -> None:
 def test_every_page_from_either_end_walks_each_account_once(
     client: TestClient, alice: TenantCreds, uow_factory: SqlUnitOfWorkFactory, provider: str | None
 ) -> None:
-    """Pages past the middle are read from the end: the walk must be the same either way."""
-    for i in range(23):
+    """The first pages read their rows directly, the next ones by their keys, and pages past the
+    middle from the end: the walk must be the same whichever way each page is read."""
+    for i in range(100):
         provision(uow_factory, alice, ["whatsapp", "rcs"][i % 3 == 0], f"w{i:02d}")
     query = f"&provider={provider}" if provider else ""
-    expected = [f"w{i:02d}" for i in range(23) if provider is None or i % 3 != 0]
+    expected = [f"w{i:02d}" for i in range(100) if provider is None or i % 3 != 0]
     for size in (1, 4, 5, 7, 100):
         seen: list[str] = []
         pages = -(-len(expected) // size)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import stat
 from pathlib import Path
 
 import pytest
 
+from chatapp_accounts.api.auth import basic_credentials
 from chatapp_accounts.config import ConfigError, Settings
+from chatapp_accounts.domain.errors import NotAuthenticated
 from chatapp_accounts.security import secrets
 from chatapp_accounts.security.keys import generate_rsa_key_pair, public_key_problem
 from chatapp_accounts.security.tokens import (
@@ -28,6 +32,29 @@ def test_secret_hash_verifies_only_the_secret() -> None:
     assert not secrets.verify_secret(secret + "x", stored)
     assert len(secret) == secrets.SECRET_LENGTH and secret.isalnum()
     assert len(secrets.new_api_key()) == 8
+
+
+@pytest.mark.parametrize("length", [1, 16, 128, 129, 5000])
+def test_secret_hash_is_the_same_remembered_or_not(length: int) -> None:
+    # Secrets up to 128 characters are memoized, longer ones are hashed every time: the hash
+    # is SHA-256 either way, and a second call answers the same.
+    secret = ("s" * length)[:length]
+    expected = "sha256$" + hashlib.sha256(secret.encode()).hexdigest()
+    assert secrets.hash_secret(secret) == expected
+    assert secrets.hash_secret(secret) == expected
+    assert secrets.verify_secret(secret, expected)
+
+
+@pytest.mark.parametrize("secret_length", [16, 300])
+def test_basic_credentials_decode_the_same_remembered_or_not(secret_length: int) -> None:
+    secret = "x" * secret_length
+    header = "Basic " + base64.b64encode(f"key1:{secret}".encode()).decode()
+    assert basic_credentials(header) == ("key1", secret)
+    assert basic_credentials(header) == ("key1", secret)  # from the memo when short
+    broken = "Basic " + base64.b64encode(b"no-colon").decode()
+    for _ in range(2):  # a refusal is remembered as a refusal
+        with pytest.raises(NotAuthenticated):
+            basic_credentials(broken)
 
 
 def test_cipher_round_trip_and_row_binding() -> None:

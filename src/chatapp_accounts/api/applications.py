@@ -12,7 +12,16 @@ from starlette.routing import Route
 from ..domain import applications
 from ..domain.models import Application, ApplicationPage
 from . import bodies
-from .http import Services, base_url, json_body, json_response, no_content, page_links, route
+from .http import (
+    Services,
+    base_url,
+    json_body,
+    json_response,
+    no_content,
+    page_links,
+    query,
+    route,
+)
 
 PREFIX = "/v2/applications"
 
@@ -53,7 +62,7 @@ def application_routes(services: Services) -> list[Route]:
 
     async def list_all(request: Request) -> Response:
         tenant = auth(request)
-        page, page_size = bodies.applications_query(request.query_params)
+        page, page_size = bodies.applications_query(query(request))
         result = applications.list_applications(uow, tenant, page=page, page_size=page_size)
         return json_response(page_json(result, base_url(settings, request)))
 

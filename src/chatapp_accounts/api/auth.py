@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 from collections.abc import Callable
 
@@ -18,6 +19,7 @@ from ..security.jwt import AclDenied, JwtVerifier, SigningKey, TokenRejected
 
 log = logging.getLogger("chatapp_accounts.auth")
 _MAX_HEADER = 16 * 1024
+_MEMO_MAX = 256
 
 
 def split_authorization(header: str | None) -> tuple[str, str]:
@@ -33,14 +35,26 @@ def basic_credentials(header: str | None) -> tuple[str, str]:
     scheme, encoded = split_authorization(header)
     if scheme != "basic":
         raise NotAuthenticated()
+    decode = _decode_recent if len(encoded) <= _MEMO_MAX else _decode_basic
+    credentials = decode(encoded)
+    if credentials is None:
+        raise NotAuthenticated()
+    return credentials
+
+
+def _decode_basic(encoded: str) -> tuple[str, str] | None:
     try:
         decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise NotAuthenticated() from None
+        return None
     api_key, sep, api_secret = decoded.partition(":")
     if not sep or not api_key or not api_secret:
-        raise NotAuthenticated()
+        return None
     return api_key, api_secret
+
+
+# A client sends the same header on every request: decoded once (bounded, sane lengths only).
+_decode_recent = functools.lru_cache(maxsize=4096)(_decode_basic)
 
 
 class BasicAuth:

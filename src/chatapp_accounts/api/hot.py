@@ -1,12 +1,15 @@
-"""The hot read: GET /beta/chatapp-accounts/{provider}/{external_id}, the lookup behind every
-message routed to an account, answered before the framework's routing and request objects.
+"""The hot reads, answered before the framework's routing and middleware: GET
+/beta/chatapp-accounts/{provider}/{external_id}, the lookup behind every message routed to an
+account, and GET of the account list.
 
 Profiling under load showed Starlette's per-request machinery (routing, exception wrappers,
-Request and Response objects) costing as much as the work itself. This handler sits inside the
+Request and Response objects) costing as much as the work itself. This layer sits inside the
 observability layer (request ids, logs, metrics), before Starlette, and uses the same use cases,
-the same presenter and the same error table (500s included) as the routed path; anything else
+the same presenters and the same error table (500s included) as the routed path; anything else
 passes through to Starlette.
-With Basic auth it authenticates and reads in one query.
+- GET by id is answered here in full; with Basic auth it authenticates and reads in one query.
+- The list is answered by its route handler itself (`list_handler`), called here directly
+  rather than found by the router.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ from ..domain import accounts
 from ..domain.errors import AccountNotFound, DomainError, NotAuthenticated
 from ..domain.models import Provider
 from ..security.jwt import SigningKey
-from .accounts import PREFIX, account_json
+from .accounts import PREFIX, account_json, list_handler
 from .auth import BasicOrBearerAuth, basic_credentials, split_authorization
 from .errors import on_unexpected, problem_for, render
-from .http import Services
+from .http import Handler, Services
 
 _PATH = re.compile("^" + re.escape(PREFIX) + r"/(messenger|viber_service_msg|whatsapp)/([^/]+)\Z")
 _PROVIDERS = {p.value: p for p in Provider}
@@ -41,10 +44,16 @@ class HotReads:
         auth = services.authenticate
         assert isinstance(auth, BasicOrBearerAuth)
         self.auth = auth
+        list_all = list_handler(services)
+        self.handlers: dict[str, Handler] = {PREFIX: list_all, PREFIX + "/": list_all}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET":
             await self.app(scope, receive, send)
+            return
+        handler = self.handlers.get(scope["path"])
+        if handler is not None:
+            await self.handle(handler, scope, receive, send)
             return
         match = _PATH.match(scope["path"])
         if match is None:
@@ -107,3 +116,15 @@ class HotReads:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+    async def handle(self, handler: Handler, scope: Scope, receive: Receive, send: Send) -> None:
+        """A route's handler, with the answers the error table gives on the routed path."""
+        scope["route_template"] = scope["path"]
+        request = Request(scope, receive)
+        try:
+            response = await handler(request)
+        except DomainError as exc:
+            response = render(request, problem_for(exc))
+        except Exception as exc:  # noqa: BLE001 - the same last resort as the routed path
+            response = await on_unexpected(request, exc)
+        await response(scope, receive, send)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import msgspec
 from starlette.exceptions import HTTPException
@@ -53,6 +54,13 @@ async def json_body(request: Request, limit: int) -> bytes:
             raise HTTPException(413)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def query(request: Request) -> dict[str, str]:
+    """The query string's parameters, the last of a repeated one winning: what Starlette's
+    `request.query_params` holds, without the multi-dict it builds around it (a tenth of the
+    list's time in the profile)."""
+    return dict(parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True))
 
 
 def route(path: str, **handlers: Handler) -> Route:

@@ -110,16 +110,16 @@ class AccessLog:
         self, request_id: str, method: str, route: str, status: int, seconds: float, api_key: str
     ) -> None:
         stamp = self._timestamp(time.time())
-        ms = round(seconds * 1000, 3)
         if self._json:
             line = self._encode(
                 {"time": stamp, "request_id": request_id, "method": method, "route": route,
-                 "status": status, "duration_ms": ms, "api_key": api_key or None}
+                 "status": status, "duration_ms": round(seconds * 1000, 3),
+                 "api_key": api_key or None}
             ).decode()  # fmt: skip
         else:
             line = (
                 f"{stamp} request_id={request_id} method={method} route={route} "
-                f"status={status} duration_ms={ms} api_key={api_key or '-'}"
+                f"status={status} duration_ms={seconds * 1000:.3f} api_key={api_key or '-'}"
             )
         self._pending.append(line)
         if len(self._pending) == 1:

@@ -4,8 +4,9 @@ opens one transaction, and commits only when every rule holds."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Final
+
+import msgspec
 
 from ..security.jwt import SigningKey
 from . import rules, tenants
@@ -195,12 +196,39 @@ def list_accounts(
 ) -> AccountPage:
     with uow_factory() as uow:
         total = uow.accounts.count(tenant.id, provider)
-        offset = (page_number - 1) * page_size
-        items = (
-            uow.accounts.page(tenant.id, provider, offset, page_size, total)
-            if offset < total
-            else []
-        )
+        return _read_page(uow, tenant, provider, page_number, page_size, total)
+
+
+def list_accounts_with_basic_auth(
+    uow_factory: UnitOfWorkFactory,
+    api_key: str,
+    api_secret: str,
+    *,
+    provider: Provider | None,
+    page_number: int,
+    page_size: int,
+) -> AccountPage:
+    """Basic auth and the count in one query, then the page: the list's reads with one
+    statement fewer. Same answers as authenticate() then list_accounts()."""
+    found = None
+    with uow_factory() as uow:
+        if rules.could_be_id(api_key, tenants.API_KEY_MAX):
+            found = uow.accounts.count_with_credentials(api_key, provider)
+        tenant = tenants.check_secret(found[0] if found else None, api_secret)
+        assert found is not None
+        return _read_page(uow, tenant, provider, page_number, page_size, found[1])
+
+
+def _read_page(
+    uow: UnitOfWork,
+    tenant: Tenant,
+    provider: Provider | None,
+    page_number: int,
+    page_size: int,
+    total: int,
+) -> AccountPage:
+    offset = (page_number - 1) * page_size
+    items = uow.accounts.page(tenant, provider, offset, page_size, total) if offset < total else []
     return AccountPage(items, page_number, page_size, total)
 
 
@@ -222,7 +250,7 @@ def link_application(
         if not uow.accounts.link(tenant.id, provider, external_id, application_id):
             raise LinkConflict()
         uow.commit()
-    return replace(account, application_id=application_id)
+    return msgspec.structs.replace(account, application_id=application_id)
 
 
 def unlink_application(

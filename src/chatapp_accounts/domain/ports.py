@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from .models import Account, Application, Provider, TenantRecord
+from .models import Account, Application, Provider, Tenant, TenantRecord
 
 
 class AccountRepository(Protocol):
@@ -53,11 +53,17 @@ class AccountRepository(Protocol):
     def delete(self, tenant: int, provider: Provider, external_id: str) -> bool: ...
 
     def page(
-        self, tenant: int, provider: Provider | None, offset: int, limit: int, total: int
+        self, owner: Tenant, provider: Provider | None, offset: int, limit: int, total: int
     ) -> list[Account]:
-        """`limit` accounts from `offset`, in creation order; `total` is count()'s answer."""
+        """`limit` of the owner's accounts from `offset`, in creation order; `total` is
+        count()'s answer."""
 
     def count(self, tenant: int, provider: Provider | None) -> int: ...
+
+    def count_with_credentials(
+        self, api_key: str, provider: Provider | None
+    ) -> tuple[TenantRecord, int] | None:
+        """The tenant of `api_key` and count()'s answer for it, in one read."""
 
 
 class ApplicationRepository(Protocol):

@@ -8,6 +8,7 @@ cheap on the hot path. Comparison is constant-time.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -16,6 +17,7 @@ import string
 _ALPHABET = string.ascii_letters + string.digits
 SECRET_LENGTH = 16
 _SCHEME = "sha256"
+_MEMO_MAX = 128  # longer secrets are not ours: hashed, not remembered
 
 
 def new_api_key() -> str:
@@ -27,9 +29,19 @@ def new_api_secret() -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(SECRET_LENGTH))
 
 
-def hash_secret(secret: str) -> str:
+def _hash(secret: str) -> str:
     digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
     return f"{_SCHEME}${digest}"
+
+
+_hash_recent = functools.lru_cache(maxsize=4096)(_hash)
+
+
+def hash_secret(secret: str) -> str:
+    """Memoized for secrets of a sane length: the secrets of the clients calling now are hashed
+    once, not on every request. A pure function, so nothing can go stale; the bounded cache
+    holds recent secrets in this process's memory only, where each request holds its own."""
+    return _hash_recent(secret) if len(secret) <= _MEMO_MAX else _hash(secret)
 
 
 def verify_secret(secret: str, stored_hash: str) -> bool:
