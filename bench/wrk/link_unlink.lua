@@ -7,7 +7,14 @@ local app = os.getenv("BENCH_APP")
 local prefix = os.getenv("BENCH_PREFIX")
 local i = 0
 local linked = {}
+local checked = false
 request = function()
+  if not checked then
+    -- wrk calls request() once before the run to check it, and never sends that request:
+    -- had it been a link, the account's next visit would unlink an account never linked.
+    checked = true
+    return wrk.format("GET", prefix)
+  end
   i = i + 1
   local k = i % accounts
   local ext = string.format("%09d", (first + k) * 4 + 1)  -- messenger accounts: every fourth id
