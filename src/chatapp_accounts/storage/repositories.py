@@ -161,9 +161,17 @@ class SqlAccounts:
 
     def _to_account(self, row: Any) -> Account:
         provider, external_id, api_key, name, token, application_id = row
-        if token is not None:
-            token = self._cipher.decrypt(bytes(token), row_binding(provider, external_id))
-        return Account(_PROVIDERS[provider], external_id, api_key, name, token, application_id)
+        return Account(
+            _PROVIDERS[provider],
+            external_id,
+            api_key,
+            name,
+            None if token is None else self._plain(provider, external_id, token),
+            application_id,
+        )
+
+    def _plain(self, provider: str, external_id: str, token: Any) -> str:
+        return self._cipher.decrypt(bytes(token), row_binding(provider, external_id))
 
     def _encrypt(self, provider: Provider, external_id: str, token: str | None) -> bytes | None:
         if token is None:
@@ -303,8 +311,11 @@ class SqlAccounts:
             statement = sql.account_page_asc if provider is None else sql.account_page_provider_asc
         where = (owner.id,) if provider is None else (owner.id, provider.value)
         rows = self._conn.execute(statement, (*where, limit, offset)).fetchall()
-        api_key = owner.api_key
-        return [self._to_account((p, e, api_key, name, t, app)) for p, e, name, t, app in rows]
+        api_key, plain = owner.api_key, self._plain
+        return [  # _to_account, without a tuple and a call per row
+            Account(_PROVIDERS[p], e, api_key, name, None if t is None else plain(p, e, t), app)
+            for p, e, name, t, app in rows
+        ]
 
     def count(self, tenant: int, provider: Provider | None) -> int:
         if provider is None:
