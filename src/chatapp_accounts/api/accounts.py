@@ -48,7 +48,7 @@ def account_json(account: Account) -> AccountBody:
         account.external_id,
         account.api_key,
         account.provider,
-        [account.application_id] if account.application_id else [],
+        account.applications,
         msgspec.UNSET if account.name is None else account.name,
         (account.access_token or "") if account.provider is Provider.MESSENGER else msgspec.UNSET,
     )
