@@ -114,6 +114,7 @@ def test_database_outage_503_then_recovery_without_restart(pg_env: dict[str, str
             == 201
         )
         assert c.get("/readyz").status_code == 200
+        assert c.get(f"{EA}/messenger/p1").json()["external_id"] == "p1"  # reads' connection open
 
         proxy.cut()
         for method, url, body in (("GET", f"{EA}/messenger/p1", None), ("GET", EA, None),

@@ -118,3 +118,17 @@ def test_acl_is_checked_on_every_use(verifier: JwtVerifier) -> None:
 )
 def test_acl_patterns(pattern: str, path: str, matches: bool) -> None:
     assert bool(acl_pattern(pattern).match(path)) is matches
+
+
+def test_claimed_application_id_before_any_check(verifier: JwtVerifier) -> None:
+    """What the hot read fetches the key for; verify() still decides."""
+    other_private, _ = generate_rsa_key_pair()
+    forged = sdk_token("app-1", other_private)
+    assert verifier.claimed_application_id(forged) == "app-1"  # claimed, not proven
+    with pytest.raises(TokenRejected):
+        verifier.verify(forged, PATH)
+    assert verifier.claimed_application_id("not.a.token") is None
+    assert verifier.claimed_application_id(signed(PRIVATE, claims(7))) is None  # type: ignore[arg-type]
+    token = sdk_token("app-1", PRIVATE)
+    verifier.verify(token, PATH)
+    assert verifier.claimed_application_id(token) == "app-1"  # from the cache

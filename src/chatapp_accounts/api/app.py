@@ -21,6 +21,8 @@ from ..security.jwt import JwtVerifier
 from ..security.tokens import TokenCipher, load_cipher
 from ..storage.db import Database
 from ..storage.engine import make_engine
+from ..storage.pipeline import PipelinedReads
+from ..storage.reads import InlineAccountReads, PipelinedAccountReads
 from ..storage.uow import SqlUnitOfWorkFactory
 from .accounts import account_routes
 from .applications import application_routes
@@ -71,11 +73,15 @@ def create_app(
         on_hit=metrics.jwt_cache_hits.inc,
         on_signature_check=metrics.jwt_signature_checks.inc,
     )
+    reads: InlineAccountReads | PipelinedAccountReads = InlineAccountReads(uow_factory)
+    if db.dialect == "postgresql":
+        reads = PipelinedAccountReads(PipelinedReads(db.new_connection), uow_factory.sql, cipher)
     services = Services(
         settings,
         uow_factory,
         authenticate=BasicOrBearerAuth(uow_factory, verifier),
         authenticate_basic=BasicAuth(uow_factory),
+        reads=reads,
     )
 
     @contextlib.asynccontextmanager
@@ -85,6 +91,8 @@ def create_app(
         gc.collect()
         gc.freeze()
         yield
+        if isinstance(reads, PipelinedAccountReads):
+            reads.close()
         db.close()
 
     exception_handlers: dict[Any, Any] = {

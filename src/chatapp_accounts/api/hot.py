@@ -7,7 +7,8 @@ Request and Response objects) costing as much as the work itself. This layer sit
 observability layer (request ids, logs, metrics), before Starlette, and uses the same use cases,
 the same presenters and the same error table (500s included) as the routed path; anything else
 passes through to Starlette.
-- GET by id is answered here in full; with Basic auth it authenticates and reads in one query.
+- GET by id is answered here in full: the credentials and the account in one read, awaited
+  (services.reads: inline on SQLite, pipelined with other requests' reads on PostgreSQL).
 - The list is answered by its route handler itself (`list_handler`), called here directly
   rather than found by the router.
 """
@@ -40,7 +41,7 @@ _encode = msgspec.json.Encoder().encode
 class HotReads:
     def __init__(self, app: ASGIApp, services: Services) -> None:
         self.app = app
-        self.uow = services.uow_factory
+        self.reads = services.reads
         auth = services.authenticate
         assert isinstance(auth, BasicOrBearerAuth)
         self.auth = auth
@@ -72,8 +73,8 @@ class HotReads:
             if scheme == "basic":
                 api_key, api_secret = basic_credentials(header)
                 try:
-                    account = accounts.get_account_with_basic_auth(
-                        self.uow, api_key, api_secret, provider, external_id
+                    account = await accounts.get_account_with_basic_auth(
+                        self.reads, api_key, api_secret, provider, external_id
                     )
                 except AccountNotFound:
                     scope["tenant_api_key"] = api_key  # authenticated; the account is absent
@@ -87,8 +88,12 @@ class HotReads:
                     return keys[-1]
 
                 try:
-                    account = accounts.get_account_with_token(
-                        self.uow, verify, provider, external_id
+                    account = await accounts.get_account_with_token(
+                        self.reads,
+                        self.auth.verifier.claimed_application_id(token),
+                        verify,
+                        provider,
+                        external_id,
                     )
                 finally:
                     if keys:

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from ..config import Settings
 from ..domain.models import Tenant
-from ..domain.ports import UnitOfWorkFactory
+from ..domain.ports import AccountReads, UnitOfWorkFactory
 from .bodies import is_json_media_type
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -28,6 +28,7 @@ class Services:
     uow_factory: UnitOfWorkFactory
     authenticate: Callable[[Request], Tenant]  # External Accounts: Basic or Bearer
     authenticate_basic: Callable[[Request], Tenant]  # Application API: Basic only
+    reads: AccountReads  # the hot reads of one account (see storage/reads.py)
 
 
 def json_response(content: Any, status_code: int = 200) -> Response:

@@ -21,7 +21,7 @@ from .errors import (
     UnlinkConflict,
 )
 from .models import Account, AccountPage, Provider, Tenant
-from .ports import UnitOfWork, UnitOfWorkFactory
+from .ports import AccountReads, UnitOfWork, UnitOfWorkFactory
 
 
 class _Unset:
@@ -90,8 +90,8 @@ def get_account(
     return account
 
 
-def get_account_with_basic_auth(
-    uow_factory: UnitOfWorkFactory,
+async def get_account_with_basic_auth(
+    reads: AccountReads,
     api_key: str,
     api_secret: str,
     provider: Provider,
@@ -102,40 +102,37 @@ def get_account_with_basic_auth(
     found = None
     if rules.could_be_id(api_key, tenants.API_KEY_MAX):
         lookup_id = external_id if rules.could_be_external_id(external_id) else ""
-        with uow_factory() as uow:
-            found = uow.accounts.get_with_credentials(api_key, provider, lookup_id)
+        found = await reads.with_credentials(api_key, provider, lookup_id)
     tenants.check_secret(found[0] if found else None, api_secret)
     if found is None or found[1] is None:
         raise AccountNotFound()
     return found[1]
 
 
-def get_account_with_token(
-    uow_factory: UnitOfWorkFactory,
+async def get_account_with_token(
+    reads: AccountReads,
+    application_id: str | None,
     verify: Callable[[Callable[[str], SigningKey | None]], SigningKey],
     provider: Provider,
     external_id: str,
 ) -> Account:
-    """Bearer auth and the read of one account in one query: `verify` checks the token with
-    the key this read fetches (the application's current key, with its owner's account)."""
+    """Bearer auth and the read of one account in one query. `application_id` is the one the
+    token claims; `verify` checks the token with the key this read fetches (the application's
+    current key, with its owner's account): it proves the claim, or the answer is 401."""
     lookup_id = external_id if rules.could_be_external_id(external_id) else ""
-    found: list[Account | None] = []
+    found = None
+    if application_id is not None and rules.could_be_id(application_id):
+        found = await reads.with_application_key(application_id, provider, lookup_id)
 
-    def key_and_account(application_id: str) -> SigningKey | None:
-        if not rules.could_be_id(application_id):
+    def key_of(requested: str) -> SigningKey | None:
+        if found is None or requested != application_id:
             return None
-        with uow_factory() as uow:
-            row = uow.accounts.get_with_application_key(application_id, provider, lookup_id)
-        if row is None:
-            return None
-        found.append(row[1])
-        return SigningKey(*row[0])
+        return SigningKey(*found[0])
 
-    verify(key_and_account)
-    account = found[-1] if found else None
-    if account is None:
+    verify(key_of)
+    if found is None or found[1] is None:
         raise AccountNotFound()
-    return account
+    return found[1]
 
 
 def update_messenger_account(

@@ -116,3 +116,20 @@ class UnitOfWork(Protocol):
 
 class UnitOfWorkFactory(Protocol):
     def __call__(self, *, write: bool = False) -> UnitOfWork: ...
+
+
+class AccountReads(Protocol):
+    """The hot reads: one account and the credentials that decide who may see it, in one read,
+    outside any unit of work. Awaitable, so that on a database across the network the reads of
+    many requests overlap."""
+
+    async def with_credentials(
+        self, api_key: str, provider: Provider, external_id: str
+    ) -> tuple[TenantRecord, Account | None] | None:
+        """The tenant of `api_key` (None if there is none) and its account with this key."""
+
+    async def with_application_key(
+        self, application_id: str, provider: Provider, external_id: str
+    ) -> tuple[tuple[int, str, str], Account | None] | None:
+        """The application's signing key (owner id, owner api_key, public key) and the owner's
+        account with this key; None if no such application of a live tenant."""

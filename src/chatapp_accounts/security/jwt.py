@@ -100,6 +100,19 @@ class JwtVerifier:
     def __len__(self) -> int:
         return len(self._cache)
 
+    def claimed_application_id(self, token: str) -> str | None:
+        """The application the token names, before any check (to fetch its key ahead of
+        verify()); None when the token is unreadable, which verify() then rejects."""
+        verified = self._cache.get(token)
+        if verified is not None:
+            return verified.application_id
+        try:
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            return None
+        application_id = claims.get("application_id")
+        return application_id if isinstance(application_id, str) else None
+
     def verify(self, token: str, path: str, lookup: KeyLookup | None = None) -> SigningKey:
         """The owner of the token's application, or TokenRejected / AclDenied. `lookup`
         replaces the configured key lookup for this call (to fetch more in the same read)."""

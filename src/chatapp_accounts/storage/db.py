@@ -8,6 +8,9 @@ cache; psycopg prepares a query after a few executions). Reads run without a tra
 fails is discarded, and the next request opens a new one: the server recovers by itself when
 the database comes back.
 
+On PostgreSQL the hot reads (GET of one account) do not use this connection: they overlap on a
+connection of their own in pipeline mode (pipeline.py, reads.py).
+
 SQLAlchemy still makes the connections (its connect hooks set SQLite's pragmas), runs the
 migrations, and describes the schema in tables.py.
 """
@@ -48,13 +51,19 @@ class Database:
             self._local.conn = conn
         return conn
 
-    def _connect(self) -> Any:
+    def new_connection(self) -> Any:
+        """A DBAPI connection of the caller's own, not the pool's (made with the engine's
+        connect hooks); on PostgreSQL in autocommit: transactions are explicit BEGIN / COMMIT."""
         proxied = self.engine.raw_connection()
-        proxied.detach()  # ours for the thread's lifetime, not the pool's
+        proxied.detach()
         conn: Any = proxied.dbapi_connection
         assert conn is not None
         if self.dialect == "postgresql":
-            conn.autocommit = True  # transactions are explicit BEGIN / COMMIT
+            conn.autocommit = True
+        return conn
+
+    def _connect(self) -> Any:
+        conn = self.new_connection()  # ours for the thread's lifetime
         with self._lock:
             self._all.append(conn)
             count = len(self._all)

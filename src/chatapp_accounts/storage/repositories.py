@@ -152,26 +152,57 @@ class Statements:
 _PROVIDERS = {p.value: p for p in Provider}
 
 
-class SqlAccounts:
-    def __init__(self, db: Database, conn: Any, sql: Statements, cipher: TokenCipher) -> None:
-        self._db = db
-        self._conn = conn
-        self._sql = sql
+class AccountRows:
+    """Rows of the account reads made domain values, the access token decrypted. Shared by the
+    repository and by the pipelined reads on PostgreSQL (pipeline.py), which run the same SQL."""
+
+    def __init__(self, cipher: TokenCipher) -> None:
         self._cipher = cipher
 
-    def _to_account(self, row: Any) -> Account:
+    def account(self, row: Any) -> Account:
         provider, external_id, api_key, name, token, application_id = row
         return Account(
             _PROVIDERS[provider],
             external_id,
             api_key,
             name,
-            None if token is None else self._plain(provider, external_id, token),
+            None if token is None else self.plain(provider, external_id, token),
             application_id,
         )
 
-    def _plain(self, provider: str, external_id: str, token: Any) -> str:
+    def plain(self, provider: str, external_id: str, token: Any) -> str:
         return self._cipher.decrypt(bytes(token), row_binding(provider, external_id))
+
+    def with_credentials(self, row: Any) -> tuple[TenantRecord, Account | None] | None:
+        """A row of Statements.account_with_tenant."""
+        if row is None:
+            return None
+        tenant_id, key, secret_hash, revoked, p, e, name, token, app = row
+        tenant = TenantRecord(int(tenant_id), key, secret_hash, bool(revoked), "")
+        if p is None:
+            return tenant, None
+        return tenant, self.account((p, e, key, name, token, app))
+
+    def with_application_key(self, row: Any) -> tuple[tuple[int, str, str], Account | None] | None:
+        """A row of Statements.account_with_application."""
+        if row is None:
+            return None
+        tenant_id, api_key, public_key, p, e, name, token, app = row
+        key = (int(tenant_id), api_key, public_key)
+        if p is None:
+            return key, None
+        return key, self.account((p, e, api_key, name, token, app))
+
+
+class SqlAccounts:
+    def __init__(self, db: Database, conn: Any, sql: Statements, cipher: TokenCipher) -> None:
+        self._db = db
+        self._conn = conn
+        self._sql = sql
+        self._cipher = cipher
+        self._rows = rows = AccountRows(cipher)
+        self._to_account = rows.account
+        self._plain = rows.plain
 
     def _encrypt(self, provider: Provider, external_id: str, token: str | None) -> bytes | None:
         if token is None:
@@ -206,13 +237,7 @@ class SqlAccounts:
         row = self._conn.execute(
             self._sql.account_with_tenant, (provider.value, external_id, api_key)
         ).fetchone()
-        if row is None:
-            return None
-        tenant_id, key, secret_hash, revoked, p, e, name, token, app = row
-        tenant = TenantRecord(int(tenant_id), key, secret_hash, bool(revoked), "")
-        if p is None:
-            return tenant, None
-        return tenant, self._to_account((p, e, key, name, token, app))
+        return self._rows.with_credentials(row)
 
     def get_with_application_key(
         self, application_id: str, provider: Provider, external_id: str
@@ -222,13 +247,7 @@ class SqlAccounts:
         row = self._conn.execute(
             self._sql.account_with_application, (provider.value, external_id, application_id)
         ).fetchone()
-        if row is None:
-            return None
-        tenant_id, api_key, public_key, p, e, name, token, app = row
-        key = (int(tenant_id), api_key, public_key)
-        if p is None:
-            return key, None
-        return key, self._to_account((p, e, api_key, name, token, app))
+        return self._rows.with_application_key(row)
 
     def owner(self, provider: Provider, external_id: str) -> int | None:
         row = self._conn.execute(self._sql.account_owner, (provider.value, external_id)).fetchone()
