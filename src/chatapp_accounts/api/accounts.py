@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Scope
 
 from ..domain import accounts
 from ..domain.errors import InvalidInput
 from ..domain.models import Account, AccountPage, Provider
 from . import bodies
-from .auth import basic_credentials, split_authorization
+from .auth import BasicOrBearerAuth, basic_credentials, split_authorization
 from .http import (
-    Handler,
     Services,
     base_url,
+    header,
     json_body,
     json_response,
     no_content,
@@ -28,6 +30,7 @@ from .http import (
 from .openapi import served_spec_bytes
 
 PREFIX = "/beta/chatapp-accounts"
+_encode = msgspec.json.Encoder().encode
 
 
 class AccountBody(msgspec.Struct):
@@ -72,41 +75,50 @@ def page_json(page: AccountPage, base: str, provider: Provider | None) -> dict[s
     }
 
 
-def list_handler(services: Services) -> Handler:
-    """GET the tenant's accounts, a page at a time (also answered by the hot path, hot.py)."""
+def list_body(services: Services) -> Callable[[Scope], bytes]:
+    """GET the tenant's accounts, a page at a time: the answer's body for a request, or a
+    DomainError. Served by the route (`list_all` below) and, without a Request or a Response
+    object, by the hot layer (hot.py)."""
     uow = services.uow_factory
     auth = services.authenticate
+    assert isinstance(auth, BasicOrBearerAuth)
     settings = services.settings
 
-    async def list_all(request: Request) -> Response:
-        header = request.headers.get("authorization")
+    def body(scope: Scope) -> bytes:
+        authorization = header(scope, b"authorization")
         try:
-            provider, page_number, page_size = bodies.list_query(query(request))
+            provider, page_number, page_size = bodies.list_query(query(scope))
         except InvalidInput:
-            auth(request)  # who may not list hears 401, not what is wrong with the query
+            # who may not list hears 401, not what is wrong with the query
+            auth.tenant_for(authorization, scope["path"])
             raise
-        if split_authorization(header)[0] == "basic":  # auth and count in one query
-            api_key, api_secret = basic_credentials(header)
+        if split_authorization(authorization)[0] == "basic":  # auth and count in one query
+            api_key, api_secret = basic_credentials(authorization)
             page = accounts.list_accounts_with_basic_auth(
                 uow, api_key, api_secret,
                 provider=provider, page_number=page_number, page_size=page_size,
             )  # fmt: skip
-            request.scope["tenant_api_key"] = api_key
+            scope["tenant_api_key"] = api_key
         else:
+            tenant = auth.tenant_for(authorization, scope["path"])
+            scope["tenant_api_key"] = tenant.api_key
             page = accounts.list_accounts(
-                uow, auth(request),
+                uow, tenant,
                 provider=provider, page_number=page_number, page_size=page_size,
             )  # fmt: skip
-        return json_response(page_json(page, base_url(settings, request), provider))
+        return _encode(page_json(page, base_url(settings, scope), provider))
 
-    return list_all
+    return body
 
 
 def account_routes(services: Services) -> list[Route]:
     uow = services.uow_factory
     auth = services.authenticate
     limit = services.settings.max_body_bytes
-    list_all = list_handler(services)
+    list_page = list_body(services)
+
+    async def list_all(request: Request) -> Response:
+        return Response(list_page(request.scope), media_type="application/json")
 
     async def create_messenger(request: Request) -> Response:
         tenant = auth(request)

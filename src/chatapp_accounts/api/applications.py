@@ -62,9 +62,9 @@ def application_routes(services: Services) -> list[Route]:
 
     async def list_all(request: Request) -> Response:
         tenant = auth(request)
-        page, page_size = bodies.applications_query(query(request))
+        page, page_size = bodies.applications_query(query(request.scope))
         result = applications.list_applications(uow, tenant, page=page, page_size=page_size)
-        return json_response(page_json(result, base_url(settings, request)))
+        return json_response(page_json(result, base_url(settings, request.scope)))
 
     async def create(request: Request) -> Response:
         tenant = auth(request)

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Scope
 
 from ..config import Settings
 from ..domain.models import Tenant
@@ -57,11 +58,19 @@ async def json_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def query(request: Request) -> dict[str, str]:
+def query(scope: Scope) -> dict[str, str]:
     """The query string's parameters, the last of a repeated one winning: what Starlette's
     `request.query_params` holds, without the multi-dict it builds around it (a tenth of the
     list's time in the profile)."""
-    return dict(parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True))
+    return dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first value of a request header (`name` in lower case), without Starlette's Headers."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 def route(path: str, **handlers: Handler) -> Route:
@@ -88,9 +97,9 @@ def page_links(href: Callable[[int], str], page: int, total_pages: int) -> dict[
     return links
 
 
-def base_url(settings: Settings, request: Request) -> str:
+def base_url(settings: Settings, scope: Scope) -> str:
     """The public base for absolute links: configured, else the request's own origin."""
     if settings.public_base_url:
         return settings.public_base_url
-    host = request.headers.get("host") or "{}:{}".format(*request.scope["server"])
-    return f"{request.scope['scheme']}://{host}"
+    host = header(scope, b"host") or "{}:{}".format(*scope["server"])
+    return f"{scope['scheme']}://{host}"
