@@ -33,17 +33,17 @@ PREFIX = "/beta/chatapp-accounts"
 _encode = msgspec.json.Encoder().encode
 
 
-class AccountBody(msgspec.Struct):
-    """An account as the API answers it, in the order of Vonage's answers: what is UNSET is
-    left out. An output schema of its own, so nothing else of an Account can reach a body; a
+class AccountBody(msgspec.Struct, omit_defaults=True):
+    """An account as the API answers it, in the order of Vonage's answers: a field that is None
+    is left out. An output schema of its own, so nothing else of an Account can reach a body; a
     Struct rather than a dict because a page makes twenty (7% fewer instructions per page)."""
 
     external_id: str
     api_key: str
     provider: Provider  # a StrEnum: encoded as its value
     applications: list[str]
-    name: str | msgspec.UnsetType = msgspec.UNSET
-    access_token: str | msgspec.UnsetType = msgspec.UNSET
+    name: str | None = None
+    access_token: str | None = None  # Messenger's only, "" when it has none
 
 
 def account_json(account: Account) -> AccountBody:
@@ -53,8 +53,8 @@ def account_json(account: Account) -> AccountBody:
         account.provider,
         # Account.applications, inlined: a property call per row is 2% of a page's instructions.
         [account.application_id] if account.application_id else [],
-        msgspec.UNSET if account.name is None else account.name,
-        (account.access_token or "") if account.provider is Provider.MESSENGER else msgspec.UNSET,
+        account.name,
+        (account.access_token or "") if account.provider is Provider.MESSENGER else None,
     )
 
 

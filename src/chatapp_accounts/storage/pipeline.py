@@ -83,7 +83,8 @@ class PipelinedReads:
         self._writing = False
         self.pipelines = 0  # pipelines sent, and reads in them: how much the batching saves
         self.reads = 0
-        self._answered = 0  # pipelines answered (or failed): the others are still out
+        self._out: deque[float] = deque()  # when each pipeline still unanswered was sent
+        self._watch: asyncio.TimerHandle | None = None  # one timer, for the oldest of them
 
     async def fetchone(self, sql: str, params: tuple[str, ...]) -> Row | None:
         """The first row of `sql` (written with $1, $2… placeholders; every parameter text)."""
@@ -120,7 +121,9 @@ class PipelinedReads:
             self.pipelines += 1
             self.reads += len(reads)
             assert self._loop is not None
-            self._loop.call_later(self._timeout, self._expire, self.pipelines)
+            self._out.append(self._loop.time())
+            if self._watch is None:
+                self._watch = self._loop.call_later(self._timeout, self._expire)
         except Exception as exc:  # noqa: BLE001 - the connection failed: fail and drop it
             self._drop(exc, reads)
 
@@ -171,7 +174,7 @@ class PipelinedReads:
                 elif result.status == _PIPELINE_SYNC:
                     head = self._sent.popleft()
                     assert head is _SYNC
-                    self._answered += 1
+                    self._out.popleft()
                 else:
                     self._results.append(result)
         except Exception as exc:  # noqa: BLE001 - the connection failed
@@ -205,10 +208,17 @@ class PipelinedReads:
         else:
             head.future.set_exception(psycopg.DatabaseError(_message(result)))
 
-    def _expire(self, pipeline: int) -> None:
+    def _expire(self) -> None:
         """A pipeline unanswered after `timeout` seconds: the server or the network is stuck."""
-        if self._answered < pipeline:
+        self._watch = None
+        if not self._out:
+            return
+        assert self._loop is not None
+        due = self._out[0] + self._timeout
+        if self._loop.time() >= due:
             self._drop(TimeoutError(f"no answer in {self._timeout:g} s"))
+        else:
+            self._watch = self._loop.call_at(due, self._expire)
 
     def _retry(self, read: _Read) -> None:
         if not self._queued:
@@ -224,7 +234,10 @@ class PipelinedReads:
             log.error("PostgreSQL connection for reads failed: %s: %s", type(exc).__name__, exc)
         waiting = [*reads, *(s for s in self._sent if isinstance(s, _Read))]
         self._sent.clear()
-        self._answered = self.pipelines
+        self._out.clear()
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         self._results = []
         if self._loop is not None and self._socket >= 0 and not self._loop.is_closed():
             self._loop.remove_reader(self._socket)
