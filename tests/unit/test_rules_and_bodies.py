@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chatapp_accounts.api import bodies
+from chatapp_accounts.api.http import query
 from chatapp_accounts.domain import rules
 from chatapp_accounts.domain.accounts import UNSET
 from chatapp_accounts.domain.errors import InvalidInput
@@ -70,3 +71,22 @@ def test_json_media_types() -> None:
     assert bodies.is_json_media_type("application/vnd.api+json")
     assert not bodies.is_json_media_type("text/plain")
     assert not bodies.is_json_media_type(None)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.text(alphabet="ab=&%+;20 \u00e9", max_size=6),
+            st.text(alphabet="ab=&%+;20 \u00e9", max_size=6),
+        ),
+        max_size=5,
+    ),
+    st.booleans(),
+)
+def test_query_parsing_is_parse_qsl(pairs: list[tuple[str, str]], raw: bool) -> None:
+    """The fast split of an unescaped query answers what parse_qsl answers, for any query."""
+    from urllib.parse import parse_qsl, urlencode
+
+    text = "&".join(f"{k}={v}" if v else k for k, v in pairs) if raw else urlencode(pairs)
+    scope = {"query_string": text.encode("latin-1")}
+    assert query(scope) == dict(parse_qsl(text, keep_blank_values=True))

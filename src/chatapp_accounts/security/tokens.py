@@ -54,7 +54,8 @@ class TokenCipher:
             raise ConfigError("no encryption key configured")
         self._primary = (_key_id(keys[0]), AESGCM(keys[0]))
         self._by_id = {_key_id(k): AESGCM(k) for k in reversed(keys)}
-        self._recent: dict[tuple[bytes, bytes], str] = {}
+        # ciphertext -> (provider, external_id, plaintext) of the row it was decrypted for
+        self._recent: dict[bytes, tuple[str, str, str]] = {}
 
     @classmethod
     def from_texts(cls, texts: list[str] | tuple[str, ...]) -> TokenCipher:
@@ -70,15 +71,20 @@ class TokenCipher:
         return _VERSION + key_id + nonce + aead.encrypt(nonce, plaintext.encode("utf-8"), aad)
 
     def decrypt(self, blob: bytes, aad: bytes) -> str:
-        """Decrypt, once per ciphertext and row: a ciphertext is never reused (a fresh nonce
-        each time), so remembering its plaintext can never give a stale token."""
-        key = (blob, aad)
-        plain = self._recent.get(key)
-        if plain is None:
-            plain = self._decrypt(blob, aad)
-            if len(self._recent) >= _RECENT_MAX:
-                self._recent.clear()
-            self._recent[key] = plain
+        return self._decrypt(blob, aad)
+
+    def decrypt_row(self, blob: bytes, provider: str, external_id: str) -> str:
+        """decrypt() of an account row's token (`row_binding` its associated data), once per
+        ciphertext and row: a ciphertext is never reused (a fresh nonce each time), so its
+        plaintext remembered with the row it was decrypted for can never be stale, and the
+        same ciphertext in another row is decrypted, and refused, afresh."""
+        hit = self._recent.get(blob)
+        if hit is not None and hit[0] == provider and hit[1] == external_id:
+            return hit[2]
+        plain = self._decrypt(blob, row_binding(provider, external_id))
+        if len(self._recent) >= _RECENT_MAX:
+            self._recent.clear()
+        self._recent[blob] = (provider, external_id, plain)
         return plain
 
     def _decrypt(self, blob: bytes, aad: bytes) -> str:

@@ -171,7 +171,9 @@ class AccountRows:
         )
 
     def plain(self, provider: str, external_id: str, token: Any) -> str:
-        return self._cipher.decrypt(bytes(token), row_binding(provider, external_id))
+        return self._cipher.decrypt_row(
+            token if type(token) is bytes else bytes(token), provider, external_id
+        )
 
     def with_credentials(self, row: Any) -> tuple[TenantRecord, Account | None] | None:
         """A row of Statements.account_with_tenant."""
