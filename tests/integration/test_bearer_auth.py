@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Callable
 from typing import Any
@@ -109,6 +110,21 @@ def test_bad_tokens_are_401(client: TestClient, app_keys: dict[str, str], case: 
 def test_malformed_bearer_headers_are_401(client: TestClient, header: str) -> None:
     r = client.get(EA, headers={"Authorization": header})
     assert r.status_code == 401 and r.json() == UNAUTHORISED
+
+
+def test_a_claim_that_cannot_be_text_is_401_not_500(client: TestClient) -> None:
+    """JSON lets a claim be a lone surrogate ("\\ud800"), which no database driver can send:
+    the forged token is refused before any read, on GET by id and on the list."""
+
+    def part(data: bytes) -> bytes:
+        return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+    claims_json = b'{"application_id":"\\ud800","iat":%d,"jti":"x"}' % int(time.time())
+    token = b".".join([part(b'{"alg":"RS256","typ":"JWT"}'), part(claims_json), part(b"sig")])
+    for url in (f"{EA}/messenger/p1", EA):
+        r = client.get(url, headers=bearer(token.decode()))
+        assert r.status_code == 401, r.text
+        assert r.json() == UNAUTHORISED
 
 
 def test_other_tenants_application_sees_nothing_of_ours(

@@ -20,6 +20,7 @@ CONTROL_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*$"
 
 _EXTERNAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+\-]{0,99}\Z")
 _CONTROL = re.compile("[\u0000-\u001f\u007f-\u009f]")
+_NOT_IN_ID = re.compile("[\u0000-\u001f\u007f-\u009f\ud800-\udfff]")
 
 
 def could_be_external_id(value: str) -> bool:
@@ -28,8 +29,9 @@ def could_be_external_id(value: str) -> bool:
 
 
 def could_be_id(value: str, maximum: int = APPLICATION_ID_MAX) -> bool:
-    """False for an id (application id, api_key) that breaks the rules: nothing has it."""
-    return 0 < len(value) <= maximum and not has_control_chars(value)
+    """False for an id (application id, api_key) that breaks the rules: nothing has it. A lone
+    surrogate (JSON's "\\ud800", in a JWT's claims) cannot even be sent to the database."""
+    return 0 < len(value) <= maximum and _NOT_IN_ID.search(value) is None
 
 
 def has_control_chars(value: str) -> bool:
