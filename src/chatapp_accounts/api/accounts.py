@@ -46,6 +46,9 @@ class AccountBody(msgspec.Struct, omit_defaults=True):
     access_token: str | None = None  # Messenger's only, "" when it has none
 
 
+_MESSENGER = Provider.MESSENGER  # a module constant: an enum member's lookup costs 0.1 µs a row
+
+
 def account_json(account: Account) -> AccountBody:
     return AccountBody(
         account.external_id,
@@ -56,9 +59,6 @@ def account_json(account: Account) -> AccountBody:
         account.name,
         (account.access_token or "") if account.provider is _MESSENGER else None,
     )
-
-
-_MESSENGER = Provider.MESSENGER  # a module constant: an enum member's lookup costs 0.1 µs a row
 
 
 def page_json(page: AccountPage, base: str, provider: Provider | None) -> dict[str, Any]:

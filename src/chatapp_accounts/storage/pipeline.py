@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -77,7 +77,7 @@ class PipelinedReads:
         self._queued: list[_Read] = []
         self._sent: deque[Any] = deque()  # _Read, _Prepare or _SYNC, in the order sent
         self._prepared: set[bytes] = set()
-        self._names: dict[str, bytes] = {}
+        self._statements: dict[str, tuple[bytes, bytes]] = {}  # sql: its name, its bytes
         self._results: list[Any] = []  # the current statement's results, until its None
         self._tx = Transformer()
         self._writing = False
@@ -93,13 +93,14 @@ class PipelinedReads:
             self._queued = []
             self._drop(None)
             self._loop = loop
-        name = self._names.get(sql)
-        if name is None:
-            name = self._names[sql] = b"chatapp_hot_%d" % len(self._names)
+        statement = self._statements.get(sql)
+        if statement is None:
+            name = b"chatapp_hot_%d" % len(self._statements)
+            statement = self._statements[sql] = (name, sql.encode())
         future: asyncio.Future[Row | None] = loop.create_future()
         if not self._queued:
             loop.call_soon(self._send)
-        self._queued.append(_Read(name, sql.encode(), [p.encode() for p in params], future))
+        self._queued.append(_Read(*statement, [p.encode() for p in params], future))
         return await future
 
     # --- sending ----------------------------------------------------------------------------
@@ -145,8 +146,7 @@ class PipelinedReads:
             self._drop(exc)
 
     def _open(self) -> Any:
-        conn = self._connect()
-        conn.autocommit = True
+        conn = self._connect()  # used through libpq only: psycopg's transaction mode is moot
         pg = conn.pgconn
         pg.nonblocking = 1
         pg.enter_pipeline_mode()
@@ -228,7 +228,7 @@ class PipelinedReads:
 
     # --- failure ----------------------------------------------------------------------------
 
-    def _drop(self, exc: BaseException | None, reads: list[_Read] = ()) -> None:  # type: ignore[assignment]
+    def _drop(self, exc: BaseException | None, reads: Sequence[_Read] = ()) -> None:
         """Close the connection; every read waiting on it fails with ServiceUnavailable."""
         if exc is not None:
             log.error("PostgreSQL connection for reads failed: %s: %s", type(exc).__name__, exc)
