@@ -70,7 +70,7 @@ def create_app(
         lambda application_id: signing_key(uow_factory, application_id),
         leeway=settings.jwt_leeway_seconds,
         cache_size=settings.jwt_cache_size,
-        on_hit=metrics.jwt_cache_hits.inc,
+        on_hit=metrics.jwt_cache_hit,
         on_signature_check=metrics.jwt_signature_checks.inc,
     )
     reads: InlineAccountReads | PipelinedAccountReads = InlineAccountReads(uow_factory)
