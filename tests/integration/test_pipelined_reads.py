@@ -21,7 +21,7 @@ from chatapp_accounts.security.tokens import TokenCipher
 from chatapp_accounts.storage.db import Database
 from chatapp_accounts.storage.engine import make_engine
 from chatapp_accounts.storage.pipeline import PipelinedReads
-from chatapp_accounts.storage.reads import PipelinedAccountReads, numbered
+from chatapp_accounts.storage.reads import InlineAccountReads, PipelinedAccountReads, numbered
 from chatapp_accounts.storage.uow import SqlUnitOfWorkFactory
 from tests.conftest import TenantCreds, _truncate, make_tenant
 
@@ -234,3 +234,83 @@ def test_the_hot_use_case_reads_what_was_committed(
     assert found == Account(Provider.MESSENGER, "page-1", alice.api_key, "n", "tok")
     assert isinstance(missing, AccountNotFound)
     assert isinstance(refused, NotAuthenticated)
+
+
+def test_fetchall_gives_every_row_beside_single_rows(db: Database) -> None:
+    pipeline = PipelinedReads(db.new_connection)
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(
+            pipeline.fetchall("SELECT g, g::text FROM generate_series(1, $1::int) g", ("3",)),
+            pipeline.fetchone("SELECT $1::int", ("7",)),
+            pipeline.fetchall("SELECT 1 WHERE $1 = 'never'", ("x",)),
+        )
+
+    try:
+        rows = asyncio.run(main())
+    finally:
+        pipeline.close()
+    assert rows == [[(1, "1"), (2, "2"), (3, "3")], (7,), []]
+    assert (pipeline.pipelines, pipeline.reads) == (1, 3)
+
+
+def test_the_list_reads_the_same_pages_as_the_repository(
+    factory: SqlUnitOfWorkFactory, db: Database
+) -> None:
+    """The list's count and page, pipelined: every page of every filter as the repository reads
+    it on the unit of work's connection, the lists of one turn in one pipeline per step."""
+    alice: TenantCreds = make_tenant(factory)
+    for i in range(7):
+        accounts.create_messenger_account(
+            factory, alice.tenant, external_id=f"page-{i}", access_token=f"tok-{i}", name=f"n{i}"
+        )
+        accounts.provision_account(
+            factory, api_key=alice.api_key, provider=Provider.VIBER_SERVICE_MSG,
+            external_id=f"viber-{i}",
+        )  # fmt: skip
+    pipelined = PipelinedAccountReads(
+        PipelinedReads(db.new_connection), factory.sql, factory.cipher
+    )
+    inline = InlineAccountReads(factory)
+    asks = [
+        (provider, number, size)
+        for provider in (None, Provider.MESSENGER, Provider.VIBER_SERVICE_MSG)
+        for size in (3, 5)
+        for number in range(1, 7)
+    ]
+
+    async def lists(reads: Any, secret: str) -> list[Any]:
+        return await asyncio.gather(
+            *(
+                accounts.list_accounts_with_basic_auth(
+                    reads, alice.api_key, secret, provider=p, page_number=n, page_size=s
+                )
+                for p, n, s in asks
+            ),
+            *(
+                accounts.list_accounts(reads, alice.tenant, provider=p, page_number=n, page_size=s)
+                for p, n, s in asks
+            ),
+            return_exceptions=True,
+        )
+
+    pipeline = pipelined._pipeline
+    try:
+        got = asyncio.run(lists(pipelined, alice.api_secret))
+        pipelines, reads = pipeline.pipelines, pipeline.reads
+        refused = asyncio.run(lists(pipelined, "wrong"))
+    finally:
+        pipelined.close()
+    assert got == asyncio.run(lists(inline, alice.api_secret))
+    # a count for every list, a page for those not past the end: the counts sent together, the
+    # pages as the counts come back
+    assert reads == len(got) + sum(p.page_number <= p.total_pages for p in got)
+    assert 2 <= pipelines <= 4
+    first = got[0]
+    assert [a.external_id for a in first.items] == ["page-0", "viber-0", "page-1"]
+    assert first.items[0].access_token == "tok-0" and first.items[1].access_token is None
+    assert (first.total_items, first.total_pages) == (14, 5)
+    last = got[asks.index((None, 5, 3))]  # past the middle: read from the end
+    assert [a.external_id for a in last.items] == ["page-6", "viber-6"]
+    assert got[asks.index((Provider.MESSENGER, 6, 3))].items == []  # past the end
+    assert all(isinstance(r, NotAuthenticated) for r in refused[: len(asks)])

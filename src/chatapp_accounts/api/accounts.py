@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -78,16 +78,16 @@ def page_json(page: AccountPage, base: str, provider: Provider | None) -> dict[s
     }
 
 
-def list_body(services: Services) -> Callable[[Scope], bytes]:
+def list_body(services: Services) -> Callable[[Scope], Awaitable[bytes]]:
     """GET the tenant's accounts, a page at a time: the answer's body for a request, or a
     DomainError. Served by the route (`list_all` below) and, without a Request or a Response
     object, by the hot layer (hot.py)."""
-    uow = services.uow_factory
+    reads = services.reads
     auth = services.authenticate
     assert isinstance(auth, BasicOrBearerAuth)
     settings = services.settings
 
-    def body(scope: Scope) -> bytes:
+    async def body(scope: Scope) -> bytes:
         authorization = header(scope, b"authorization")
         try:
             provider, page_number, page_size = bodies.list_query(query(scope))
@@ -97,16 +97,16 @@ def list_body(services: Services) -> Callable[[Scope], bytes]:
             raise
         if split_authorization(authorization)[0] == "basic":  # auth and count in one query
             api_key, api_secret = basic_credentials(authorization)
-            page = accounts.list_accounts_with_basic_auth(
-                uow, api_key, api_secret,
+            page = await accounts.list_accounts_with_basic_auth(
+                reads, api_key, api_secret,
                 provider=provider, page_number=page_number, page_size=page_size,
             )  # fmt: skip
             scope["tenant_api_key"] = api_key
         else:
             tenant = auth.tenant_for(authorization, scope["path"])
             scope["tenant_api_key"] = tenant.api_key
-            page = accounts.list_accounts(
-                uow, tenant,
+            page = await accounts.list_accounts(
+                reads, tenant,
                 provider=provider, page_number=page_number, page_size=page_size,
             )  # fmt: skip
         return _encode(page_json(page, base_url(settings, scope), provider))
@@ -121,7 +121,7 @@ def account_routes(services: Services) -> list[Route]:
     list_page = list_body(services)
 
     async def list_all(request: Request) -> Response:
-        return Response(list_page(request.scope), media_type="application/json")
+        return Response(await list_page(request.scope), media_type="application/json")
 
     async def create_messenger(request: Request) -> Response:
         tenant = auth(request)

@@ -55,7 +55,7 @@ class HotReads:
         if path in _LIST_PATHS:
             scope["route_template"] = path
             try:
-                body = self.list_body(scope)
+                body = await self.list_body(scope)
             except Exception as exc:  # noqa: BLE001 - answered by the error table
                 await _fail(exc, scope, receive, send)
                 return

@@ -183,21 +183,20 @@ def delete_messenger_account(
         uow.commit()
 
 
-def list_accounts(
-    uow_factory: UnitOfWorkFactory,
+async def list_accounts(
+    reads: AccountReads,
     tenant: Tenant,
     *,
     provider: Provider | None,
     page_number: int,
     page_size: int,
 ) -> AccountPage:
-    with uow_factory() as uow:
-        total = uow.accounts.count(tenant.id, provider)
-        return _read_page(uow, tenant, provider, page_number, page_size, total)
+    total = await reads.count(tenant.id, provider)
+    return await _read_page(reads, tenant, provider, page_number, page_size, total)
 
 
-def list_accounts_with_basic_auth(
-    uow_factory: UnitOfWorkFactory,
+async def list_accounts_with_basic_auth(
+    reads: AccountReads,
     api_key: str,
     api_secret: str,
     *,
@@ -208,16 +207,15 @@ def list_accounts_with_basic_auth(
     """Basic auth and the count in one query, then the page: the list's reads with one
     statement fewer. Same answers as authenticate() then list_accounts()."""
     found = None
-    with uow_factory() as uow:
-        if rules.could_be_id(api_key, tenants.API_KEY_MAX):
-            found = uow.accounts.count_with_credentials(api_key, provider)
-        tenant = tenants.check_secret(found[0] if found else None, api_secret)
-        assert found is not None
-        return _read_page(uow, tenant, provider, page_number, page_size, found[1])
+    if rules.could_be_id(api_key, tenants.API_KEY_MAX):
+        found = await reads.count_with_credentials(api_key, provider)
+    tenant = tenants.check_secret(found[0] if found else None, api_secret)
+    assert found is not None
+    return await _read_page(reads, tenant, provider, page_number, page_size, found[1])
 
 
-def _read_page(
-    uow: UnitOfWork,
+async def _read_page(
+    reads: AccountReads,
     tenant: Tenant,
     provider: Provider | None,
     page_number: int,
@@ -225,7 +223,7 @@ def _read_page(
     total: int,
 ) -> AccountPage:
     offset = (page_number - 1) * page_size
-    items = uow.accounts.page(tenant, provider, offset, page_size, total) if offset < total else []
+    items = await reads.page(tenant, provider, offset, page_size, total) if offset < total else []
     return AccountPage(items, page_number, page_size, total)
 
 

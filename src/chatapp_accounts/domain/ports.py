@@ -120,8 +120,8 @@ class UnitOfWorkFactory(Protocol):
 
 class AccountReads(Protocol):
     """The hot reads: one account and the credentials that decide who may see it, in one read,
-    outside any unit of work. Awaitable, so that on a database across the network the reads of
-    many requests overlap."""
+    and the reads of the account list, outside any unit of work. Awaitable, so that on a
+    database across the network the reads of many requests overlap."""
 
     async def with_credentials(
         self, api_key: str, provider: Provider, external_id: str
@@ -133,3 +133,16 @@ class AccountReads(Protocol):
     ) -> tuple[tuple[int, str, str], Account | None] | None:
         """The application's signing key (owner id, owner api_key, public key) and the owner's
         account with this key; None if no such application of a live tenant."""
+
+    async def count(self, tenant: int, provider: Provider | None) -> int:
+        """AccountRepository.count()."""
+
+    async def count_with_credentials(
+        self, api_key: str, provider: Provider | None
+    ) -> tuple[TenantRecord, int] | None:
+        """AccountRepository.count_with_credentials()."""
+
+    async def page(
+        self, owner: Tenant, provider: Provider | None, offset: int, limit: int, total: int
+    ) -> list[Account]:
+        """AccountRepository.page()."""

@@ -46,10 +46,12 @@ Row = tuple[Any, ...]
 
 
 class _Read:
-    __slots__ = ("future", "name", "params", "sql")
+    __slots__ = ("future", "many", "name", "params", "sql")
 
-    def __init__(self, name: bytes, sql: bytes, params: list[bytes], future: asyncio.Future[Any]):
-        self.name, self.sql, self.params, self.future = name, sql, params, future
+    def __init__(
+        self, name: bytes, sql: bytes, params: list[bytes], future: asyncio.Future[Any], many: bool
+    ) -> None:
+        self.name, self.sql, self.params, self.future, self.many = name, sql, params, future, many
 
 
 class _Prepare:
@@ -88,6 +90,15 @@ class PipelinedReads:
 
     async def fetchone(self, sql: str, params: tuple[str, ...]) -> Row | None:
         """The first row of `sql` (written with $1, $2… placeholders; every parameter text)."""
+        row: Row | None = await self._read(sql, params, False)
+        return row
+
+    async def fetchall(self, sql: str, params: tuple[str, ...]) -> list[Row]:
+        """Every row of `sql`, as fetchone()."""
+        rows: list[Row] = await self._read(sql, params, True)
+        return rows
+
+    def _read(self, sql: str, params: tuple[str, ...], many: bool) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a new event loop (tests): start afresh
             self._queued = []
@@ -97,11 +108,11 @@ class PipelinedReads:
         if statement is None:
             name = b"chatapp_hot_%d" % len(self._statements)
             statement = self._statements[sql] = (name, sql.encode())
-        future: asyncio.Future[Row | None] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
         if not self._queued:
             loop.call_soon(self._send)
-        self._queued.append(_Read(*statement, [p.encode() for p in params], future))
-        return await future
+        self._queued.append(_Read(*statement, [p.encode() for p in params], future, many))
+        return future
 
     # --- sending ----------------------------------------------------------------------------
 
@@ -194,12 +205,15 @@ class PipelinedReads:
         if head.future.done():  # its request was cancelled (the client went away)
             return
         if status == _TUPLES_OK:
-            if result.ntuples == 0:
-                head.future.set_result(None)
-                return
             tx = self._tx
-            tx.set_pgresult(result)
-            head.future.set_result(tx.load_row(0, tuple))
+            if head.many:
+                tx.set_pgresult(result)
+                head.future.set_result(tx.load_rows(0, result.ntuples, tuple))
+            elif result.ntuples == 0:
+                head.future.set_result(None)
+            else:
+                tx.set_pgresult(result)
+                head.future.set_result(tx.load_row(0, tuple))
         elif status == _PIPELINE_ABORTED:
             self._retry(head)  # an earlier statement of its pipeline failed, not this one
         elif result.error_field(_SEVERITY) in (b"FATAL", b"PANIC"):

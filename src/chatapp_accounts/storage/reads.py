@@ -1,5 +1,5 @@
 """The hot reads (domain.ports.AccountReads): one account, with the credentials that decide
-whether the caller may see it, in one statement.
+whether the caller may see it, in one statement; and the account list's count and page.
 
 - On SQLite a read is a few microseconds in process: it runs on the unit of work's connection,
   inline (`InlineAccountReads`).
@@ -10,10 +10,11 @@ Both run the same SQL (repositories.Statements) and make the same values of its 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 
-from ..domain.models import Account, Provider, TenantRecord
+from ..domain.models import Account, Provider, Tenant, TenantRecord
 from ..domain.ports import UnitOfWorkFactory
 from ..security.tokens import TokenCipher
 from .pipeline import PipelinedReads
@@ -36,7 +37,24 @@ class InlineAccountReads:
         with self._uow_factory() as uow:
             return uow.accounts.get_with_application_key(application_id, provider, external_id)
 
+    async def count(self, tenant: int, provider: Provider | None) -> int:
+        with self._uow_factory() as uow:
+            return uow.accounts.count(tenant, provider)
 
+    async def count_with_credentials(
+        self, api_key: str, provider: Provider | None
+    ) -> tuple[TenantRecord, int] | None:
+        with self._uow_factory() as uow:
+            return uow.accounts.count_with_credentials(api_key, provider)
+
+    async def page(
+        self, owner: Tenant, provider: Provider | None, offset: int, limit: int, total: int
+    ) -> list[Account]:
+        with self._uow_factory() as uow:
+            return uow.accounts.page(owner, provider, offset, limit, total)
+
+
+@functools.cache
 def numbered(sql: str) -> str:
     """psycopg's `%s` placeholders as libpq's `$1, $2, …`."""
     counter = itertools.count(1)
@@ -46,6 +64,7 @@ def numbered(sql: str) -> str:
 class PipelinedAccountReads:
     def __init__(self, pipeline: PipelinedReads, sql: Statements, cipher: TokenCipher) -> None:
         self._pipeline = pipeline
+        self._sql = sql
         self._rows = AccountRows(cipher)
         self._with_tenant = numbered(sql.account_with_tenant)
         self._with_application = numbered(sql.account_with_application)
@@ -66,5 +85,29 @@ class PipelinedAccountReads:
         )
         return self._rows.with_application_key(row)
 
+    async def count(self, tenant: int, provider: Provider | None) -> int:
+        statement, params = self._sql.account_count_of(tenant, provider)
+        row = await self._pipeline.fetchone(numbered(statement), _texts(params))
+        assert row is not None  # an aggregate's one row
+        return int(row[0])
+
+    async def count_with_credentials(
+        self, api_key: str, provider: Provider | None
+    ) -> tuple[TenantRecord, int] | None:
+        statement, params = self._sql.account_count_with_credentials(api_key, provider)
+        row = await self._pipeline.fetchone(numbered(statement), _texts(params))
+        return self._rows.count_with_credentials(row)
+
+    async def page(
+        self, owner: Tenant, provider: Provider | None, offset: int, limit: int, total: int
+    ) -> list[Account]:
+        statement, params = self._sql.account_page(owner.id, provider, offset, limit, total)
+        rows = await self._pipeline.fetchall(numbered(statement), _texts(params))
+        return self._rows.page(rows, owner.api_key)
+
     def close(self) -> None:
         self._pipeline.close()
+
+
+def _texts(params: tuple[object, ...]) -> tuple[str, ...]:
+    return tuple(map(str, params))

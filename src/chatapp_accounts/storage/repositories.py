@@ -7,6 +7,7 @@ schema it reads is tables.py's, created by the migrations.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from ..domain.errors import AccountAlreadyRegistered, CannotLink
@@ -148,6 +149,46 @@ class Statements:
         self.tenant_revoke = q("UPDATE tenants SET revoked = ? WHERE api_key = ?")
         self.tenant_count = q("SELECT COUNT(*) FROM tenants")
 
+    # The account list's reads: which statement, with which parameters. Run by the repository
+    # (SQLite) and by the pipelined reads (PostgreSQL).
+
+    def account_page(
+        self, owner: int, provider: Provider | None, offset: int, limit: int, total: int
+    ) -> tuple[str, tuple[Any, ...]]:
+        """`limit` accounts from `offset` in creation order. Past the middle of `total`, the page
+        is found counting from the end, so the deepest pages cost as little as the first."""
+        if offset > total // 2:
+            limit, offset = min(limit, max(total - offset, 0)), max(total - offset - limit, 0)
+            statement = (
+                self.account_page_desc if provider is None else self.account_page_provider_desc
+            )
+        elif offset <= _SHALLOW:
+            statement = (
+                self.account_page_first if provider is None else self.account_page_provider_first
+            )
+        else:
+            statement = (
+                self.account_page_asc if provider is None else self.account_page_provider_asc
+            )
+        if provider is None:
+            return statement, (owner, limit, offset)
+        return statement, (owner, provider.value, limit, offset)
+
+    def account_count_of(
+        self, tenant: int, provider: Provider | None
+    ) -> tuple[str, tuple[Any, ...]]:
+        if provider is None:
+            return self.account_count, (tenant,)
+        return self.account_count_provider, (tenant, provider.value)
+
+    def account_count_with_credentials(
+        self, api_key: str, provider: Provider | None
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The tenant of an api_key and the count of its accounts, in one read."""
+        if provider is None:
+            return self.account_count_with_tenant, (api_key,)
+        return self.account_count_provider_with_tenant, (provider.value, api_key)
+
 
 _PROVIDERS = {p.value: p for p in Provider}
 
@@ -185,6 +226,22 @@ class AccountRows:
             return tenant, None
         return tenant, self.account((p, e, key, name, token, app))
 
+    def page(self, rows: Iterable[Any], api_key: str) -> list[Account]:
+        """The rows of Statements.account_page, their owner's api_key known."""
+        plain = self.plain
+        return [  # account(), without a tuple and a call per row
+            Account(_PROVIDERS[p], e, api_key, name, None if t is None else plain(p, e, t), app)
+            for p, e, name, t, app in rows
+        ]
+
+    @staticmethod
+    def count_with_credentials(row: Any) -> tuple[TenantRecord, int] | None:
+        """A row of Statements.account_count_with_credentials."""
+        if row is None:
+            return None
+        tenant_id, key, secret_hash, revoked, total = row
+        return TenantRecord(int(tenant_id), key, secret_hash, bool(revoked), ""), int(total)
+
     def with_application_key(self, row: Any) -> tuple[tuple[int, str, str], Account | None] | None:
         """A row of Statements.account_with_application."""
         if row is None:
@@ -204,7 +261,6 @@ class SqlAccounts:
         self._cipher = cipher
         self._rows = rows = AccountRows(cipher)
         self._to_account = rows.account
-        self._plain = rows.plain
 
     def _encrypt(self, provider: Provider, external_id: str, token: str | None) -> bytes | None:
         if token is None:
@@ -316,51 +372,18 @@ class SqlAccounts:
     def page(
         self, owner: Tenant, provider: Provider | None, offset: int, limit: int, total: int
     ) -> list[Account]:
-        """`limit` accounts from `offset` in creation order. Past the middle of `total`, the page
-        is found counting from the end, so the deepest pages cost as little as the first."""
-        sql = self._sql
-        if offset > total // 2:
-            limit, offset = min(limit, max(total - offset, 0)), max(total - offset - limit, 0)
-            statement = (
-                sql.account_page_desc if provider is None else sql.account_page_provider_desc
-            )
-        elif offset <= _SHALLOW:
-            statement = (
-                sql.account_page_first if provider is None else sql.account_page_provider_first
-            )
-        else:
-            statement = sql.account_page_asc if provider is None else sql.account_page_provider_asc
-        where = (owner.id,) if provider is None else (owner.id, provider.value)
-        rows = self._conn.execute(statement, (*where, limit, offset)).fetchall()
-        api_key, plain = owner.api_key, self._plain
-        return [  # _to_account, without a tuple and a call per row
-            Account(_PROVIDERS[p], e, api_key, name, None if t is None else plain(p, e, t), app)
-            for p, e, name, t, app in rows
-        ]
+        statement, params = self._sql.account_page(owner.id, provider, offset, limit, total)
+        return self._rows.page(self._conn.execute(statement, params).fetchall(), owner.api_key)
 
     def count(self, tenant: int, provider: Provider | None) -> int:
-        if provider is None:
-            row = self._conn.execute(self._sql.account_count, (tenant,)).fetchone()
-        else:
-            row = self._conn.execute(
-                self._sql.account_count_provider, (tenant, provider.value)
-            ).fetchone()
-        return int(row[0])
+        statement, params = self._sql.account_count_of(tenant, provider)
+        return int(self._conn.execute(statement, params).fetchone()[0])
 
     def count_with_credentials(
         self, api_key: str, provider: Provider | None
     ) -> tuple[TenantRecord, int] | None:
-        if provider is None:
-            cur = self._conn.execute(self._sql.account_count_with_tenant, (api_key,))
-        else:
-            cur = self._conn.execute(
-                self._sql.account_count_provider_with_tenant, (provider.value, api_key)
-            )
-        row = cur.fetchone()
-        if row is None:
-            return None
-        tenant_id, key, secret_hash, revoked, total = row
-        return TenantRecord(int(tenant_id), key, secret_hash, bool(revoked), ""), int(total)
+        statement, params = self._sql.account_count_with_credentials(api_key, provider)
+        return self._rows.count_with_credentials(self._conn.execute(statement, params).fetchone())
 
 
 def _to_application(row: Any) -> Application:
