@@ -314,3 +314,28 @@ def test_the_list_reads_the_same_pages_as_the_repository(
     assert [a.external_id for a in last.items] == ["page-6", "viber-6"]
     assert got[asks.index((Provider.MESSENGER, 6, 3))].items == []  # past the end
     assert all(isinstance(r, NotAuthenticated) for r in refused[: len(asks)])
+
+
+def test_inline_reads_lose_their_connection_then_reconnect(
+    factory: SqlUnitOfWorkFactory, db: Database
+) -> None:
+    """The reads SQLite uses run without a unit of work; a lost connection is still a 503, and
+    the next read reconnects. Shown on PostgreSQL, where a connection can be taken away."""
+    alice: TenantCreds = make_tenant(factory)
+    reads = InlineAccountReads(factory)
+    killer = db.new_connection()
+
+    def read() -> Any:
+        return asyncio.run(reads.count_with_credentials(alice.api_key, None))
+
+    try:
+        before = read()
+        pid = db.connection().info.backend_pid
+        killer.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(ServiceUnavailable):
+            read()
+        after = read()
+    finally:
+        killer.close()
+    assert before == after and before[1] == 0 and before[0].api_key == alice.api_key
+    assert db.connection().info.backend_pid != pid

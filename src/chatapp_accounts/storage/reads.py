@@ -15,43 +15,43 @@ import itertools
 import re
 
 from ..domain.models import Account, Provider, Tenant, TenantRecord
-from ..domain.ports import UnitOfWorkFactory
 from ..security.tokens import TokenCipher
 from .pipeline import PipelinedReads
-from .repositories import AccountRows, Statements
+from .repositories import AccountRows, SqlAccounts, Statements
+from .uow import SqlUnitOfWorkFactory
 
 
 class InlineAccountReads:
-    def __init__(self, uow_factory: UnitOfWorkFactory) -> None:
-        self._uow_factory = uow_factory
+    """The reads on the thread's own connection (the units of work's), each a statement of its
+    own outside any transaction."""
+
+    def __init__(self, uow_factory: SqlUnitOfWorkFactory) -> None:
+        self._read = uow_factory.read_accounts
 
     async def with_credentials(
         self, api_key: str, provider: Provider, external_id: str
     ) -> tuple[TenantRecord, Account | None] | None:
-        with self._uow_factory() as uow:
-            return uow.accounts.get_with_credentials(api_key, provider, external_id)
+        return self._read(SqlAccounts.get_with_credentials, api_key, provider, external_id)
 
     async def with_application_key(
         self, application_id: str, provider: Provider, external_id: str
     ) -> tuple[tuple[int, str, str], Account | None] | None:
-        with self._uow_factory() as uow:
-            return uow.accounts.get_with_application_key(application_id, provider, external_id)
+        return self._read(
+            SqlAccounts.get_with_application_key, application_id, provider, external_id
+        )
 
     async def count(self, tenant: int, provider: Provider | None) -> int:
-        with self._uow_factory() as uow:
-            return uow.accounts.count(tenant, provider)
+        return self._read(SqlAccounts.count, tenant, provider)
 
     async def count_with_credentials(
         self, api_key: str, provider: Provider | None
     ) -> tuple[TenantRecord, int] | None:
-        with self._uow_factory() as uow:
-            return uow.accounts.count_with_credentials(api_key, provider)
+        return self._read(SqlAccounts.count_with_credentials, api_key, provider)
 
     async def page(
         self, owner: Tenant, provider: Provider | None, offset: int, limit: int, total: int
     ) -> list[Account]:
-        with self._uow_factory() as uow:
-            return uow.accounts.page(owner, provider, offset, limit, total)
+        return self._read(SqlAccounts.page, owner, provider, offset, limit, total)
 
 
 @functools.cache

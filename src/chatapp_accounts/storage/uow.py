@@ -4,12 +4,15 @@ explicitly. Reads run without one (each statement sees a consistent snapshot).""
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from ..domain.errors import ServiceUnavailable
 from ..security.tokens import TokenCipher
 from .db import Database
 from .repositories import SqlAccounts, SqlApplications, SqlTenants, Statements
+
+T = TypeVar("T")
 
 
 class _Repositories:
@@ -56,9 +59,7 @@ class SqlUnitOfWork:
                 repos.conn.execute("BEGIN IMMEDIATE" if db.dialect == "sqlite" else "BEGIN")
                 self._open = True
         except Exception as exc:
-            if db.is_disconnect(exc):
-                db.discard()
-                raise ServiceUnavailable() from exc
+            _raise_if_disconnect(db, exc)
             raise
         self._repos = repos
         return self
@@ -71,18 +72,15 @@ class SqlUnitOfWork:
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         db = self._factory.db
-        if exc is not None and db.is_disconnect(exc):
-            db.discard()
-            raise ServiceUnavailable() from exc
+        if exc is not None:
+            _raise_if_disconnect(db, exc)
         if self._open:
             self._open = False
             assert self._repos is not None
             try:
                 self._repos.conn.execute("ROLLBACK")
             except Exception as failure:
-                if db.is_disconnect(failure):
-                    db.discard()
-                    raise ServiceUnavailable() from failure
+                _raise_if_disconnect(db, failure)
                 raise
 
 
@@ -105,3 +103,21 @@ class SqlUnitOfWorkFactory:
 
     def __call__(self, *, write: bool = False) -> SqlUnitOfWork:
         return SqlUnitOfWork(self, write=write)
+
+    def read_accounts(self, read: Callable[..., T], *args: Any) -> T:
+        """`read(accounts repository, *args)` on the thread's connection: what a unit of work
+        for reading does, without making one (it opens no transaction; a lost connection is
+        still ServiceUnavailable). Two units of work were 2.5% of a list page's instructions."""
+        try:
+            return read(self.repositories().accounts, *args)
+        except Exception as exc:
+            _raise_if_disconnect(self.db, exc)
+            raise
+
+
+def _raise_if_disconnect(db: Database, exc: BaseException) -> None:
+    """A connection-level failure: the connection is dropped (the next use reconnects) and the
+    answer is 503."""
+    if db.is_disconnect(exc):
+        db.discard()
+        raise ServiceUnavailable() from exc
