@@ -52,19 +52,6 @@ class AccountRepository(Protocol):
 
     def delete(self, tenant: int, provider: Provider, external_id: str) -> bool: ...
 
-    def page(
-        self, owner: Tenant, provider: Provider | None, offset: int, limit: int, total: int
-    ) -> list[Account]:
-        """`limit` of the owner's accounts from `offset`, in creation order; `total` is
-        count()'s answer."""
-
-    def count(self, tenant: int, provider: Provider | None) -> int: ...
-
-    def count_with_credentials(
-        self, api_key: str, provider: Provider | None
-    ) -> tuple[TenantRecord, int] | None:
-        """The tenant of `api_key` and count()'s answer for it, in one read."""
-
 
 class ApplicationRepository(Protocol):
     def add(self, tenant: int, application: Application) -> None: ...
@@ -135,14 +122,15 @@ class AccountReads(Protocol):
         account with this key; None if no such application of a live tenant."""
 
     async def count(self, tenant: int, provider: Provider | None) -> int:
-        """AccountRepository.count()."""
+        """How many accounts the tenant has (of this provider)."""
 
     async def count_with_credentials(
         self, api_key: str, provider: Provider | None
     ) -> tuple[TenantRecord, int] | None:
-        """AccountRepository.count_with_credentials()."""
+        """The tenant of `api_key` and count()'s answer for it, in one read."""
 
     async def page(
         self, owner: Tenant, provider: Provider | None, offset: int, limit: int, total: int
     ) -> list[Account]:
-        """AccountRepository.page()."""
+        """`limit` of the owner's accounts from `offset`, in creation order; `total` is
+        count()'s answer."""
