@@ -15,11 +15,12 @@ import ssl
 import sys
 import tempfile
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from .config import ConfigError, Settings, get_settings
+from .config import ConfigError, Settings, check_port, get_settings
 from .domain import accounts as account_cases
 from .domain import rules
 from .domain import tenants as tenant_cases
@@ -37,9 +38,23 @@ class CliError(Exception):
     """Printed as one line; exit status 1."""
 
 
-def _open(settings: Settings) -> SqlUnitOfWorkFactory:
-    """The database at the latest migration, for one command; close with `.db.close()`."""
+def _embedded_path(settings: Settings) -> Path | None:
+    path = settings.sqlite_path
+    return path.resolve() if path is not None else None
+
+
+def _open(settings: Settings, *, create: bool = False) -> SqlUnitOfWorkFactory:
+    """The database at the latest migration, for one command; close with `.db.close()`. Only
+    `serve` creates an embedded database that is not there: any other command run in the wrong
+    folder would quietly make an empty one, whose credentials no running server knows."""
     engine = make_engine(settings.database_url, pool_size=1)
+    path = _embedded_path(settings)
+    if not create and path is not None and not path.exists():
+        engine.dispose()
+        raise CliError(
+            f"no database at {path}: run this where `chatapp-accounts serve` runs, or set "
+            "CHATAPP_DATABASE_URL to its database (`chatapp-accounts db upgrade` makes a new one)"
+        )
     cipher = load_cipher(settings)
     upgrade(engine)
     return SqlUnitOfWorkFactory(Database(engine), cipher)
@@ -71,13 +86,17 @@ def _tls_files(args: argparse.Namespace, settings: Settings) -> tuple[str, str] 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from .server import uvicorn_options
+    from .server import check_can_listen, uvicorn_options
 
     host = args.host or settings.host
-    port = args.port if args.port is not None else settings.port
+    port = check_port(args.port, "--port") if args.port is not None else settings.port
     workers = args.workers or settings.workers
     tls = _tls_files(args, settings)
-    uow = _open(settings)
+    check_can_listen(host, port)
+    uow = _open(settings, create=True)
+    path = _embedded_path(settings)
+    if path is not None:
+        print(f"Embedded database: {path}")
     try:
         if settings.is_sqlite and tenant_cases.count_tenants(uow) == 0:
             tenant = tenant_cases.create_tenant(uow)
@@ -240,8 +259,27 @@ def cmd_secrets_rotate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, its usage errors said in one line like every other error (the documented way
+    to change them: override `error`)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"chatapp-accounts: error: {message} (see {self.prog} --help)\n")
+
+
+def _not_utf8(argv: Sequence[str]) -> int | None:
+    """The position of the first argument that is not valid UTF-8 (Python keeps such bytes as
+    lone surrogates, which nothing downstream can encode), or None."""
+    for position, arg in enumerate(argv, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return position
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="chatapp-accounts",
         description="Vonage External Accounts API server. Settings come from CHATAPP_* "
         "environment variables (see docs/configuration.md).",
@@ -313,6 +351,11 @@ def _describe(exc: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    bad = _not_utf8(argv)
+    if bad is not None:
+        print(f"chatapp-accounts: error: argument {bad} is not valid UTF-8", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

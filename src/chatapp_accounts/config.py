@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_DATABASE_URL = "sqlite:///chatapp-accounts.sqlite3"
 
@@ -85,7 +86,9 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     return raw
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _int(
+    env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None
+) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -95,7 +98,56 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
     return value
+
+
+PORT_MAX = 65535
+
+
+def check_port(port: int, name: str = "CHATAPP_PORT") -> int:
+    """A TCP port to listen on: 1 to 65535 (0 would listen on a port nobody was told)."""
+    if not 1 <= port <= PORT_MAX:
+        raise ConfigError(f"{name} must be a port from 1 to {PORT_MAX}, got {port}")
+    return port
+
+
+def _public_base_url(env: Mapping[str, str]) -> str:
+    """An absolute http(s) URL with a host and no query or fragment, or empty (links are then
+    built from each request's own origin)."""
+    raw = (env.get("CHATAPP_PUBLIC_BASE_URL") or "").strip()
+    if not raw:
+        return ""
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or "?" in raw
+        or "#" in raw
+    ):
+        raise ConfigError(
+            "CHATAPP_PUBLIC_BASE_URL must be an absolute http or https URL without a query or "
+            f"fragment, such as https://accounts.example.com, got {raw!r}"
+        )
+    return raw.rstrip("/")
+
+
+def _encryption_keys(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("CHATAPP_ENCRYPTION_KEYS") or ""
+    keys = tuple(k.strip() for k in raw.split(",") if k.strip())
+    if raw.strip() and not keys:
+        raise ConfigError(
+            "CHATAPP_ENCRYPTION_KEYS lists no key (make one with: chatapp-accounts secrets new-key)"
+        )
+    return keys
 
 
 # "trace" is left out on purpose: uvicorn's trace level logs raw requests, headers and bodies.
@@ -113,13 +165,12 @@ def _log_level(env: Mapping[str, str]) -> str:
 
 
 def settings_from_env(env: Mapping[str, str]) -> Settings:
-    keys = tuple(k.strip() for k in env.get("CHATAPP_ENCRYPTION_KEYS", "").split(",") if k.strip())
     return Settings(
         database_url=env.get("CHATAPP_DATABASE_URL") or DEFAULT_DATABASE_URL,
-        encryption_keys=keys,
-        public_base_url=(env.get("CHATAPP_PUBLIC_BASE_URL") or "").rstrip("/"),
+        encryption_keys=_encryption_keys(env),
+        public_base_url=_public_base_url(env),
         host=env.get("CHATAPP_HOST") or "127.0.0.1",
-        port=_int(env, "CHATAPP_PORT", 8000, 0),
+        port=check_port(_int(env, "CHATAPP_PORT", 8000)),
         workers=_int(env, "CHATAPP_WORKERS", 1, 1),
         max_body_bytes=_int(env, "CHATAPP_MAX_BODY_BYTES", 1024 * 1024, 1),
         log_level=_log_level(env),

@@ -16,6 +16,7 @@ and the benchmark's ceiling (bench/ceiling.py) both use it, so they are served a
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Iterable
 from typing import Any
 
@@ -67,6 +68,23 @@ class HttpProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         coalescing: Any = CoalescingTransport(transport, self.loop)
         super().connection_made(coalescing)
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Bind every address `host` names on `port`, as the server will, and let go at once: an
+    address that cannot be bound or a port in use is an OSError here, said in one line, rather
+    than uvicorn's log and exit once serving has begun."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 def uvicorn_options(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -24,11 +25,28 @@ def free_port() -> int:
 
 
 def cli(
-    *args: str, env: Mapping[str, str], timeout: float = 60
+    *args: str | bytes, env: Mapping[str, str], timeout: float = 60, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [EXE, *args], env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
+        [EXE, *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=cwd,
     )
+
+
+def new_tenant(env: Mapping[str, str]) -> dict[str, str]:
+    """`tenants create --json` on the database `env` names, made first with `db upgrade` (no
+    command but `serve` and `db upgrade` creates an embedded database)."""
+    upgraded = cli("db", "upgrade", env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    made = cli("tenants", "create", "--json", env=env)
+    assert made.returncode == 0, made.stderr
+    creds: dict[str, str] = json.loads(made.stdout)
+    return creds
 
 
 def base_env(**extra: str) -> dict[str, str]:
@@ -49,11 +67,14 @@ class Server:
 
 
 @contextmanager
-def running_server(env: Mapping[str, str], *args: str, timeout: float = 30) -> Iterator[Server]:
+def running_server(
+    env: Mapping[str, str], *args: str, timeout: float = 30, cwd: Path | None = None
+) -> Iterator[Server]:
     port = free_port()
     proc = subprocess.Popen(
         [EXE, "serve", "--port", str(port), *args],
         env=dict(env),
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import shlex
+import socket
+import stat
 import subprocess
+from pathlib import Path
 
 import httpx2 as httpx
 import pytest
 
-from .server import base_env, cli, running_server
+from .server import base_env, cli, free_port, new_tenant, running_server
 
 pytestmark = pytest.mark.e2e
 
@@ -26,6 +29,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: 
 
 def test_tenants_create_list_revoke(db_env: dict[str, str]) -> None:
     env = base_env(**db_env)
+    assert cli("db", "upgrade", env=env).returncode == 0
     made = cli("tenants", "create", "--json", env=env)
     assert made.returncode == 0, made.stderr
     creds = json.loads(made.stdout)
@@ -47,7 +51,7 @@ def test_tenants_create_list_revoke(db_env: dict[str, str]) -> None:
 
 def test_accounts_provision(db_env: dict[str, str]) -> None:
     env = base_env(**db_env)
-    key = json.loads(cli("tenants", "create", "--json", env=env).stdout)["api_key"]
+    key = new_tenant(env)["api_key"]
     for provider in ("viber_service_msg", "whatsapp", "rcs"):
         result = cli(
             "accounts",
@@ -96,7 +100,85 @@ def test_accounts_provision(db_env: dict[str, str]) -> None:
         cli("accounts", "provision", "whatsapp", "x1", "--api-key", "nobody", env=env), "nobody"
     )
     bad_provider = cli("accounts", "provision", "telegram", "x", "--api-key", key, env=env)
-    assert bad_provider.returncode == 2 and "Traceback" not in bad_provider.stderr
+    assert bad_provider.returncode == 2
+    assert_one_line_error(bad_provider, "invalid choice: 'telegram'")
+    # An argument that is not UTF-8 (Python keeps its bytes as lone surrogates).
+    not_utf8 = cli(
+        "accounts", "provision", "whatsapp", "x2", "--api-key", key, "--name", b"a\x85b", env=env
+    )
+    assert not_utf8.returncode == 2
+    assert_one_line_error(not_utf8, "argument 8 is not valid UTF-8")
+    listed = cli("tenants", "list", env=env)
+    assert listed.returncode == 0 and "x2" not in listed.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("tenants", "create"),
+        ("tenants", "list", "--json"),
+        ("tenants", "revoke", "somebody"),
+        ("accounts", "provision", "whatsapp", "447700900000", "--api-key", "somebody"),
+        ("secrets", "rotate"),
+    ],
+)
+def test_commands_other_than_serve_never_create_a_database(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """Run in the wrong folder, a command says where it looked instead of making an empty
+    database there whose credentials no running server knows."""
+    result = cli(*command, env=base_env(), cwd=tmp_path)
+    assert result.returncode == 1
+    assert_one_line_error(result, f"no database at {tmp_path / 'chatapp-accounts.sqlite3'}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_names_its_database_and_keeps_it_private(tmp_path: Path) -> None:
+    with running_server(base_env(), cwd=tmp_path) as server:
+        httpx.get(f"{server.url}/healthz")
+    database = tmp_path / "chatapp-accounts.sqlite3"
+    assert f"Embedded database: {database}" in server.output
+    made = [p for p in tmp_path.iterdir() if p.name.startswith("chatapp-accounts.sqlite3")]
+    assert database in made and database.with_name(database.name + ".key") in made
+    for path in made:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    again = cli("tenants", "list", env=base_env(), cwd=tmp_path)  # the same folder: found
+    assert again.returncode == 0 and again.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("settings", "flags", "fragment"),
+    [
+        ({}, ["--port", "99999"], "--port must be a port from 1 to 65535, got 99999"),
+        ({}, ["--port", "0"], "--port must be a port from 1 to 65535"),
+        ({"CHATAPP_PORT": "70000"}, [], "CHATAPP_PORT must be a port from 1 to 65535"),
+        ({"CHATAPP_PUBLIC_BASE_URL": "notaurl"}, [], "CHATAPP_PUBLIC_BASE_URL"),
+        ({"CHATAPP_PUBLIC_BASE_URL": "ftp://example.com"}, [], "CHATAPP_PUBLIC_BASE_URL"),
+        ({"CHATAPP_PUBLIC_BASE_URL": "https://example.com/?a=1"}, [], "without a query"),
+        ({"CHATAPP_PUBLIC_BASE_URL": "https://example.com/#top"}, [], "CHATAPP_PUBLIC_BASE_URL"),
+        ({"CHATAPP_PUBLIC_BASE_URL": "https:///path"}, [], "CHATAPP_PUBLIC_BASE_URL"),
+        ({"CHATAPP_ENCRYPTION_KEYS": ","}, [], "CHATAPP_ENCRYPTION_KEYS lists no key"),
+        ({}, ["--host", "192.0.2.1", "--port", "8000"], "cannot listen on 192.0.2.1:8000"),
+        ({}, ["--host", "no-such-host.invalid", "--port", "8000"], "cannot listen on"),
+    ],
+)
+def test_serve_checks_its_settings_before_serving(
+    tmp_path: Path, settings: dict[str, str], flags: list[str], fragment: str
+) -> None:
+    env = base_env(CHATAPP_DATABASE_URL=f"sqlite:///{tmp_path}/s.sqlite3", **settings)
+    result = cli("serve", *flags, env=env, timeout=30)
+    assert_one_line_error(result, fragment)
+    assert not (tmp_path / "s.sqlite3").exists()
+
+
+def test_serve_on_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    env = base_env(CHATAPP_DATABASE_URL=f"sqlite:///{tmp_path}/s.sqlite3")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("serve", "--port", str(port), env=env, timeout=30)
+    assert_one_line_error(result, f"cannot listen on 127.0.0.1:{port}", "in use")
 
 
 @pytest.mark.parametrize(
@@ -116,6 +198,7 @@ def test_configuration_errors_are_one_line(
     tmp_path: object, settings: dict[str, str], fragment: str
 ) -> None:
     env = base_env(CHATAPP_DATABASE_URL=f"sqlite:///{tmp_path}/x.sqlite3")
+    assert cli("db", "upgrade", env=env).returncode == 0
     env.update(settings)
     assert_one_line_error(cli("tenants", "list", env=env), fragment)
 
@@ -168,4 +251,4 @@ def test_serve_tls_flag_errors_are_one_line(
     tmp_path: object, flags: list[str], fragment: str
 ) -> None:
     env = base_env(CHATAPP_DATABASE_URL=f"sqlite:///{tmp_path}/x.sqlite3")
-    assert_one_line_error(cli("serve", "--port", "0", *flags, env=env), fragment)
+    assert_one_line_error(cli("serve", "--port", str(free_port()), *flags, env=env), fragment)

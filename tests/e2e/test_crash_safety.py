@@ -4,7 +4,6 @@ at all; nothing half-written is stored."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
@@ -14,7 +13,7 @@ from sqlalchemy import text
 
 from chatapp_accounts.storage.engine import make_engine
 
-from .server import base_env, cli, running_server
+from .server import base_env, new_tenant, running_server
 
 pytestmark = pytest.mark.e2e
 EA = "/beta/chatapp-accounts"
@@ -24,7 +23,7 @@ KILL_AFTER = 150
 
 def test_sigkill_mid_stream_loses_nothing_answered(db_env: dict[str, str]) -> None:
     env = base_env(**db_env)
-    creds = json.loads(cli("tenants", "create", "--json", env=env).stdout)
+    creds = new_tenant(env)
     auth = (creds["api_key"], creds["api_secret"])
     answered: dict[str, str] = {}  # external_id -> the application it was created with
     attempted: dict[str, str] = {}

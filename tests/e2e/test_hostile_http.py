@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from .server import base_env, cli, running_server
+from .server import base_env, new_tenant, running_server
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +27,7 @@ def exchange(port: int, request: bytes) -> tuple[int, bytes]:
 
 def test_raw_requests(tmp_path: object) -> None:
     env = base_env(CHATAPP_DATABASE_URL=f"sqlite:///{tmp_path}/raw.sqlite3")
-    creds = json.loads(cli("tenants", "create", "--json", env=env).stdout)
+    creds = new_tenant(env)
     auth = base64.b64encode(f"{creds['api_key']}:{creds['api_secret']}".encode())
     with running_server(env) as server:
         port = int(server.url.rsplit(":", 1)[1])

@@ -4,15 +4,13 @@ has the token cached, both refuse it after the change is made through the other.
 
 from __future__ import annotations
 
-import json
-
 import httpx2 as httpx
 import pytest
 
 from chatapp_accounts.security.keys import generate_rsa_key_pair
 from tests.jwt_tokens import sdk_token
 
-from .server import base_env, cli, running_server
+from .server import base_env, new_tenant, running_server
 
 pytestmark = pytest.mark.e2e
 EA = "/beta/chatapp-accounts"
@@ -20,7 +18,7 @@ EA = "/beta/chatapp-accounts"
 
 def test_key_replacement_reaches_every_process(db_env: dict[str, str]) -> None:
     env = base_env(**db_env)
-    creds = json.loads(cli("tenants", "create", "--json", env=env).stdout)
+    creds = new_tenant(env)
     auth = (creds["api_key"], creds["api_secret"])
     with running_server(env) as a, running_server(env) as b:
         app = httpx.post(

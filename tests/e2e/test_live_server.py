@@ -15,7 +15,7 @@ from threading import Barrier
 import httpx2 as httpx
 import pytest
 
-from .server import base_env, cli, running_server
+from .server import base_env, cli, new_tenant, running_server
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +24,7 @@ EA = "/beta/chatapp-accounts"
 
 def test_link_race_across_worker_processes(db_env: dict[str, str]) -> None:
     env = base_env(**db_env)
-    creds = json.loads(cli("tenants", "create", "--json", env=env).stdout)
+    creds = new_tenant(env)
     auth = (creds["api_key"], creds["api_secret"])
     with running_server(env, "--workers", "2") as server:
         with httpx.Client(base_url=server.url, auth=auth, timeout=30) as c:

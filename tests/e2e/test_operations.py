@@ -18,7 +18,7 @@ import pytest
 from chatapp_accounts.security.tokens import new_key
 from tests.conftest import PgDatabases
 
-from .server import base_env, cli, free_port, running_server
+from .server import base_env, free_port, new_tenant, running_server
 
 pytestmark = pytest.mark.e2e
 EA = "/beta/chatapp-accounts"
@@ -103,7 +103,7 @@ def test_database_outage_503_then_recovery_without_restart(pg_env: dict[str, str
     proxy.start()
     via_proxy = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
     env = base_env(**{**pg_env, "CHATAPP_DATABASE_URL": via_proxy})
-    creds = json.loads(cli("tenants", "create", "--json", env=env).stdout)
+    creds = new_tenant(env)
     auth = (creds["api_key"], creds["api_secret"])
     with (
         running_server(env) as server,
@@ -146,7 +146,7 @@ def test_database_outage_503_then_recovery_without_restart(pg_env: dict[str, str
 @pytest.mark.postgres
 def test_two_servers_on_one_postgresql(pg_env: dict[str, str]) -> None:
     env = base_env(**pg_env)
-    creds = json.loads(cli("tenants", "create", "--json", env=env).stdout)
+    creds = new_tenant(env)
     auth = (creds["api_key"], creds["api_secret"])
     with running_server(env) as a, running_server(env) as b:
         servers = [a.url, b.url]
@@ -190,7 +190,7 @@ def test_two_servers_on_one_postgresql(pg_env: dict[str, str]) -> None:
 def test_metrics_add_up_across_worker_processes(tmp_path: object) -> None:
     env = base_env(CHATAPP_DATABASE_URL=f"sqlite:///{tmp_path}/w.sqlite3")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    creds = json.loads(cli("tenants", "create", "--json", env=env).stdout)
+    creds = new_tenant(env)
     with running_server(env, "--workers", "2") as server:
         for _ in range(60):
             with httpx.Client(base_url=server.url) as c:  # new connections spread over workers
@@ -205,7 +205,7 @@ def test_metrics_add_up_across_worker_processes(tmp_path: object) -> None:
 
 def test_sigterm_finishes_requests_in_flight(tmp_path: object) -> None:
     env = base_env(CHATAPP_DATABASE_URL=f"sqlite:///{tmp_path}/g.sqlite3")
-    creds = json.loads(cli("tenants", "create", "--json", env=env).stdout)
+    creds = new_tenant(env)
     import base64
 
     basic = base64.b64encode(f"{creds['api_key']}:{creds['api_secret']}".encode()).decode()

@@ -31,7 +31,7 @@ from chatapp_accounts.api.openapi import (
 from chatapp_accounts.security.keys import generate_rsa_key_pair
 
 from .conftest import REPORT
-from .server import Server, base_env, cli, running_server
+from .server import Server, base_env, cli, new_tenant, running_server
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,8 +53,8 @@ class Seeded:
 @pytest.fixture
 def seeded(db_env: dict[str, str]) -> Any:
     env = base_env(**db_env)
-    mine = json.loads(cli("tenants", "create", "--json", env=env).stdout)
-    other = json.loads(cli("tenants", "create", "--json", env=env).stdout)
+    mine = new_tenant(env)
+    other = new_tenant(env)
     auth = (mine["api_key"], mine["api_secret"])
     with running_server(env) as server, httpx.Client(base_url=server.url, timeout=30) as c:
         apps = []

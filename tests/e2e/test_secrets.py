@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import threading
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from chatapp_accounts.storage.engine import make_engine
 from chatapp_accounts.storage.tables import accounts
 from tests.jwt_tokens import sdk_token
 
-from .server import base_env, cli, running_server
+from .server import base_env, cli, new_tenant, running_server
 
 pytestmark = pytest.mark.e2e
 EA = "/beta/chatapp-accounts"
@@ -37,7 +36,7 @@ def test_rotation_while_serving(db_env: dict[str, str]) -> None:
     old, new = new_key(), new_key()
     url = db_env["CHATAPP_DATABASE_URL"]
     env = base_env(**{**db_env, "CHATAPP_ENCRYPTION_KEYS": old})
-    creds = json.loads(cli("tenants", "create", "--json", env=env).stdout)
+    creds = new_tenant(env)
     auth = (creds["api_key"], creds["api_secret"])
     with running_server(env) as server:
         for i in range(60):
@@ -91,7 +90,7 @@ def test_rotation_while_serving(db_env: dict[str, str]) -> None:
 
 def test_rotate_with_a_missing_key_is_one_line(db_env: dict[str, str]) -> None:
     env = base_env(**{**db_env, "CHATAPP_ENCRYPTION_KEYS": new_key()})
-    creds = json.loads(cli("tenants", "create", "--json", env=env).stdout)
+    creds = new_tenant(env)
     cli(
         "accounts",
         "provision",
@@ -113,7 +112,7 @@ def test_no_secret_reaches_a_log(tmp_path: Path) -> None:
     """A full run at debug level, with every kind of request and error; then search the logs."""
     db = tmp_path / "logs.sqlite3"
     env = base_env(CHATAPP_DATABASE_URL=f"sqlite:///{db}", CHATAPP_LOG_LEVEL="debug")
-    creds = json.loads(cli("tenants", "create", "--json", env=env).stdout)
+    creds = new_tenant(env)
     auth = (creds["api_key"], creds["api_secret"])
     secrets: list[str] = [creds["api_secret"]]
     with running_server(env) as server, httpx.Client(base_url=server.url, timeout=30) as c:

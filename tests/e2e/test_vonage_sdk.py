@@ -6,12 +6,11 @@ it signed, and trusts it the way any `requests` user would (REQUESTS_CA_BUNDLE).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from vonage_application import Application, ApplicationConfig
+from vonage_application import Application, ApplicationConfig, ListApplicationsFilter
 from vonage_application.common import (
     ApplicationUrl,
     Capabilities,
@@ -21,7 +20,7 @@ from vonage_application.common import (
 from vonage_http_client import Auth, HttpClient, HttpClientOptions
 from vonage_http_client.errors import AuthenticationError, HttpRequestError, NotFoundError
 
-from .server import Server, base_env, cli, running_server
+from .server import Server, base_env, new_tenant, running_server
 from .tls import make_certificates
 
 pytestmark = pytest.mark.e2e
@@ -33,7 +32,7 @@ def https_server(db_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.Mon
     ca, cert, key = make_certificates(tmp_path)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca))
     env = base_env(**db_env)
-    creds = json.loads(cli("tenants", "create", "--json", env=env).stdout)
+    creds = new_tenant(env)
     with running_server(env, "--ssl-certfile", str(cert), "--ssl-keyfile", str(key)) as server:
         yield server, creds
 
@@ -101,6 +100,22 @@ def test_sdk_lifecycle_with_jwt_then_basic(https_server: Any) -> None:
         apps.get_application(made.id)
     with pytest.raises(AuthenticationError):
         jwt_client.get(jwt_client.api_host, EA, None, auth_type="jwt")
+
+
+def test_sdk_pages_an_empty_application_list_to_its_end(https_server: Any) -> None:
+    """The SDK stops when `page == total_pages`: an empty list must be one empty page, or a
+    loop over the pages never ends."""
+    server, creds = https_server
+    options = HttpClientOptions(api_host=host_of(server), max_retries=0)
+    apps = Application(HttpClient(Auth(creds["api_key"], creds["api_secret"]), options))
+    seen: list[Any] = []
+    page: int | None = 1
+    for _ in range(5):  # bounded: a server that always reports a next page fails, not hangs
+        listed, page = apps.list_applications(ListApplicationsFilter(page=page))
+        seen.extend(listed)
+        if page is None:
+            break
+    assert (seen, page) == ([], None)
 
 
 def test_sdk_sees_errors_as_vonage_sends_them(https_server: Any) -> None:

@@ -163,6 +163,44 @@ def test_acl(
         )
 
 
+WHOLE_API = {"paths": {"/*/chatapp-accounts/**": {}}}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("GET", EA, None, 200),
+        ("GET", f"{EA}?provider=messenger", None, 200),
+        ("GET", f"{EA}/", None, 200),
+        ("POST", f"{EA}/messenger", {"external_id": "acl-new", "access_token": "t"}, 201),
+        ("GET", f"{EA}/messenger/acl-page", None, 200),
+        ("PATCH", f"{EA}/messenger/acl-page", {"name": "renamed"}, 200),
+        ("DELETE", f"{EA}/messenger/acl-page", None, 204),
+        ("POST", f"{EA}/messenger/acl-page/applications", "APP", 200),
+        ("DELETE", f"{EA}/messenger/acl-page/applications/APP", None, 409),
+    ],
+)
+def test_acl_of_the_whole_api_admits_every_path_shape(
+    client: TestClient,
+    alice: TenantCreds,
+    app_keys: dict[str, str],
+    method: str,
+    path: str,
+    body: Any,
+    status: int,
+) -> None:
+    """NOTES.md's own example: `**` is zero or more segments, so the list itself is covered."""
+    new_messenger(client, alice, "acl-page")
+    path = path.replace("APP", app_keys["id"])
+    payload = {"application": app_keys["id"]} if body == "APP" else body
+    token = sdk_token(app_keys["id"], app_keys["private"], acl=WHOLE_API)
+    r = client.request(method, path, json=payload, headers=bearer(token))
+    assert r.status_code == status, r.text
+    narrow = sdk_token(app_keys["id"], app_keys["private"], acl={"paths": {"/*/users/**": {}}})
+    denied = client.request(method, path, json=payload, headers=bearer(narrow))
+    assert_error(denied, 403)
+
+
 def test_exp_may_be_absent_and_nbf_in_the_past_is_fine(
     client: TestClient, app_keys: dict[str, str]
 ) -> None:

@@ -88,19 +88,48 @@ def test_hostile_bodies_on_every_write(
     before = counts(uow_factory)
     headers = {**alice.headers, "Content-Type": "application/json"}
     raw = HOSTILE_BODIES[case]
-    targets = [
-        ("post", f"{EA}/messenger", "accounts"),
-        ("patch", f"{EA}/messenger/existing", "accounts"),
-        ("post", f"{EA}/messenger/existing/applications", "accounts"),
-        ("post", APPS, "applications"),
-        ("put", f"{APPS}/{world['app']}", "applications"),
-    ]
-    for method, url, api in targets:
-        r = client.request(method.upper(), url, content=raw, headers=headers)
+    for method, url, api in write_targets(world):
+        r = client.request(method, url, content=raw, headers=headers)
         assert_clean_4xx(r, 400, api)
+    assert_nothing_changed(client, alice, uow_factory, before)
+
+
+def write_targets(world: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Every operation that takes a JSON body: (method, url, api)."""
+    return [
+        ("POST", f"{EA}/messenger", "accounts"),
+        ("PATCH", f"{EA}/messenger/existing", "accounts"),
+        ("POST", f"{EA}/messenger/existing/applications", "accounts"),
+        ("POST", APPS, "applications"),
+        ("PUT", f"{APPS}/{world['app']}", "applications"),
+    ]
+
+
+def assert_nothing_changed(
+    client: TestClient, alice: TenantCreds, uow_factory: SqlUnitOfWorkFactory, before: Any
+) -> None:
     assert counts(uow_factory) == before
     existing = client.get(f"{EA}/messenger/existing", headers=alice.headers).json()
     assert existing["access_token"] == "token-existing" and existing["applications"] == []
+
+
+def test_no_body_and_no_content_type_is_400_not_415(
+    client: TestClient,
+    alice: TenantCreds,
+    uow_factory: SqlUnitOfWorkFactory,
+    world: dict[str, Any],
+) -> None:
+    """The body is required: a request without one breaks the schema (400); 415 is for a body
+    of another media type."""
+    before = counts(uow_factory)
+    for method, url, api in write_targets(world):
+        r = client.request(method, url, headers=alice.headers)
+        body = assert_clean_4xx(r, 400, api)
+        problems = body.get("invalid_params") or body.get("invalid_parameters")
+        assert [p["name"] for p in problems] == ["body"], problems
+        with_body = client.request(method, url, content=b'{"name": "n"}', headers=alice.headers)
+        assert_clean_4xx(with_body, 415, api)
+    assert_nothing_changed(client, alice, uow_factory, before)
 
 
 @pytest.mark.parametrize(
@@ -111,6 +140,9 @@ def test_hostile_bodies_on_every_write(
         "multipart/form-data; boundary=x",
         "",
         "json",
+        "application/json; charset=latin-1",
+        "application/json; charset=ISO-8859-1",
+        'application/json; charset="utf-16"',
     ],
 )
 def test_wrong_content_types_are_415(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from urllib.parse import quote
 
 import pytest
 from starlette.testclient import TestClient
@@ -12,7 +13,7 @@ from chatapp_accounts.domain.models import Provider
 from chatapp_accounts.storage.uow import SqlUnitOfWorkFactory
 from tests.conftest import TenantCreds
 
-from .helpers import EA, assert_error, new_application, new_messenger
+from .helpers import APPS, EA, assert_error, new_application, new_messenger
 
 BASE = "https://accounts.example.test/beta/chatapp-accounts"
 
@@ -83,6 +84,54 @@ def test_list_defaults_and_past_the_end(client: TestClient, alice: TenantCreds) 
     past = client.get(f"{EA}?page_number=9", headers=alice.headers).json()
     assert past["_embedded"] == []
     assert past["total_items"] == 1
+
+
+def test_an_empty_list_is_one_empty_page(client: TestClient, alice: TenantCreds) -> None:
+    """In both APIs: `total_pages` 1, `last` is page 1, no `next`, so paging stops."""
+    accounts = client.get(f"{EA}?page_size=5&provider=rcs", headers=alice.headers).json()
+    assert (accounts["total_items"], accounts["total_pages"], accounts["_embedded"]) == (0, 1, [])
+    assert accounts["_links"]["last"]["href"].endswith(
+        f"{EA}?page_number=1&page_size=5&provider=rcs"
+    )
+    assert set(accounts["_links"]) == {"self", "first", "last"}
+    apps = client.get(f"{APPS}?page_size=5", headers=alice.headers).json()
+    assert (apps["total_items"], apps["total_pages"], apps["_embedded"]) == (
+        0,
+        1,
+        {"applications": []},
+    )
+    assert apps["_links"]["last"]["href"].endswith(f"{APPS}?page=1&page_size=5")
+    assert set(apps["_links"]) == {"self", "first", "last"}
+    past = client.get(f"{EA}?page_number=2", headers=alice.headers).json()
+    assert past["total_pages"] == 1 and past["_links"]["prev"]["href"].endswith(
+        "page_number=1&page_size=20"
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        " 10",
+        "+10",
+        "-1",
+        "\u0661",
+        "1e2",
+        "0x10",
+        "10 ",
+        "1_0",
+        "",
+        "9999999999",
+        "99999999999999999999999",
+    ],
+)
+def test_query_integers_are_ascii_digits_only(
+    client: TestClient, alice: TenantCreds, value: str
+) -> None:
+    for url, name in ((EA, "page_size"), (EA, "page_number"), (APPS, "page"), (APPS, "page_size")):
+        r = client.get(f"{url}?{name}={quote(value)}", headers=alice.headers)
+        body = assert_error(r, 400)
+        problems = body.get("invalid_params") or body.get("invalid_parameters")
+        assert [p["name"] for p in problems] == [name], (url, name, problems)
 
 
 def test_list_filters_by_provider_including_rcs(

@@ -113,7 +113,15 @@ def test_acl_is_checked_on_every_use(verifier: JwtVerifier) -> None:
         ("/beta/chatapp-accounts/*", "/beta/chatapp-accounts/messenger/1", False),
         ("/beta/chatapp-accounts/*/*", "/beta/chatapp-accounts/messenger/1", True),
         ("/**", "/anything/at/all", True),
-        ("/v1/calls/**", "/v1/calls", False),
+        ("/v1/calls/**", "/v1/calls", True),  # `**` is zero or more segments
+        ("/v1/calls/**", "/v1/callsx", False),
+        ("/v1/calls/**", "/v1/calls/", True),
+        ("/*/chatapp-accounts/**", "/beta/chatapp-accounts", True),
+        ("/*/chatapp-accounts/**", "/chatapp-accounts", False),  # `*` is one segment
+        ("/*/chatapp-accounts/**", "//chatapp-accounts", False),
+        ("/v1/**/calls", "/v1/calls", True),
+        ("/v1/**/calls", "/v1/a/b/calls", True),
+        ("/v1/**/calls", "/v1/xcalls", False),
     ],
 )
 def test_acl_patterns(pattern: str, path: str, matches: bool) -> None:

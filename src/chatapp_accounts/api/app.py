@@ -27,6 +27,7 @@ from ..storage.uow import SqlUnitOfWorkFactory
 from .accounts import account_routes
 from .applications import application_routes
 from .auth import BasicAuth, BasicOrBearerAuth
+from .docs import docs_routes
 from .errors import on_domain_error, on_http_error, on_unexpected
 from .health import health_routes
 from .hot import HotReads
@@ -105,6 +106,7 @@ def create_app(
             *account_routes(services),
             *application_routes(services),
             *health_routes(db, metrics),
+            *docs_routes(),
         ],
         exception_handlers=exception_handlers,
         lifespan=lifespan,

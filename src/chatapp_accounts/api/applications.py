@@ -22,6 +22,7 @@ from .http import (
     query,
     route,
 )
+from .openapi import served_application_spec_bytes
 
 PREFIX = "/v2/applications"
 
@@ -103,8 +104,15 @@ def application_routes(services: Services) -> list[Route]:
         applications.delete_application(uow, tenant, request.path_params["id"])
         return no_content()
 
+    spec = served_application_spec_bytes()
+
+    async def openapi(request: Request) -> Response:
+        return Response(spec, media_type="application/json")
+
     return [
         route(PREFIX, GET=list_all, POST=create),
         route(PREFIX + "/", GET=list_all, POST=create),
+        # Before `/{id}`: "openapi.json" is no application id (ids are UUIDs).
+        route(PREFIX + "/openapi.json", GET=openapi),
         route(PREFIX + "/{id}", GET=get, PUT=put, DELETE=delete),
     ]

@@ -24,10 +24,18 @@ _JSON_MEDIA = "application/json"
 
 
 def is_json_media_type(content_type: str | None) -> bool:
+    """`application/json` (or `application/*+json`), in UTF-8: a `charset` parameter, when
+    given, must name UTF-8, since the body is decoded as UTF-8 and nothing else."""
     if not content_type:
         return False
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == _JSON_MEDIA or (media.startswith("application/") and media.endswith("+json"))
+    media, *params = (part.strip().lower() for part in content_type.split(";"))
+    if not (media == _JSON_MEDIA or (media.startswith("application/") and media.endswith("+json"))):
+        return False
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip() == "charset" and value.strip().strip('"') not in ("utf-8", "utf8"):
+            return False
+    return True
 
 
 MAX_DEPTH = 32
@@ -188,13 +196,11 @@ def _page_param(
     raw = query.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw) if raw.strip().lstrip("+-").isdigit() else None
-    except ValueError:
-        value = None
-    if value is None:
-        c.fail(name, f"`{name}` must be an integer")
+    # ASCII digits only: int() would also take a sign, spaces and other scripts' digits.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= rules.QUERY_INT_DIGITS_MAX):
+        c.fail(name, f"`{name}` must be an integer of at most {rules.QUERY_INT_DIGITS_MAX} digits")
         return default
+    value = int(raw)
     if value < 1 or (maximum is not None and value > maximum):
         bounds = f"between 1 and {maximum}" if maximum else "at least 1"
         c.fail(name, f"`{name}` must be {bounds}")

@@ -41,9 +41,11 @@ def no_content() -> Response:
 
 
 async def json_body(request: Request, limit: int) -> bytes:
-    """The raw body of a request that must carry JSON: 415 for any other content type, 413 past
-    `limit` bytes (declared or streamed), both through the error table."""
-    if not is_json_media_type(request.headers.get("content-type")):
+    """The raw body of a request that must carry JSON: 415 for a body of any other media type
+    (or of no declared type), 413 past `limit` bytes (declared or streamed), both through the
+    error table. No body and no Content-Type is a missing body: the 400 of parse_object."""
+    content_type = request.headers.get("content-type")
+    if content_type and not is_json_media_type(content_type):
         raise HTTPException(415)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
@@ -55,7 +57,10 @@ async def json_body(request: Request, limit: int) -> bytes:
         if size > limit:
             raise HTTPException(413)
         chunks.append(chunk)
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    if not content_type and body:
+        raise HTTPException(415)
+    return body
 
 
 def query(scope: Scope) -> dict[str, str]:
@@ -96,13 +101,16 @@ def route(path: str, **handlers: Handler) -> Route:
 
 def page_links(href: Callable[[int], str], page: int, total_pages: int) -> dict[str, Any]:
     """HAL `_links` of a page: self, first, last, and next / prev where they exist (a page past
-    the end links back to the last one)."""
-    last = max(total_pages, 1)
-    links = {"self": {"href": href(page)}, "first": {"href": href(1)}, "last": {"href": href(last)}}
+    the end links back to the last one). `total_pages` is at least 1 (rules.page_count)."""
+    links = {
+        "self": {"href": href(page)},
+        "first": {"href": href(1)},
+        "last": {"href": href(total_pages)},
+    }
     if page < total_pages:
         links["next"] = {"href": href(page + 1)}
     if 1 < page <= total_pages + 1:
-        links["prev"] = {"href": href(min(page - 1, last))}
+        links["prev"] = {"href": href(page - 1)}
     return links
 
 

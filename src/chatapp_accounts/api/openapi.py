@@ -18,7 +18,8 @@ from ..domain.models import PROVIDERS
 
 Spec = dict[str, Any]
 PUBLISHED = "external-accounts.v0.1.5.yaml"
-SERVED_VERSION = "0.1.5+chatapp-accounts.1"
+SERVED_VERSION = "0.1.5+chatapp-accounts.2"
+SERVED_APPLICATION_VERSION = "2.1.0+chatapp-accounts.1"
 
 _ERROR_PROPS = {
     "type": {"type": "string"},
@@ -116,7 +117,8 @@ def fix_declare_error_bodies(spec: Spec) -> None:
                 "content": copy.deepcopy(error),
             }
             responses["415"] = {
-                "description": "Unsupported Media Type.",
+                "description": "Unsupported Media Type: a body that is not `application/json` "
+                "in UTF-8 (a request with no body at all is a 400).",
                 "content": copy.deepcopy(error),
             }
 
@@ -156,7 +158,7 @@ def fix_bounds(spec: Spec) -> None:
     for _, _, op in _operations(spec):
         for param in op.get("parameters", []):
             if param["name"] == "page_number":
-                param["schema"]["minimum"] = 1
+                param["schema"].update(minimum=1, maximum=rules.QUERY_INT_MAX)
             elif param["name"] == "page_size":
                 param["schema"].update(minimum=1, maximum=rules.PAGE_SIZE_MAX)
         if "requestBody" not in op:
@@ -184,7 +186,7 @@ def fix_list_totals(spec: Spec) -> None:
         "properties"
     ]
     props["total_items"] = {"type": "integer", "minimum": 0, "example": 4}
-    props["total_pages"] = {"type": "integer", "minimum": 0, "example": 1}
+    props["total_pages"] = {"type": "integer", "minimum": 1, "example": 1}
 
 
 def fix_declare_400(spec: Spec) -> None:
@@ -228,11 +230,14 @@ def _app_bodies(spec: Spec) -> list[Spec]:
 
 def fix_app_page_bounds(spec: Spec) -> None:
     """`page` and `page_size` declare no bounds, yet the list's own 400 example says `page_size`
-    "must be between 1 and 100": `page >= 1` and `page_size` 1..100 are declared."""
+    "must be between 1 and 100": `page` 1..999999999 (query integers are at most 9 digits) and
+    `page_size` 1..100 are declared."""
     for param in spec["paths"]["/"]["get"]["parameters"]:
         param["schema"]["minimum"] = 1
         if param["name"] == "page_size":
             param["schema"]["maximum"] = rules.PAGE_SIZE_MAX
+        elif param["name"] == "page":
+            param["schema"]["maximum"] = rules.QUERY_INT_MAX
 
 
 def fix_app_bodies_are_objects(spec: Spec) -> None:
@@ -267,10 +272,17 @@ def fix_app_string_bounds(spec: Spec) -> None:
         bound_addresses(body["properties"]["capabilities"])
 
 
+def fix_app_server_and_version(spec: Spec) -> None:
+    """The served copy names this server (a relative URL) and says it is a fixed copy."""
+    spec["servers"] = [{"url": "/v2/applications"}]
+    spec["info"]["version"] = SERVED_APPLICATION_VERSION
+
+
 APPLICATION_FIXES: list[Callable[[Spec], None]] = [
     fix_app_page_bounds,
     fix_app_bodies_are_objects,
     fix_app_string_bounds,
+    fix_app_server_and_version,
 ]
 
 
@@ -281,6 +293,17 @@ def apply_fixes(spec: Spec, fixes: list[Callable[[Spec], None]] | None = None) -
     return fixed
 
 
+def _json(spec: Spec) -> bytes:
+    return json.dumps(spec, ensure_ascii=False).encode("utf-8")
+
+
 @lru_cache(maxsize=1)
 def served_spec_bytes() -> bytes:
-    return json.dumps(apply_fixes(load_published()), ensure_ascii=False).encode("utf-8")
+    """The External Accounts API's served spec, at /beta/chatapp-accounts/openapi.json."""
+    return _json(apply_fixes(load_published()))
+
+
+@lru_cache(maxsize=1)
+def served_application_spec_bytes() -> bytes:
+    """The Application API's served spec, at /v2/applications/openapi.json."""
+    return _json(apply_fixes(load_published_application(), APPLICATION_FIXES))

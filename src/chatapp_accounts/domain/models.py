@@ -12,6 +12,8 @@ from typing import Any
 
 import msgspec
 
+from . import rules
+
 
 class Provider(StrEnum):
     MESSENGER = "messenger"
@@ -71,7 +73,7 @@ class AccountPage(msgspec.Struct, frozen=True):
 
     @property
     def total_pages(self) -> int:
-        return -(-self.total_items // self.page_size)
+        return rules.page_count(self.total_items, self.page_size)
 
 
 class Application(msgspec.Struct, frozen=True):
@@ -101,4 +103,4 @@ class ApplicationPage(msgspec.Struct, frozen=True):
 
     @property
     def total_pages(self) -> int:
-        return -(-self.total_items // self.page_size)
+        return rules.page_count(self.total_items, self.page_size)

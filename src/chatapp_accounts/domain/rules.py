@@ -13,6 +13,9 @@ NAME_MAX = 255
 ACCESS_TOKEN_MAX = 4096
 APPLICATION_ID_MAX = 100
 PAGE_SIZE_MAX = 100
+# Query integers are 1 to 9 ASCII digits: below 2**31, so every client can hold them.
+QUERY_INT_DIGITS_MAX = 9
+QUERY_INT_MAX = 10**QUERY_INT_DIGITS_MAX - 1
 
 EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+\-]{0,99}$"
 # U+0000-U+001F, U+007F and U+0080-U+009F: never allowed in any string.
@@ -70,3 +73,9 @@ def access_token_problem(value: str) -> str | None:
 
 def application_id_problem(value: str, field: str = "application") -> str | None:
     return bounded_text(value, field, APPLICATION_ID_MAX, minimum=1)
+
+
+def page_count(total_items: int, page_size: int) -> int:
+    """Pages of a list: an empty list is one empty page, so a client that stops paging when
+    `page == total_pages` (Vonage's SDK does) stops."""
+    return max(1, -(-total_items // page_size))

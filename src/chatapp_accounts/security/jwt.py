@@ -58,12 +58,14 @@ class Verified:
 KeyLookup = Callable[[str], SigningKey | None]
 
 
+_ACL_PARTS = {"/**": "(?:/.*)?", "**": ".*", "*": "[^/]+"}
+
+
 def acl_pattern(path: str) -> re.Pattern[str]:
-    """Vonage's ACL paths: `*` is one path segment, `**` any number of them."""
-    out = []
-    for part in re.split(r"(\*\*|\*)", path):
-        out.append(".*" if part == "**" else "[^/]*" if part == "*" else re.escape(part))
-    return re.compile("".join(out) + r"\Z")
+    """Vonage's ACL paths: `*` is exactly one path segment, `**` zero or more of them, so
+    `/*/chatapp-accounts/**` covers `/beta/chatapp-accounts` itself and all below it."""
+    parts = re.split(r"(/\*\*|\*\*|\*)", path)
+    return re.compile("".join(_ACL_PARTS.get(p) or re.escape(p) for p in parts) + r"\Z")
 
 
 def _number(claims: dict[str, Any], name: str) -> float | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -46,6 +48,15 @@ def make_engine(database_url: str, *, pool_size: int = 5) -> Engine:
 
 def _sqlite_engine(url: str) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False})
+    path = make_url(url).database
+
+    @event.listens_for(engine, "do_connect")
+    def _create_private(*_args: Any) -> None:
+        # SQLite would create a missing file 0644; made here first, it is its owner's only, as
+        # the key file beside it is (SQLite gives its -wal and -shm files the same mode).
+        if path and path != ":memory:" and not path.startswith("file:"):
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
