@@ -18,8 +18,9 @@ from starlette.testclient import TestClient
 
 from chatapp_accounts.api.app import create_app
 from chatapp_accounts.config import Settings
-from chatapp_accounts.domain.models import Tenant
+from chatapp_accounts.domain.models import BasicCredentials, Tenant
 from chatapp_accounts.domain.tenants import create_tenant
+from chatapp_accounts.security.service import SecurityService
 from chatapp_accounts.security.tokens import TokenCipher, new_key
 from chatapp_accounts.storage.db import Database
 from chatapp_accounts.storage.engine import make_engine, normalise_url
@@ -164,13 +165,17 @@ class TenantCreds:
     tenant: Tenant
 
     @property
+    def credentials(self) -> BasicCredentials:
+        return BasicCredentials(self.api_key, self.api_secret)
+
+    @property
     def headers(self) -> dict[str, str]:
         token = base64.b64encode(f"{self.api_key}:{self.api_secret}".encode()).decode()
         return {"Authorization": f"Basic {token}"}
 
 
 def make_tenant(uow_factory: SqlUnitOfWorkFactory) -> TenantCreds:
-    made = create_tenant(uow_factory)
+    made = create_tenant(uow_factory, SecurityService())
     with uow_factory() as uow:
         record = uow.tenants.by_api_key(made.api_key)
     assert record is not None

@@ -22,10 +22,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .config import ConfigError, Settings, check_port, get_settings
 from .domain import accounts as account_cases
-from .domain import rules
 from .domain import tenants as tenant_cases
-from .domain.errors import DomainError, InvalidInput, InvalidParam
+from .domain.errors import DomainError, InvalidInput
 from .domain.models import PROVIDERS, Provider
+from .security.service import SecurityService
 from .security.tokens import TokenDecryptError, load_cipher, new_key
 from .storage.db import Database
 from .storage.engine import make_engine
@@ -99,7 +99,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"Embedded database: {path}")
     try:
         if settings.is_sqlite and tenant_cases.count_tenants(uow) == 0:
-            tenant = tenant_cases.create_tenant(uow)
+            tenant = tenant_cases.create_tenant(uow, SecurityService())
             shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
             scheme, trust = ("https", f"--cacert {shlex.quote(tls[0])} ") if tls else ("http", "")
             print("Created a first tenant on this empty database. Its secret is shown only once:")
@@ -145,7 +145,7 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_tenants_create(args: argparse.Namespace, settings: Settings) -> int:
     uow = _open(settings)
     try:
-        tenant = tenant_cases.create_tenant(uow)
+        tenant = tenant_cases.create_tenant(uow, SecurityService())
     finally:
         uow.db.close()
     if args.json:
@@ -185,27 +185,7 @@ def cmd_tenants_revoke(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _check_provision(args: argparse.Namespace) -> None:
-    problems = [
-        InvalidParam(name, reason)
-        for name, reason in (
-            ("external_id", rules.external_id_problem(args.external_id)),
-            ("name", rules.name_problem(args.name) if args.name is not None else None),
-            (
-                "access_token",
-                rules.access_token_problem(args.access_token)
-                if args.access_token is not None
-                else None,
-            ),
-        )
-        if reason
-    ]
-    if problems:
-        raise InvalidInput(problems)
-
-
 def cmd_accounts_provision(args: argparse.Namespace, settings: Settings) -> int:
-    _check_provision(args)
     uow = _open(settings)
     try:
         account = account_cases.provision_account(

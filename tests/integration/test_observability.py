@@ -13,7 +13,6 @@ from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from chatapp_accounts.api.app import create_app
-from chatapp_accounts.api.observability import AccessLog
 from chatapp_accounts.config import Settings
 from chatapp_accounts.storage.migrate import head_revision
 from tests.conftest import TenantCreds
@@ -82,9 +81,8 @@ def test_jwt_cache_hits_are_counted(client: TestClient, alice: TenantCreds) -> N
 def logged(
     request: pytest.FixtureRequest, settings: Settings, engine: Any
 ) -> Iterator[tuple[TestClient, io.StringIO, str]]:
-    app = create_app(settings.with_(log_format=request.param), engine=engine)
     stream = io.StringIO()
-    app.state.access_log = AccessLog(request.param, stream=stream)
+    app = create_app(settings.with_(log_format=request.param), engine=engine, log_stream=stream)
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c, stream, request.param
 

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
+from chatapp_accounts.domain.models import ApplicationKey
 from chatapp_accounts.security.jwt import (
     AclDenied,
     JwtVerifier,
-    SigningKey,
     TokenRejected,
     acl_pattern,
 )
@@ -29,8 +29,8 @@ class Clock:
 
 
 @pytest.fixture
-def keys() -> dict[str, SigningKey]:
-    return {"app-1": SigningKey(1, "abcd1234", PUBLIC)}
+def keys() -> dict[str, ApplicationKey]:
+    return {"app-1": ApplicationKey(1, "abcd1234", PUBLIC)}
 
 
 @pytest.fixture
@@ -38,12 +38,29 @@ def clock() -> Clock:
     return Clock()
 
 
+class Verifier:
+    """The verifier with the test's key lookup: what a use case passes it."""
+
+    def __init__(self, keys: dict[str, ApplicationKey], clock: Clock) -> None:
+        self.inner = JwtVerifier(leeway=30, cache_size=3, clock=clock)
+        self.keys = keys
+
+    def verify(self, token: str, path: str) -> ApplicationKey:
+        return self.inner.verify(token, path, self.keys.get)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+
 @pytest.fixture
-def verifier(keys: dict[str, SigningKey], clock: Clock) -> JwtVerifier:
-    return JwtVerifier(keys.get, leeway=30, cache_size=3, clock=clock)
+def verifier(keys: dict[str, ApplicationKey], clock: Clock) -> Verifier:
+    return Verifier(keys, clock)
 
 
-def test_reused_token_costs_no_signature_check(verifier: JwtVerifier) -> None:
+def test_reused_token_costs_no_signature_check(verifier: Verifier) -> None:
     token = sdk_token("app-1", PRIVATE)
     for _ in range(5):
         assert verifier.verify(token, PATH).api_key == "abcd1234"
@@ -51,13 +68,13 @@ def test_reused_token_costs_no_signature_check(verifier: JwtVerifier) -> None:
     assert verifier.hits == 4
 
 
-def test_cache_is_bounded(verifier: JwtVerifier) -> None:
+def test_cache_is_bounded(verifier: Verifier) -> None:
     for _ in range(10):
         verifier.verify(sdk_token("app-1", PRIVATE), PATH)
     assert len(verifier) == 3
 
 
-def test_cached_token_never_outlives_its_expiry(verifier: JwtVerifier, clock: Clock) -> None:
+def test_cached_token_never_outlives_its_expiry(verifier: Verifier, clock: Clock) -> None:
     token = sdk_token("app-1", PRIVATE)  # exp = iat + 15 min
     verifier.verify(token, PATH)
     clock.now += 15 * 60 + 31
@@ -67,22 +84,22 @@ def test_cached_token_never_outlives_its_expiry(verifier: JwtVerifier, clock: Cl
 
 
 def test_replaced_key_or_deleted_application_ends_cached_tokens(
-    verifier: JwtVerifier, keys: dict[str, SigningKey]
+    verifier: Verifier, keys: dict[str, ApplicationKey]
 ) -> None:
     token = sdk_token("app-1", PRIVATE)
     verifier.verify(token, PATH)
     _, other_public = generate_rsa_key_pair()
-    keys["app-1"] = SigningKey(1, "abcd1234", other_public)
+    keys["app-1"] = ApplicationKey(1, "abcd1234", other_public)
     with pytest.raises(TokenRejected):
         verifier.verify(token, PATH)
-    keys["app-1"] = SigningKey(1, "abcd1234", PUBLIC)
+    keys["app-1"] = ApplicationKey(1, "abcd1234", PUBLIC)
     verifier.verify(token, PATH)
     del keys["app-1"]
     with pytest.raises(TokenRejected):
         verifier.verify(token, PATH)
 
 
-def test_exp_defaults_to_fifteen_minutes(verifier: JwtVerifier, clock: Clock) -> None:
+def test_exp_defaults_to_fifteen_minutes(verifier: Verifier, clock: Clock) -> None:
     token = signed(PRIVATE, claims("app-1", iat=int(clock.now) - 16 * 60))
     with pytest.raises(TokenRejected):
         verifier.verify(token, PATH)
@@ -90,13 +107,13 @@ def test_exp_defaults_to_fifteen_minutes(verifier: JwtVerifier, clock: Clock) ->
     verifier.verify(fresh, PATH)
 
 
-def test_clock_skew_is_tolerated(verifier: JwtVerifier, clock: Clock) -> None:
+def test_clock_skew_is_tolerated(verifier: Verifier, clock: Clock) -> None:
     verifier.verify(signed(PRIVATE, claims("app-1", iat=int(clock.now) + 10)), PATH)
     with pytest.raises(TokenRejected):
         verifier.verify(signed(PRIVATE, claims("app-1", iat=int(clock.now) + 120)), PATH)
 
 
-def test_acl_is_checked_on_every_use(verifier: JwtVerifier) -> None:
+def test_acl_is_checked_on_every_use(verifier: Verifier) -> None:
     token = sdk_token("app-1", PRIVATE, acl={"paths": {"/*/chatapp-accounts/messenger/**": {}}})
     verifier.verify(token, PATH)
     with pytest.raises(AclDenied):
@@ -128,15 +145,14 @@ def test_acl_patterns(pattern: str, path: str, matches: bool) -> None:
     assert bool(acl_pattern(pattern).match(path)) is matches
 
 
-def test_claimed_application_id_before_any_check(verifier: JwtVerifier) -> None:
-    """What the hot read fetches the key for; verify() still decides."""
+def test_api_key_of_a_verified_token_only(verifier: Verifier) -> None:
+    """What the access log learns of a Bearer caller: known once the token was verified."""
     other_private, _ = generate_rsa_key_pair()
     forged = sdk_token("app-1", other_private)
-    assert verifier.claimed_application_id(forged) == "app-1"  # claimed, not proven
     with pytest.raises(TokenRejected):
         verifier.verify(forged, PATH)
-    assert verifier.claimed_application_id("not.a.token") is None
-    assert verifier.claimed_application_id(signed(PRIVATE, claims(7))) is None  # type: ignore[arg-type]
+    assert verifier.api_key_of(forged) is None
     token = sdk_token("app-1", PRIVATE)
+    assert verifier.api_key_of(token) is None
     verifier.verify(token, PATH)
-    assert verifier.claimed_application_id(token) == "app-1"  # from the cache
+    assert verifier.api_key_of(token) == "abcd1234"

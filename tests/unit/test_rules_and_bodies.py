@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 from chatapp_accounts.api import bodies
 from chatapp_accounts.api.http import query
 from chatapp_accounts.domain import rules
-from chatapp_accounts.domain.accounts import UNSET
+from chatapp_accounts.domain.accounts import UNSET, MessengerInput
 from chatapp_accounts.domain.errors import InvalidInput
+from chatapp_accounts.domain.models import PageRequest, Provider
 
 
 @pytest.mark.parametrize("value", ["1", "12345678", "a.b_c:d@e+f-g", "Z" * 100, "447700900000"])
@@ -40,10 +41,15 @@ def test_control_rule_matches_the_served_pattern(value: str) -> None:
 
 
 def test_patch_changes_only_what_is_given() -> None:
-    assert bodies.messenger_patch(b'{"name": "n"}', "42") == {"name": "n"}
-    assert bodies.messenger_patch(b'{"applications": []}', "42") == {"application_id": None}
-    assert bodies.messenger_patch(b'{"applications": ["a"]}', "42") == {"application_id": "a"}
-    assert bodies.messenger_patch(b'{"other": 1}', "42") == {}
+    assert bodies.messenger_patch(b'{"name": "n"}', "42") == MessengerInput(name="n")
+    assert bodies.messenger_patch(b'{"applications": []}', "42") == MessengerInput(
+        application_id=None
+    )
+    assert bodies.messenger_patch(b'{"applications": ["a"]}', "42") == MessengerInput(
+        application_id="a"
+    )
+    assert bodies.messenger_patch(b'{"other": 1}', "42") == MessengerInput()
+    assert MessengerInput().name is UNSET
 
 
 def test_patch_refuses_provider_change() -> None:
@@ -60,9 +66,13 @@ def test_create_body_application_is_optional() -> None:
 
 @pytest.mark.parametrize(
     ("query", "expected"),
-    [({}, (None, 1, 20)), ({"page_size": "100", "page_number": "3"}, (None, 3, 100))],
+    [
+        ({}, PageRequest(1, 20)),
+        ({"page_size": "100", "page_number": "3"}, PageRequest(3, 100)),
+        ({"provider": "rcs"}, PageRequest(1, 20, Provider.RCS)),
+    ],
 )
-def test_list_query_defaults(query: dict[str, str], expected: tuple[object, int, int]) -> None:
+def test_list_query_defaults(query: dict[str, str], expected: PageRequest) -> None:
     assert bodies.list_query(query) == expected
 
 

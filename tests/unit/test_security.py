@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from chatapp_accounts.api.auth import basic_credentials
+from chatapp_accounts.api.auth import credentials
 from chatapp_accounts.config import ConfigError, Settings
 from chatapp_accounts.domain.errors import NotAuthenticated
+from chatapp_accounts.domain.models import BasicCredentials, BearerCredentials
 from chatapp_accounts.security import secrets
 from chatapp_accounts.security.keys import generate_rsa_key_pair, public_key_problem
 from chatapp_accounts.security.tokens import (
@@ -45,16 +46,32 @@ def test_secret_hash_is_the_same_remembered_or_not(length: int) -> None:
     assert secrets.verify_secret(secret, expected)
 
 
+def scope_with(authorization: str, path: str = "/beta/chatapp-accounts") -> dict[str, object]:
+    return {"headers": [(b"authorization", authorization.encode("latin-1"))], "path": path}
+
+
 @pytest.mark.parametrize("secret_length", [16, 300])
 def test_basic_credentials_decode_the_same_remembered_or_not(secret_length: int) -> None:
     secret = "x" * secret_length
     header = "Basic " + base64.b64encode(f"key1:{secret}".encode()).decode()
-    assert basic_credentials(header) == ("key1", secret)
-    assert basic_credentials(header) == ("key1", secret)  # from the memo when short
+    assert credentials(scope_with(header)) == BasicCredentials("key1", secret)
+    assert credentials(scope_with(header)) == BasicCredentials("key1", secret)  # memo when short
     broken = "Basic " + base64.b64encode(b"no-colon").decode()
     for _ in range(2):  # a refusal is remembered as a refusal
         with pytest.raises(NotAuthenticated):
-            basic_credentials(broken)
+            credentials(scope_with(broken))
+
+
+def test_credentials_are_parsed_once_into_a_value() -> None:
+    assert credentials(scope_with("Bearer a.b.c", "/x")) == BearerCredentials("a.b.c", "/x")
+    assert credentials(scope_with("bearer  a.b.c ", "/x")) == BearerCredentials("a.b.c", "/x")
+    for refused in ("", "Bearer", "Bearer ", "Digest abc", "Basic !!!", "x" * 20000):
+        with pytest.raises(NotAuthenticated):
+            credentials(scope_with(refused))
+    with pytest.raises(NotAuthenticated):  # the Application API takes Basic only
+        credentials(scope_with("Bearer a.b.c"), bearer=False)
+    with pytest.raises(NotAuthenticated):
+        credentials({"headers": [], "path": "/"})
 
 
 def test_cipher_round_trip_and_row_binding() -> None:

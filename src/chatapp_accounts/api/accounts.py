@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Scope
 
 from ..domain import accounts
-from ..domain.errors import InvalidInput
 from ..domain.models import Account, AccountPage, Provider
 from . import bodies
-from .auth import BasicOrBearerAuth, basic_credentials, split_authorization
+from .auth import credentials
 from .http import (
+    Handler,
     Services,
     base_url,
-    header,
-    json_body,
+    json_content,
     json_response,
     no_content,
     page_links,
     query,
+    read_body,
     route,
 )
 from .openapi import served_spec_bytes
@@ -62,6 +60,7 @@ def account_json(account: Account) -> AccountBody:
 
 
 def page_json(page: AccountPage, base: str, provider: Provider | None) -> dict[str, Any]:
+    """The list's body, HAL links keeping the provider filter."""
     # Every value is an int or a provider name: nothing in these queries needs escaping.
     tail = f"&page_size={page.page_size}" + (f"&provider={provider.value}" if provider else "")
 
@@ -78,100 +77,91 @@ def page_json(page: AccountPage, base: str, provider: Provider | None) -> dict[s
     }
 
 
-def list_body(services: Services) -> Callable[[Scope], Awaitable[bytes]]:
-    """GET the tenant's accounts, a page at a time: the answer's body for a request, or a
-    DomainError. Served by the route (`list_all` below) and, without a Request or a Response
-    object, by the hot layer (hot.py)."""
-    reads = services.reads
-    auth = services.authenticate
-    assert isinstance(auth, BasicOrBearerAuth)
-    settings = services.settings
-
-    async def body(scope: Scope) -> bytes:
-        authorization = header(scope, b"authorization")
-        try:
-            provider, page_number, page_size = bodies.list_query(query(scope))
-        except InvalidInput:
-            # who may not list hears 401, not what is wrong with the query
-            auth.tenant_for(authorization, scope["path"])
-            raise
-        if split_authorization(authorization)[0] == "basic":  # auth and count in one query
-            api_key, api_secret = basic_credentials(authorization)
-            page = await accounts.list_accounts_with_basic_auth(
-                reads, api_key, api_secret,
-                provider=provider, page_number=page_number, page_size=page_size,
-            )  # fmt: skip
-            scope["tenant_api_key"] = api_key
-        else:
-            tenant = auth.tenant_for(authorization, scope["path"])
-            scope["tenant_api_key"] = tenant.api_key
-            page = await accounts.list_accounts(
-                reads, tenant,
-                provider=provider, page_number=page_number, page_size=page_size,
-            )  # fmt: skip
-        return _encode(page_json(page, base_url(settings, scope), provider))
-
-    return body
-
-
 def account_routes(services: Services) -> list[Route]:
-    uow = services.uow_factory
-    auth = services.authenticate
-    limit = services.settings.max_body_bytes
-    list_page = list_body(services)
+    call = services.call
+    settings = services.settings
+    limit = settings.max_body_bytes
 
     async def list_all(request: Request) -> Response:
-        return Response(await list_page(request.scope), media_type="application/json")
+        scope = request.scope
+        params = query(scope)
+        page = await call(
+            scope, accounts.list_accounts, credentials(scope), lambda: bodies.list_query(params)
+        )
+        return json_response(page_json(page, base_url(settings, scope), page.provider))
 
     async def create_messenger(request: Request) -> Response:
-        tenant = auth(request)
-        data = bodies.messenger_create(await json_body(request, limit))
-        account = accounts.create_messenger_account(
-            uow,
-            tenant,
-            external_id=data.external_id,
-            access_token=data.access_token,
-            name=data.name,
-            application_id=data.application_id,
+        creds = credentials(request.scope)
+        body, content_type = await read_body(request, limit), request.headers.get("content-type")
+        account = await call(
+            request.scope,
+            accounts.create_messenger_account,
+            creds,
+            lambda: bodies.messenger_create(json_content(content_type, body)),
+            write=True,
         )
         return json_response(account_json(account), 201)
 
-    def getter(provider: Provider) -> Any:
+    def getter(provider: Provider) -> Handler:
         async def get(request: Request) -> Response:
-            tenant = auth(request)
-            external_id = request.path_params["external_id"]
-            return json_response(
-                account_json(accounts.get_account(uow, tenant, provider, external_id))
+            scope = request.scope
+            account = await call(
+                scope,
+                accounts.get_account,
+                credentials(scope),
+                provider,
+                scope["path_params"]["external_id"],
             )
+            return json_response(account_json(account))
 
         return get
 
     async def patch_messenger(request: Request) -> Response:
-        tenant = auth(request)
+        creds = credentials(request.scope)
         external_id = request.path_params["external_id"]
-        changes = bodies.messenger_patch(await json_body(request, limit), external_id)
-        account = accounts.update_messenger_account(uow, tenant, external_id, **changes)
+        body, content_type = await read_body(request, limit), request.headers.get("content-type")
+        account = await call(
+            request.scope,
+            accounts.update_messenger_account,
+            creds,
+            external_id,
+            lambda: bodies.messenger_patch(json_content(content_type, body), external_id),
+            write=True,
+        )
         return json_response(account_json(account))
 
     async def delete_messenger(request: Request) -> Response:
-        tenant = auth(request)
-        accounts.delete_messenger_account(uow, tenant, request.path_params["external_id"])
+        creds = credentials(request.scope)
+        external_id = request.path_params["external_id"]
+        await call(request.scope, accounts.delete_messenger_account, creds, external_id, write=True)
         return no_content()
 
     async def link(request: Request) -> Response:
-        tenant = auth(request)
-        application_id = bodies.link_body(await json_body(request, limit))
+        creds = credentials(request.scope)
         p = request.path_params
-        account = accounts.link_application(
-            uow, tenant, Provider.parse(p["provider"]), p["external_id"], application_id
+        body, content_type = await read_body(request, limit), request.headers.get("content-type")
+        account = await call(
+            request.scope,
+            accounts.link_application,
+            creds,
+            Provider.parse(p["provider"]),
+            p["external_id"],
+            lambda: bodies.link_body(json_content(content_type, body)),
+            write=True,
         )
         return json_response(account_json(account))
 
     async def unlink(request: Request) -> Response:
-        tenant = auth(request)
+        creds = credentials(request.scope)
         p = request.path_params
-        accounts.unlink_application(
-            uow, tenant, Provider.parse(p["provider"]), p["external_id"], p["application_id"]
+        await call(
+            request.scope,
+            accounts.unlink_application,
+            creds,
+            Provider.parse(p["provider"]),
+            p["external_id"],
+            p["application_id"],
+            write=True,
         )
         return no_content()
 
@@ -180,19 +170,20 @@ def account_routes(services: Services) -> list[Route]:
     async def openapi(request: Request) -> Response:
         return Response(spec, media_type="application/json")
 
+    def account_handlers(provider: Provider) -> dict[str, Handler]:
+        if provider is Provider.MESSENGER:
+            return {"GET": getter(provider), "PATCH": patch_messenger, "DELETE": delete_messenger}
+        return {"GET": getter(provider)}
+
     return [
         route(PREFIX, GET=list_all),
         route(PREFIX + "/", GET=list_all),
         route(PREFIX + "/openapi.json", GET=openapi),
         route(PREFIX + "/messenger", POST=create_messenger),
-        route(
-            PREFIX + "/messenger/{external_id}",
-            GET=getter(Provider.MESSENGER),
-            PATCH=patch_messenger,
-            DELETE=delete_messenger,
+        *(
+            route(f"{PREFIX}/{provider.value}/{{external_id}}", **account_handlers(provider))
+            for provider in accounts.READABLE
         ),
-        route(PREFIX + "/viber_service_msg/{external_id}", GET=getter(Provider.VIBER_SERVICE_MSG)),
-        route(PREFIX + "/whatsapp/{external_id}", GET=getter(Provider.WHATSAPP)),
         route(PREFIX + "/{provider}/{external_id}/applications", POST=link),
         route(PREFIX + "/{provider}/{external_id}/applications/{application_id}", DELETE=unlink),
     ]

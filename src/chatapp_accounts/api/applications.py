@@ -10,16 +10,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..domain import applications
-from ..domain.models import Application, ApplicationPage
+from ..domain.models import Application, ApplicationPage, Credentials
 from . import bodies
+from .auth import credentials
 from .http import (
     Services,
     base_url,
-    json_body,
+    json_content,
     json_response,
     no_content,
     page_links,
     query,
+    read_body,
     route,
 )
 from .openapi import served_application_spec_bytes
@@ -56,52 +58,67 @@ def page_json(page: ApplicationPage, base: str) -> dict[str, Any]:
 
 
 def application_routes(services: Services) -> list[Route]:
-    uow = services.uow_factory
-    auth = services.authenticate_basic
+    call = services.call
     settings = services.settings
     limit = settings.max_body_bytes
 
+    def basic(request: Request) -> Credentials:
+        return credentials(request.scope, bearer=False)  # Basic only, as Vonage's
+
     async def list_all(request: Request) -> Response:
-        tenant = auth(request)
-        page, page_size = bodies.applications_query(query(request.scope))
-        result = applications.list_applications(uow, tenant, page=page, page_size=page_size)
-        return json_response(page_json(result, base_url(settings, request.scope)))
+        scope = request.scope
+        params = query(scope)
+        page = await call(
+            scope,
+            applications.list_applications,
+            basic(request),
+            lambda: bodies.applications_query(params),
+        )
+        return json_response(page_json(page, base_url(settings, scope)))
 
     async def create(request: Request) -> Response:
-        tenant = auth(request)
-        data = bodies.application_body(await json_body(request, limit))
-        made = applications.create_application(
-            uow,
-            tenant,
-            name=data.name,
-            capabilities=data.capabilities,
-            public_key=data.public_key,
-            privacy=data.privacy,
+        creds = basic(request)
+        body, content_type = await read_body(request, limit), request.headers.get("content-type")
+        made = await call(
+            request.scope,
+            applications.create_application,
+            creds,
+            lambda: bodies.application_body(json_content(content_type, body)),
+            write=True,
         )
         return json_response(application_json(made.application, made.private_key), 201)
 
     async def get(request: Request) -> Response:
-        tenant = auth(request)
-        application = applications.get_application(uow, tenant, request.path_params["id"])
+        application = await call(
+            request.scope,
+            applications.get_application,
+            basic(request),
+            request.path_params["id"],
+        )
         return json_response(application_json(application))
 
     async def put(request: Request) -> Response:
-        tenant = auth(request)
-        data = bodies.application_body(await json_body(request, limit))
-        application = applications.update_application(
-            uow,
-            tenant,
+        creds = basic(request)
+        body, content_type = await read_body(request, limit), request.headers.get("content-type")
+        application = await call(
+            request.scope,
+            applications.update_application,
+            creds,
             request.path_params["id"],
-            name=data.name,
-            capabilities=data.capabilities,
-            public_key=data.public_key,
-            privacy=data.privacy,
+            lambda: bodies.application_body(json_content(content_type, body)),
+            write=True,
         )
         return json_response(application_json(application))
 
     async def delete(request: Request) -> Response:
-        tenant = auth(request)
-        applications.delete_application(uow, tenant, request.path_params["id"])
+        creds = basic(request)
+        await call(
+            request.scope,
+            applications.delete_application,
+            creds,
+            request.path_params["id"],
+            write=True,
+        )
         return no_content()
 
     spec = served_application_spec_bytes()

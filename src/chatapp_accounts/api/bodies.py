@@ -2,22 +2,21 @@
 
 Every problem with a field becomes one `invalid_params` entry, so a client sees all of
 them at once. Properties a schema does not declare are ignored, as the published schemas
-allow, except `external_id` and `provider` in a PATCH (NOTES.md).
+allow, except `external_id` and `provider` in a PATCH (docs/decisions.md).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
 from ..domain import rules
-from ..domain.accounts import UNSET
+from ..domain.accounts import UNSET, MessengerInput
 from ..domain.errors import InvalidInput, InvalidParam
-from ..domain.models import PROVIDERS, Provider
+from ..domain.models import PROVIDERS, ApplicationInput, PageRequest, Provider
 from ..security.keys import public_key_problem
 
 _JSON_MEDIA = "application/json"
@@ -139,15 +138,7 @@ def _applications(c: _Checker) -> str | Any | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class MessengerCreate:
-    external_id: str
-    access_token: str
-    name: str | None
-    application_id: str | None
-
-
-def messenger_create(body: bytes) -> MessengerCreate:
+def messenger_create(body: bytes) -> MessengerInput:
     c = _Checker(parse_object(body))
     external_id = c.string("external_id", required=True, check=rules.external_id_problem)
     access_token = c.string("access_token", required=True, check=rules.access_token_problem)
@@ -155,31 +146,28 @@ def messenger_create(body: bytes) -> MessengerCreate:
     application = _applications(c)
     c.done()
     assert external_id is not None and access_token is not None
-    return MessengerCreate(
+    return MessengerInput(
         external_id, access_token, name, application if isinstance(application, str) else None
     )
 
 
-def messenger_patch(body: bytes, external_id: str) -> dict[str, Any]:
-    """The changes to apply, as keyword arguments of update_messenger_account."""
+def messenger_patch(body: bytes, external_id: str) -> MessengerInput:
+    """The changes to apply: what is absent stays UNSET."""
     data = parse_object(body)
     c = _Checker(data)
     if "external_id" in data and data["external_id"] != external_id:
         c.fail("external_id", "'external_id' parameter cannot be changed")
     if "provider" in data and data["provider"] != Provider.MESSENGER.value:
         c.fail("provider", "'provider' parameter cannot be changed")
-    changes: dict[str, Any] = {}
     name = c.string("name", check=rules.name_problem)
-    if name is not None:
-        changes["name"] = name
     token = c.string("access_token", check=rules.access_token_problem)
-    if token is not None:
-        changes["access_token"] = token
     application = _applications(c)
-    if application is not UNSET:
-        changes["application_id"] = application
     c.done()
-    return changes
+    return MessengerInput(
+        name=UNSET if name is None else name,
+        access_token=UNSET if token is None else token,
+        application_id=application,
+    )
 
 
 def link_body(body: bytes) -> str:
@@ -208,7 +196,7 @@ def _page_param(
     return value
 
 
-def list_query(query: Mapping[str, str]) -> tuple[Provider | None, int, int]:
+def list_query(query: Mapping[str, str]) -> PageRequest:
     c = _Checker({})
     provider = None
     raw = query.get("provider")
@@ -219,15 +207,15 @@ def list_query(query: Mapping[str, str]) -> tuple[Provider | None, int, int]:
     page_number = _page_param(c, query, "page_number", 1, None)
     page_size = _page_param(c, query, "page_size", 20, rules.PAGE_SIZE_MAX)
     c.done()
-    return provider, page_number, page_size
+    return PageRequest(page_number, page_size, provider)
 
 
-def applications_query(query: Mapping[str, str]) -> tuple[int, int]:
+def applications_query(query: Mapping[str, str]) -> PageRequest:
     c = _Checker({})
     page = _page_param(c, query, "page", 1, None)
     page_size = _page_param(c, query, "page_size", 10, rules.PAGE_SIZE_MAX)
     c.done()
-    return page, page_size
+    return PageRequest(page, page_size)
 
 
 # --- Application API v2 ---------------------------------------------------------------
@@ -328,14 +316,6 @@ def _check_privacy(c: _Checker, privacy: Any) -> dict[str, Any] | None:
         c.fail("privacy.improve_ai", "must be a boolean")
         return None
     return {"improve_ai": privacy["improve_ai"]}
-
-
-@dataclass(frozen=True, slots=True)
-class ApplicationInput:
-    name: str
-    capabilities: dict[str, Any] | None
-    public_key: str | None
-    privacy: dict[str, Any] | None
 
 
 def application_body(body: bytes) -> ApplicationInput:

@@ -7,13 +7,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..storage.db import Database
 from ..storage.migrate import head_revision
+from ..storage.uow import SqlUnitOfWorkFactory
 from .http import json_response, route
 from .observability import Metrics
 
 
-def health_routes(db: Database, metrics: Metrics) -> list[Route]:
+def health_routes(uow_factory: SqlUnitOfWorkFactory, metrics: Metrics) -> list[Route]:
     head = head_revision()
 
     async def healthz(request: Request) -> Response:
@@ -21,7 +21,7 @@ def health_routes(db: Database, metrics: Metrics) -> list[Route]:
 
     async def readyz(request: Request) -> Response:
         try:
-            revision = db.schema_revision()
+            revision = await uow_factory.run(uow_factory.db.schema_revision)
         except Exception as exc:  # noqa: BLE001 - any failure to answer is "not ready"
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             return json_response(

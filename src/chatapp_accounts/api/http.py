@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -15,21 +15,59 @@ from starlette.routing import Route
 from starlette.types import Scope
 
 from ..config import Settings
-from ..domain.models import Tenant
-from ..domain.ports import AccountReads, UnitOfWorkFactory
+from ..domain.errors import AccessDenied, DomainError, NotAuthenticated, ServiceUnavailable
+from ..domain.models import BasicCredentials, Credentials
+from ..domain.ports import UnitOfWork
+from ..security.service import SecurityService
 from .bodies import is_json_media_type
 
+T = TypeVar("T")
 Handler = Callable[[Request], Awaitable[Response]]
 _encode = msgspec.json.Encoder().encode
+
+
+class UseCaseRunner(Protocol):
+    """The unit-of-work factory, which also runs the use cases (storage.uow)."""
+
+    def __call__(self, *, write: bool = False) -> UnitOfWork: ...
+
+    async def run(self, use_case: Callable[..., T], *args: Any, write: bool = False) -> T: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
     settings: Settings
-    uow_factory: UnitOfWorkFactory
-    authenticate: Callable[[Request], Tenant]  # External Accounts: Basic or Bearer
-    authenticate_basic: Callable[[Request], Tenant]  # Application API: Basic only
-    reads: AccountReads  # the hot reads of one account (see storage/reads.py)
+    uow_factory: UseCaseRunner
+    security: SecurityService
+
+    async def call(
+        self,
+        scope: Scope,
+        use_case: Callable[..., T],
+        credentials: Credentials,
+        *args: Any,
+        write: bool = False,
+    ) -> T:
+        """`use_case(uow_factory, security, credentials, *args)`, where the factory runs it.
+        Once the caller is known (the use case got past authentication), its api_key goes to
+        the access log."""
+        try:
+            result = await self.uow_factory.run(
+                use_case, self.uow_factory, self.security, credentials, *args, write=write
+            )
+        except (NotAuthenticated, AccessDenied, ServiceUnavailable):
+            raise
+        except (DomainError, HTTPException):
+            self._note_caller(scope, credentials)
+            raise
+        self._note_caller(scope, credentials)
+        return result
+
+    def _note_caller(self, scope: Scope, credentials: Credentials) -> None:
+        if isinstance(credentials, BasicCredentials):
+            scope["tenant_api_key"] = credentials.api_key
+        else:
+            scope["tenant_api_key"] = self.security.verifier.api_key_of(credentials.token) or ""
 
 
 def json_response(content: Any, status_code: int = 200) -> Response:
@@ -40,13 +78,8 @@ def no_content() -> Response:
     return Response(status_code=204)
 
 
-async def json_body(request: Request, limit: int) -> bytes:
-    """The raw body of a request that must carry JSON: 415 for a body of any other media type
-    (or of no declared type), 413 past `limit` bytes (declared or streamed), both through the
-    error table. No body and no Content-Type is a missing body: the 400 of parse_object."""
-    content_type = request.headers.get("content-type")
-    if content_type and not is_json_media_type(content_type):
-        raise HTTPException(415)
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body: 413 past `limit` bytes (declared or streamed), through the error table."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise HTTPException(413)
@@ -57,8 +90,13 @@ async def json_body(request: Request, limit: int) -> bytes:
         if size > limit:
             raise HTTPException(413)
         chunks.append(chunk)
-    body = b"".join(chunks)
-    if not content_type and body:
+    return b"".join(chunks)
+
+
+def json_content(content_type: str | None, body: bytes) -> bytes:
+    """A body that must carry JSON: 415 for a body of any other media type (or of none
+    declared). No body and no Content-Type is a missing body: parse_object's 400."""
+    if (content_type and not is_json_media_type(content_type)) or (not content_type and body):
         raise HTTPException(415)
     return body
 

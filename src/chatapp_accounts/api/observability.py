@@ -12,7 +12,6 @@ import os
 import re
 import sys
 import time
-from bisect import bisect_left
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -61,45 +60,15 @@ class Metrics:
             registry=r,
         )  # fmt: skip
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-        # per (route, method, status): [answers, seconds, one count per bucket and +Inf]
-        self._tallies: dict[tuple[str, str, int], list[Any]] = {}
-        self._jwt_cache_hits = 0
-        self._fold_due = False
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count one answer. It is added to a plain tally here, and the tallies are added to
-        the Prometheus metrics once per turn of the event loop (`fold`): a Prometheus update
-        takes a lock per value and walks the buckets: 8% of a lookup's instructions when paid
-        per request."""
-        key = (route, method, status)
-        tally = self._tallies.get(key)
-        if tally is None:
-            tally = self._tallies[key] = [0, 0.0] + [0] * (len(_BUCKETS) + 1)
-        tally[0] += 1
-        tally[1] += seconds
-        tally[2 + bisect_left(_BUCKETS, seconds)] += 1  # the first bound >= seconds, or +Inf
-        if not self._fold_due:
-            self._fold_due = True
-            _soon(self.fold)
+        """Count one answer and its duration."""
+        requests, latency = self._metrics_of((route, method, status))
+        requests.inc()
+        latency.observe(seconds)
 
     def jwt_cache_hit(self) -> None:
-        self._jwt_cache_hits += 1  # folded with the answer's own tally
-
-    def fold(self) -> None:
-        """Add the tallies to the Prometheus metrics (and, with workers, to their files)."""
-        tallies, self._tallies, self._fold_due = self._tallies, {}, False
-        for key, (count, total, *buckets) in tallies.items():
-            requests, latency = self._metrics_of(key)
-            requests.inc(count)
-            # A Histogram has no public way to add many observations at once; these are the
-            # parts its observe() updates (tests/unit/test_observability.py holds them to it).
-            latency._sum.inc(total)
-            for bucket, n in zip(latency._buckets, buckets, strict=True):
-                if n:
-                    bucket.inc(n)
-        if self._jwt_cache_hits:
-            self.jwt_cache_hits.inc(self._jwt_cache_hits)
-            self._jwt_cache_hits = 0
+        self.jwt_cache_hits.inc()
 
     def _metrics_of(self, key: tuple[str, str, int]) -> tuple[Any, Any]:
         children = self._children.get(key)
@@ -115,7 +84,6 @@ class Metrics:
 
     def render(self) -> bytes:
         """The exposition text: this process's registry, or every worker's files."""
-        self.fold()
         path = multiprocess_dir()
         if path is None:
             return generate_latest(self.registry)
@@ -216,16 +184,22 @@ class Observability:
             rid_bytes = rid.encode("ascii")
         scope["request_id"] = rid
         status = 500
+        status_sent: int | None = None
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, status_sent
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status = status_sent = message["status"]
                 message["headers"] = [*message.get("headers", ()), (_REQUEST_ID, rid_bytes)]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Starlette re-raises what its last-resort handler answered (a logged 500): the
+            # answer is sent, so the server need not log it again, with a traceback.
+            if status_sent is None:
+                raise
         finally:
             seconds = time.perf_counter() - start
             route = scope.get("route_template", UNMATCHED)

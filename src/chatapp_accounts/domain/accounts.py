@@ -1,5 +1,8 @@
-"""Use cases of the External Accounts API. Each takes plain values and a unit-of-work factory,
-opens one transaction, and commits only when every rule holds."""
+"""Use cases of the External Accounts API. Each takes plain values (the caller's credentials
+among them) and a unit-of-work factory, opens one transaction, finds out who is calling, and
+commits only when every rule holds. The input of an operation is checked after the caller is
+known (`inputs`, a function that returns it or raises InvalidInput), so a caller who may not
+call hears 401 before anything about the request."""
 
 from __future__ import annotations
 
@@ -8,8 +11,7 @@ from typing import Final
 
 import msgspec
 
-from ..security.jwt import SigningKey
-from . import rules, tenants
+from . import rules
 from .errors import (
     AccountAlreadyRegistered,
     AccountNotFound,
@@ -20,8 +22,13 @@ from .errors import (
     TenantNotFound,
     UnlinkConflict,
 )
-from .models import Account, AccountPage, Provider, Tenant
-from .ports import AccountReads, UnitOfWork, UnitOfWorkFactory
+from .models import Account, AccountPage, Credentials, PageRequest, Provider, Tenant
+from .ports import Security, UnitOfWork, UnitOfWorkFactory
+from .tenants import authenticate
+
+# The providers whose accounts have a GET of their own (the spec's paths); every provider's
+# accounts are listed, linked and unlinked.
+READABLE: Final = (Provider.MESSENGER, Provider.VIBER_SERVICE_MSG, Provider.WHATSAPP)
 
 
 class _Unset:
@@ -32,6 +39,15 @@ class _Unset:
 
 
 UNSET: Final = _Unset()
+
+
+class MessengerInput(msgspec.Struct, frozen=True):
+    """A create (every field) or a patch (UNSET: leave as is; application_id None: unlink)."""
+
+    external_id: str | _Unset = UNSET
+    access_token: str | _Unset = UNSET
+    name: str | _Unset | None = UNSET
+    application_id: str | _Unset | None = UNSET
 
 
 def _require_linkable(uow: UnitOfWork, tenant: Tenant, application_id: str) -> None:
@@ -53,24 +69,35 @@ def _add(uow: UnitOfWork, tenant: Tenant, account: Account) -> None:
     uow.accounts.add(tenant.id, account)  # the unique constraint settles any race
 
 
+def _get(uow: UnitOfWork, tenant: Tenant, provider: Provider | None, external_id: str) -> Account:
+    """The tenant's account, or AccountNotFound (an id no account can have is not looked up)."""
+    account = None
+    if provider is not None and rules.could_be_external_id(external_id):
+        account = uow.accounts.get(tenant.id, provider, external_id)
+    if account is None:
+        raise AccountNotFound()
+    return account
+
+
 def create_messenger_account(
     uow_factory: UnitOfWorkFactory,
-    tenant: Tenant,
-    *,
-    external_id: str,
-    access_token: str,
-    name: str | None = None,
-    application_id: str | None = None,
+    security: Security,
+    credentials: Credentials,
+    inputs: Callable[[], MessengerInput],
 ) -> Account:
-    account = Account(
-        provider=Provider.MESSENGER,
-        external_id=external_id,
-        api_key=tenant.api_key,
-        name=name,
-        access_token=access_token,
-        application_id=application_id,
-    )
     with uow_factory(write=True) as uow:
+        tenant = authenticate(uow, security, credentials)
+        data = inputs()
+        assert isinstance(data.external_id, str) and isinstance(data.access_token, str)
+        application_id = data.application_id if isinstance(data.application_id, str) else None
+        account = Account(
+            provider=Provider.MESSENGER,
+            external_id=data.external_id,
+            api_key=tenant.api_key,
+            name=data.name if isinstance(data.name, str) else None,
+            access_token=data.access_token,
+            application_id=application_id,
+        )
         if application_id is not None:
             _require_linkable(uow, tenant, application_id)
         _add(uow, tenant, account)
@@ -79,170 +106,107 @@ def create_messenger_account(
 
 
 def get_account(
-    uow_factory: UnitOfWorkFactory, tenant: Tenant, provider: Provider, external_id: str
+    uow_factory: UnitOfWorkFactory,
+    security: Security,
+    credentials: Credentials,
+    provider: Provider,
+    external_id: str,
 ) -> Account:
-    if not rules.could_be_external_id(external_id):
-        raise AccountNotFound()
     with uow_factory() as uow:
-        account = uow.accounts.get(tenant.id, provider, external_id)
-    if account is None:
-        raise AccountNotFound()
-    return account
-
-
-async def get_account_with_basic_auth(
-    reads: AccountReads,
-    api_key: str,
-    api_secret: str,
-    provider: Provider,
-    external_id: str,
-) -> Account:
-    """Basic auth and the read of one account, in one query: the hot path of every
-    message-routing lookup. Same answers as authenticate() then get_account(): 401 first."""
-    found = None
-    if rules.could_be_id(api_key, tenants.API_KEY_MAX):
-        lookup_id = external_id if rules.could_be_external_id(external_id) else ""
-        found = await reads.with_credentials(api_key, provider, lookup_id)
-    tenants.check_secret(found[0] if found else None, api_secret)
-    if found is None or found[1] is None:
-        raise AccountNotFound()
-    return found[1]
-
-
-async def get_account_with_token(
-    reads: AccountReads,
-    application_id: str | None,
-    verify: Callable[[Callable[[str], SigningKey | None]], SigningKey],
-    provider: Provider,
-    external_id: str,
-) -> Account:
-    """Bearer auth and the read of one account in one query. `application_id` is the one the
-    token claims; `verify` checks the token with the key this read fetches (the application's
-    current key, with its owner's account): it proves the claim, or the answer is 401."""
-    lookup_id = external_id if rules.could_be_external_id(external_id) else ""
-    found = None
-    if application_id is not None and rules.could_be_id(application_id):
-        found = await reads.with_application_key(application_id, provider, lookup_id)
-
-    def key_of(requested: str) -> SigningKey | None:
-        if found is None or requested != application_id:
-            return None
-        return SigningKey(*found[0])
-
-    verify(key_of)
-    if found is None or found[1] is None:
-        raise AccountNotFound()
-    return found[1]
+        return _get(uow, authenticate(uow, security, credentials), provider, external_id)
 
 
 def update_messenger_account(
     uow_factory: UnitOfWorkFactory,
-    tenant: Tenant,
+    security: Security,
+    credentials: Credentials,
     external_id: str,
-    *,
-    name: str | _Unset | None = UNSET,
-    access_token: str | _Unset = UNSET,
-    application_id: str | _Unset | None = UNSET,
+    inputs: Callable[[], MessengerInput],
 ) -> Account:
     """Change what is given; `application_id=None` unlinks, a new id replaces the link."""
     provider = Provider.MESSENGER
-    if not rules.could_be_external_id(external_id):
-        raise AccountNotFound()
     with uow_factory(write=True) as uow:
-        if uow.accounts.get(tenant.id, provider, external_id) is None:
-            raise AccountNotFound()
-        if isinstance(application_id, str):
-            _require_linkable(uow, tenant, application_id)
-        if not isinstance(name, _Unset) or not isinstance(access_token, _Unset):
+        tenant = authenticate(uow, security, credentials)
+        data = inputs()
+        _get(uow, tenant, provider, external_id)
+        if isinstance(data.application_id, str):
+            _require_linkable(uow, tenant, data.application_id)
+        set_name = not isinstance(data.name, _Unset)
+        set_token = not isinstance(data.access_token, _Unset)
+        if set_name or set_token:
             uow.accounts.update(
                 tenant.id,
                 provider,
                 external_id,
-                name=None if isinstance(name, _Unset) else name,
-                access_token=None if isinstance(access_token, _Unset) else access_token,
-                set_name=not isinstance(name, _Unset),
-                set_access_token=not isinstance(access_token, _Unset),
+                name=data.name if isinstance(data.name, str) else None,
+                access_token=data.access_token if isinstance(data.access_token, str) else None,
+                set_name=set_name,
+                set_access_token=set_token,
             )
-        if not isinstance(application_id, _Unset):
-            if not uow.accounts.set_application(tenant.id, provider, external_id, application_id):
+        if not isinstance(data.application_id, _Unset):
+            linked = uow.accounts.set_application(
+                tenant.id, provider, external_id, data.application_id
+            )
+            if not linked:
                 raise CannotLink()
-        account = uow.accounts.get(tenant.id, provider, external_id)
+        account = _get(uow, tenant, provider, external_id)
         uow.commit()
-    assert account is not None
     return account
 
 
 def delete_messenger_account(
-    uow_factory: UnitOfWorkFactory, tenant: Tenant, external_id: str
+    uow_factory: UnitOfWorkFactory, security: Security, credentials: Credentials, external_id: str
 ) -> None:
-    if not rules.could_be_external_id(external_id):
-        raise AccountNotFound()
     with uow_factory(write=True) as uow:
-        if not uow.accounts.delete(tenant.id, Provider.MESSENGER, external_id):
+        tenant = authenticate(uow, security, credentials)
+        deleted = rules.could_be_external_id(external_id) and uow.accounts.delete(
+            tenant.id, Provider.MESSENGER, external_id
+        )
+        if not deleted:
             raise AccountNotFound()
         uow.commit()
 
 
-async def list_accounts(
-    reads: AccountReads,
-    tenant: Tenant,
-    *,
-    provider: Provider | None,
-    page_number: int,
-    page_size: int,
+def list_accounts(
+    uow_factory: UnitOfWorkFactory,
+    security: Security,
+    credentials: Credentials,
+    inputs: Callable[[], PageRequest],
 ) -> AccountPage:
-    total = await reads.count(tenant.id, provider)
-    return await _read_page(reads, tenant, provider, page_number, page_size, total)
-
-
-async def list_accounts_with_basic_auth(
-    reads: AccountReads,
-    api_key: str,
-    api_secret: str,
-    *,
-    provider: Provider | None,
-    page_number: int,
-    page_size: int,
-) -> AccountPage:
-    """Basic auth and the count in one query, then the page: the list's reads with one
-    statement fewer. Same answers as authenticate() then list_accounts()."""
-    found = None
-    if rules.could_be_id(api_key, tenants.API_KEY_MAX):
-        found = await reads.count_with_credentials(api_key, provider)
-    tenant = tenants.check_secret(found[0] if found else None, api_secret)
-    assert found is not None
-    return await _read_page(reads, tenant, provider, page_number, page_size, found[1])
-
-
-async def _read_page(
-    reads: AccountReads,
-    tenant: Tenant,
-    provider: Provider | None,
-    page_number: int,
-    page_size: int,
-    total: int,
-) -> AccountPage:
-    offset = (page_number - 1) * page_size
-    items = await reads.page(tenant, provider, offset, page_size, total) if offset < total else []
-    return AccountPage(items, page_number, page_size, total)
+    """A page of the tenant's accounts in creation order; a page past the end is empty. The
+    count and the page are two reads, not one snapshot."""
+    with uow_factory() as uow:
+        tenant = authenticate(uow, security, credentials)
+        page = inputs()
+        total = uow.accounts.count(tenant.id, page.provider)
+        offset = (page.number - 1) * page.size
+        items: list[Account] = []
+        if offset < total:
+            items = uow.accounts.page(
+                tenant.id, tenant.api_key, page.provider, offset, page.size, total
+            )
+    return AccountPage(items, page.number, page.size, total, page.provider)
 
 
 def link_application(
     uow_factory: UnitOfWorkFactory,
-    tenant: Tenant,
+    security: Security,
+    credentials: Credentials,
     provider: Provider | None,
     external_id: str,
-    application_id: str,
+    inputs: Callable[[], str],
 ) -> Account:
-    """Link one application. The same one again changes nothing; another one is a conflict."""
-    if provider is None or not rules.could_be_external_id(external_id):
-        raise CannotLink()  # names an account that cannot exist
+    """Link one application. The same one again changes nothing; another one is a conflict.
+    An account that is not the caller's (or a provider outside the enum) is 403."""
     with uow_factory(write=True) as uow:
-        account = uow.accounts.get(tenant.id, provider, external_id)
-        if account is None:
-            raise CannotLink()
+        tenant = authenticate(uow, security, credentials)
+        application_id = inputs()
+        try:
+            account = _get(uow, tenant, provider, external_id)
+        except AccountNotFound:
+            raise CannotLink() from None
         _require_linkable(uow, tenant, application_id)
-        if not uow.accounts.link(tenant.id, provider, external_id, application_id):
+        if not uow.accounts.link(tenant.id, account.provider, external_id, application_id):
             raise LinkConflict()
         uow.commit()
     return msgspec.structs.replace(account, application_id=application_id)
@@ -250,19 +214,22 @@ def link_application(
 
 def unlink_application(
     uow_factory: UnitOfWorkFactory,
-    tenant: Tenant,
+    security: Security,
+    credentials: Credentials,
     provider: Provider | None,
     external_id: str,
     application_id: str,
 ) -> None:
-    if provider is None or not rules.could_be_external_id(external_id):
-        raise CannotUnlink()
     with uow_factory(write=True) as uow:
-        if uow.accounts.get(tenant.id, provider, external_id) is None:
-            raise CannotUnlink()
-        if not rules.could_be_id(application_id):
-            raise UnlinkConflict()
-        if not uow.accounts.unlink(tenant.id, provider, external_id, application_id):
+        tenant = authenticate(uow, security, credentials)
+        try:
+            account = _get(uow, tenant, provider, external_id)
+        except AccountNotFound:
+            raise CannotUnlink() from None
+        unlinked = rules.could_be_id(application_id) and uow.accounts.unlink(
+            tenant.id, account.provider, external_id, application_id
+        )
+        if not unlinked:
             raise UnlinkConflict()
         uow.commit()
 
@@ -277,12 +244,26 @@ def provision_account(
     access_token: str | None = None,
 ) -> Account:
     """The operator's way to register any provider's account for a tenant (the CLI)."""
+    problems = [
+        InvalidInput.one(field, reason)
+        for field, reason in (
+            ("external_id", rules.external_id_problem(external_id)),
+            ("name", rules.name_problem(name) if name is not None else None),
+            (
+                "access_token",
+                rules.access_token_problem(access_token) if access_token is not None else None,
+            ),
+        )
+        if reason
+    ]
+    if problems:
+        raise InvalidInput([p for problem in problems for p in problem.params])
     if provider is Provider.MESSENGER and not access_token:
         raise InvalidInput.one("access_token", "a messenger account needs an access token")
     if provider is not Provider.MESSENGER and access_token is not None:
         raise InvalidInput.one("access_token", f"a {provider.value} account has no access token")
     with uow_factory(write=True) as uow:
-        record = uow.tenants.by_api_key(api_key)
+        record = uow.tenants.by_api_key(api_key) if rules.could_be_id(api_key) else None
         if record is None or record.revoked:
             raise TenantNotFound(api_key)
         tenant = Tenant(record.id, record.api_key)

@@ -3,82 +3,94 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
-from ..security.keys import generate_rsa_key_pair
 from . import rules
 from .errors import ApplicationNotFound
-from .models import Application, ApplicationPage, NewApplication, Tenant
-from .ports import UnitOfWorkFactory
+from .models import (
+    Application,
+    ApplicationInput,
+    ApplicationPage,
+    Credentials,
+    NewApplication,
+    PageRequest,
+)
+from .ports import Security, UnitOfWorkFactory
+from .tenants import authenticate
 
 DEFAULT_PRIVACY: dict[str, Any] = {"improve_ai": True}
 
 
 def create_application(
     uow_factory: UnitOfWorkFactory,
-    tenant: Tenant,
-    *,
-    name: str,
-    capabilities: dict[str, Any] | None = None,
-    public_key: str | None = None,
-    privacy: dict[str, Any] | None = None,
+    security: Security,
+    credentials: Credentials,
+    inputs: Callable[[], ApplicationInput],
 ) -> NewApplication:
     """Without a public key the server makes a key pair and hands the private key out once."""
-    private_key = None
-    if public_key is None:
-        private_key, public_key = generate_rsa_key_pair()
-    application = Application(
-        id=str(uuid.uuid4()),
-        name=name,
-        public_key=public_key,
-        capabilities=capabilities or {},
-        privacy={**DEFAULT_PRIVACY, **(privacy or {})},
-    )
     with uow_factory(write=True) as uow:
+        tenant = authenticate(uow, security, credentials)
+        data = inputs()
+        private_key, public_key = None, data.public_key
+        if public_key is None:
+            private_key, public_key = security.new_key_pair()
+        application = Application(
+            id=str(uuid.uuid4()),
+            name=data.name,
+            public_key=public_key,
+            capabilities=data.capabilities or {},
+            privacy={**DEFAULT_PRIVACY, **(data.privacy or {})},
+        )
         uow.applications.add(tenant.id, application)
         uow.commit()
     return NewApplication(application, private_key)
 
 
 def get_application(
-    uow_factory: UnitOfWorkFactory, tenant: Tenant, application_id: str
+    uow_factory: UnitOfWorkFactory,
+    security: Security,
+    credentials: Credentials,
+    application_id: str,
 ) -> Application:
-    if not rules.could_be_id(application_id):
-        raise ApplicationNotFound(application_id)
     with uow_factory() as uow:
-        application = uow.applications.get(tenant.id, application_id)
-    if application is None:
+        tenant = authenticate(uow, security, credentials)
+        found = None
+        if rules.could_be_id(application_id):
+            found = uow.applications.get(tenant.id, application_id)
+    if found is None:
         raise ApplicationNotFound(application_id)
-    return application
+    return found
 
 
 def update_application(
     uow_factory: UnitOfWorkFactory,
-    tenant: Tenant,
+    security: Security,
+    credentials: Credentials,
     application_id: str,
-    *,
-    name: str,
-    capabilities: dict[str, Any] | None = None,
-    public_key: str | None = None,
-    privacy: dict[str, Any] | None = None,
+    inputs: Callable[[], ApplicationInput],
 ) -> Application:
     """PUT semantics: name and capabilities are replaced; an absent key or privacy is kept.
 
     An application that loses its `messages` capability is unlinked from every account, so
     a linked application always has it.
     """
-    if not rules.could_be_id(application_id):
-        raise ApplicationNotFound(application_id)
     with uow_factory(write=True) as uow:
-        current = uow.applications.get(tenant.id, application_id)
+        tenant = authenticate(uow, security, credentials)
+        data = inputs()
+        current = None
+        if rules.could_be_id(application_id):
+            current = uow.applications.get(tenant.id, application_id)
         if current is None:
             raise ApplicationNotFound(application_id)
         updated = Application(
             id=current.id,
-            name=name,
-            public_key=public_key if public_key is not None else current.public_key,
-            capabilities=capabilities or {},
-            privacy={**current.privacy, **privacy} if privacy is not None else current.privacy,
+            name=data.name,
+            public_key=data.public_key if data.public_key is not None else current.public_key,
+            capabilities=data.capabilities or {},
+            privacy={**current.privacy, **data.privacy}
+            if data.privacy is not None
+            else current.privacy,
         )
         uow.applications.replace(tenant.id, updated)
         if current.has_messages and not updated.has_messages:
@@ -87,21 +99,32 @@ def update_application(
     return updated
 
 
-def delete_application(uow_factory: UnitOfWorkFactory, tenant: Tenant, application_id: str) -> None:
+def delete_application(
+    uow_factory: UnitOfWorkFactory,
+    security: Security,
+    credentials: Credentials,
+    application_id: str,
+) -> None:
     """Deleting unlinks the application from every account (a foreign key, ON DELETE SET NULL)."""
-    if not rules.could_be_id(application_id):
-        raise ApplicationNotFound(application_id)
     with uow_factory(write=True) as uow:
-        if not uow.applications.delete(tenant.id, application_id):
+        tenant = authenticate(uow, security, credentials)
+        if not rules.could_be_id(application_id) or not uow.applications.delete(
+            tenant.id, application_id
+        ):
             raise ApplicationNotFound(application_id)
         uow.commit()
 
 
 def list_applications(
-    uow_factory: UnitOfWorkFactory, tenant: Tenant, *, page: int, page_size: int
+    uow_factory: UnitOfWorkFactory,
+    security: Security,
+    credentials: Credentials,
+    inputs: Callable[[], PageRequest],
 ) -> ApplicationPage:
     with uow_factory() as uow:
+        tenant = authenticate(uow, security, credentials)
+        page = inputs()
         total = uow.applications.count(tenant.id)
-        offset = (page - 1) * page_size
-        items = uow.applications.page(tenant.id, offset, page_size) if offset < total else []
-    return ApplicationPage(items, page, page_size, total)
+        offset = (page.number - 1) * page.size
+        items = uow.applications.page(tenant.id, offset, page.size) if offset < total else []
+    return ApplicationPage(items, page.number, page.size, total)

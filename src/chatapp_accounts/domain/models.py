@@ -37,6 +37,32 @@ class Tenant(msgspec.Struct, frozen=True):
     api_key: str
 
 
+class BasicCredentials(msgspec.Struct, frozen=True):
+    """`Authorization: Basic base64(api_key:api_secret)`."""
+
+    api_key: str
+    api_secret: str
+
+
+class BearerCredentials(msgspec.Struct, frozen=True):
+    """`Authorization: Bearer <JWT>`, and the path it was sent to (its `acl` must cover it)."""
+
+    token: str
+    path: str
+
+
+# Who a request says it is, parsed once from its Authorization header; the use cases decide.
+Credentials = BasicCredentials | BearerCredentials
+
+
+class ApplicationKey(msgspec.Struct, frozen=True):
+    """The key that verifies an application's JWTs, and the tenant the tokens act as."""
+
+    tenant_id: int
+    api_key: str
+    public_key: str
+
+
 class TenantRecord(msgspec.Struct, frozen=True):
     id: int
     api_key: str
@@ -70,6 +96,7 @@ class AccountPage(msgspec.Struct, frozen=True):
     page_number: int
     page_size: int
     total_items: int
+    provider: Provider | None = None  # the filter it was listed with
 
     @property
     def total_pages(self) -> int:
@@ -104,3 +131,20 @@ class ApplicationPage(msgspec.Struct, frozen=True):
     @property
     def total_pages(self) -> int:
         return rules.page_count(self.total_items, self.page_size)
+
+
+class ApplicationInput(msgspec.Struct, frozen=True):
+    """An application as a create or update gives it (absent parts are None)."""
+
+    name: str
+    capabilities: dict[str, Any] | None = None
+    public_key: str | None = None
+    privacy: dict[str, Any] | None = None
+
+
+class PageRequest(msgspec.Struct, frozen=True):
+    """Which page of a list, and of which provider's accounts (None: all)."""
+
+    number: int
+    size: int
+    provider: Provider | None = None

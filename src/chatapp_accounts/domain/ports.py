@@ -1,10 +1,12 @@
-"""What the use cases need from storage. storage/ implements these; tests may fake them."""
+"""What the use cases need from the outside. storage/ and security/ implement these; the unit
+tests fake them (tests/unit/fakes.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
-from .models import Account, Application, Provider, Tenant, TenantRecord
+from .models import Account, Application, ApplicationKey, Provider, TenantRecord
 
 
 class AccountRepository(Protocol):
@@ -12,16 +14,6 @@ class AccountRepository(Protocol):
         """Insert; raises AccountAlreadyRegistered when (provider, external_id) is taken."""
 
     def get(self, tenant: int, provider: Provider, external_id: str) -> Account | None: ...
-
-    def get_with_credentials(
-        self, api_key: str, provider: Provider, external_id: str
-    ) -> tuple[TenantRecord, Account | None] | None:
-        """The tenant of `api_key` and its account with this key, in one read."""
-
-    def get_with_application_key(
-        self, application_id: str, provider: Provider, external_id: str
-    ) -> tuple[tuple[int, str, str], Account | None] | None:
-        """An application's signing key and its owner's account with this key, in one read."""
 
     def owner(self, provider: Provider, external_id: str) -> int | None: ...
 
@@ -52,6 +44,16 @@ class AccountRepository(Protocol):
 
     def delete(self, tenant: int, provider: Provider, external_id: str) -> bool: ...
 
+    def count(self, tenant: int, provider: Provider | None) -> int:
+        """How many accounts the tenant has (of this provider)."""
+
+    def page(
+        self, tenant: int, api_key: str, provider: Provider | None, offset: int, limit: int,
+        total: int,
+    ) -> list[Account]:  # fmt: skip
+        """`limit` of the tenant's accounts from `offset`, in creation order; `total` is
+        count()'s answer (deep pages are read from the end)."""
+
 
 class ApplicationRepository(Protocol):
     def add(self, tenant: int, application: Application) -> None: ...
@@ -66,8 +68,8 @@ class ApplicationRepository(Protocol):
 
     def count(self, tenant: int) -> int: ...
 
-    def signing_key(self, application_id: str) -> tuple[int, str, str] | None:
-        """(owner tenant id, owner api_key, public key) while the owner is not revoked."""
+    def signing_key(self, application_id: str) -> ApplicationKey | None:
+        """The application's key and its owner, while the owner is not revoked."""
 
 
 class TenantRepository(Protocol):
@@ -105,32 +107,28 @@ class UnitOfWorkFactory(Protocol):
     def __call__(self, *, write: bool = False) -> UnitOfWork: ...
 
 
-class AccountReads(Protocol):
-    """The hot reads: one account and the credentials that decide who may see it, in one read,
-    and the reads of the account list, outside any unit of work. Awaitable, so that on a
-    database across the network the reads of many requests overlap."""
+KeyLookup = Callable[[str], ApplicationKey | None]
 
-    async def with_credentials(
-        self, api_key: str, provider: Provider, external_id: str
-    ) -> tuple[TenantRecord, Account | None] | None:
-        """The tenant of `api_key` (None if there is none) and its account with this key."""
 
-    async def with_application_key(
-        self, application_id: str, provider: Provider, external_id: str
-    ) -> tuple[tuple[int, str, str], Account | None] | None:
-        """The application's signing key (owner id, owner api_key, public key) and the owner's
-        account with this key; None if no such application of a live tenant."""
+class Security(Protocol):
+    """Secrets, hashes, keys and tokens: the use cases decide, security/ computes."""
 
-    async def count(self, tenant: int, provider: Provider | None) -> int:
-        """How many accounts the tenant has (of this provider)."""
+    @property
+    def dummy_hash(self) -> str:
+        """A hash no secret matches, compared against when an api_key is unknown."""
 
-    async def count_with_credentials(
-        self, api_key: str, provider: Provider | None
-    ) -> tuple[TenantRecord, int] | None:
-        """The tenant of `api_key` and count()'s answer for it, in one read."""
+    def new_api_key(self) -> str: ...
 
-    async def page(
-        self, owner: Tenant, provider: Provider | None, offset: int, limit: int, total: int
-    ) -> list[Account]:
-        """`limit` of the owner's accounts from `offset`, in creation order; `total` is
-        count()'s answer."""
+    def new_api_secret(self) -> str: ...
+
+    def hash_secret(self, secret: str) -> str: ...
+
+    def verify_secret(self, secret: str, stored_hash: str) -> bool:
+        """Constant-time."""
+
+    def new_key_pair(self) -> tuple[str, str]:
+        """(private key PEM, public key PEM) of a new RSA key pair."""
+
+    def verify_token(self, token: str, path: str, lookup: KeyLookup) -> ApplicationKey:
+        """The key of the application whose JWT this is, looked up with `lookup`; raises
+        NotAuthenticated (a bad token) or AccessDenied (its `acl` does not cover `path`)."""

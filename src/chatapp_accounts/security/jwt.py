@@ -15,6 +15,7 @@ in every process, since every process reads the same database.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -22,9 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-import msgspec
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from ..domain.models import ApplicationKey
+from ..domain.ports import KeyLookup
 
 DEFAULT_LIFETIME = 15 * 60
 MAX_LIFETIME = 24 * 60 * 60
@@ -38,24 +41,14 @@ class AclDenied(Exception):
     """A valid token whose `acl` covers no path of this request (403)."""
 
 
-class SigningKey(msgspec.Struct, frozen=True):
-    """What the database says about an application, read on every request."""
-
-    tenant_id: int
-    api_key: str
-    public_key: str
-
-
 @dataclass(frozen=True, slots=True)
 class Verified:
     application_id: str
+    api_key: str  # of the tenant it acts as (for the access log)
     public_key: str  # the key it was verified with
     not_before: float
     expires: float
     acl: tuple[re.Pattern[str], ...] | None
-
-
-KeyLookup = Callable[[str], SigningKey | None]
 
 
 _ACL_PARTS = {"/**": "(?:/.*)?", "**": ".*", "*": "[^/]+"}
@@ -80,7 +73,6 @@ def _number(claims: dict[str, Any], name: str) -> float | None:
 class JwtVerifier:
     def __init__(
         self,
-        lookup: KeyLookup,
         *,
         leeway: float = 30,
         cache_size: int = 10_000,
@@ -90,8 +82,8 @@ class JwtVerifier:
     ) -> None:
         self._on_hit = on_hit
         self._on_check = on_signature_check
-        self._lookup = lookup
         self._leeway = leeway
+        self._lock = threading.Lock()  # the cache is shared by the threads that run use cases
         self._cache: OrderedDict[str, Verified] = OrderedDict()
         self._cache_size = cache_size
         self._keys: dict[str, RSAPublicKey] = {}
@@ -102,25 +94,18 @@ class JwtVerifier:
     def __len__(self) -> int:
         return len(self._cache)
 
-    def claimed_application_id(self, token: str) -> str | None:
-        """The application the token names, before any check (to fetch its key ahead of
-        verify()); None when the token is unreadable, which verify() then rejects."""
-        verified = self._cache.get(token)
-        if verified is not None:
-            return verified.application_id
-        try:
-            claims = jwt.decode(token, options={"verify_signature": False})
-        except jwt.PyJWTError:
-            return None
-        application_id = claims.get("application_id")
-        return application_id if isinstance(application_id, str) else None
+    def api_key_of(self, token: str) -> str | None:
+        """The api_key of the tenant a token verified earlier acts as (None if unknown)."""
+        with self._lock:
+            verified = self._cache.get(token)
+        return verified.api_key if verified is not None else None
 
-    def verify(self, token: str, path: str, lookup: KeyLookup | None = None) -> SigningKey:
-        """The owner of the token's application, or TokenRejected / AclDenied. `lookup`
-        replaces the configured key lookup for this call (to fetch more in the same read)."""
-        lookup = lookup or self._lookup
+    def verify(self, token: str, path: str, lookup: KeyLookup) -> ApplicationKey:
+        """The key of the token's application (`lookup` reads it, on every call), or
+        TokenRejected / AclDenied."""
         now = self._clock()
-        verified = self._cache.get(token)
+        with self._lock:
+            verified = self._cache.get(token)
         if verified is not None:
             key = lookup(verified.application_id)
             if (
@@ -128,13 +113,16 @@ class JwtVerifier:
                 and key.public_key == verified.public_key
                 and verified.not_before - self._leeway <= now <= verified.expires + self._leeway
             ):
-                self._cache.move_to_end(token)
-                self.hits += 1
+                with self._lock:
+                    if token in self._cache:
+                        self._cache.move_to_end(token)
+                    self.hits += 1
                 if self._on_hit is not None:
                     self._on_hit()
                 self._check_acl(verified, path)
                 return key
-            del self._cache[token]
+            with self._lock:
+                self._cache.pop(token, None)
             if key is None or key.public_key != verified.public_key:
                 raise TokenRejected("the application or its key changed")
         verified, key = self._verify_signature(token, now, lookup)
@@ -147,9 +135,10 @@ class JwtVerifier:
             raise AclDenied()
 
     def _remember(self, token: str, verified: Verified) -> None:
-        self._cache[token] = verified
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[token] = verified
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
 
     def _public_key(self, pem: str) -> RSAPublicKey:
         key = self._keys.get(pem)
@@ -164,7 +153,7 @@ class JwtVerifier:
 
     def _verify_signature(
         self, token: str, now: float, lookup: KeyLookup
-    ) -> tuple[Verified, SigningKey]:
+    ) -> tuple[Verified, ApplicationKey]:
         try:
             header = jwt.get_unverified_header(token)
             if header.get("alg") != "RS256":
@@ -207,6 +196,7 @@ class JwtVerifier:
             raise TokenRejected("expired")
         verified = Verified(
             application_id=application_id,
+            api_key=key.api_key,
             public_key=key.public_key,
             not_before=max(iat, nbf if nbf is not None else iat),
             expires=expires,

@@ -1,15 +1,13 @@
 """One long-lived DBAPI connection per thread, for the repositories' plain SQL.
 
-A server process answers requests on one event-loop thread and its use cases never await in
-the middle of a transaction, so one connection per process serves every request, with no pool
-checkout and no thread hop. Statements are prepared once by the driver (sqlite3's statement
-cache; psycopg prepares a query after a few executions). Reads run without a transaction
+On SQLite a server process runs its use cases on its event-loop thread, so one connection
+serves every request, with no pool checkout and no thread hop; on PostgreSQL they run on the
+unit-of-work factory's threads (uow.py), each with a connection of its own. Statements are
+prepared once by the driver (sqlite3's statement cache; psycopg prepares a query after a few
+executions). Reads run without a transaction
 (each statement sees a consistent snapshot); writes run in BEGIN / COMMIT. A connection that
 fails is discarded, and the next request opens a new one: the server recovers by itself when
 the database comes back.
-
-On PostgreSQL the hot reads (GET of one account) do not use this connection: they overlap on a
-connection of their own in pipeline mode (pipeline.py, reads.py).
 
 SQLAlchemy still makes the connections (its connect hooks set SQLite's pragmas), runs the
 migrations, and describes the schema in tables.py.

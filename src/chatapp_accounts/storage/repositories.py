@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..domain.errors import AccountAlreadyRegistered, CannotLink
-from ..domain.models import Account, Application, Provider, Tenant, TenantRecord
+from ..domain.models import Account, Application, ApplicationKey, Provider, TenantRecord
 from ..security.tokens import TokenCipher, row_binding
 from .db import Database
 
@@ -49,21 +49,6 @@ class Statements:
     def __init__(self, db: Database) -> None:
         q = db.sql
         self.account_get = q(_ACCOUNT + "WHERE " + _KEY)
-        # The hot read: the tenant of an api_key and, if it has one, its account.
-        self.account_with_tenant = q(
-            "SELECT t.id, t.api_key, t.secret_hash, t.revoked, a.provider, a.external_id, "
-            "a.name, a.access_token, a.application_id "
-            "FROM tenants t LEFT JOIN accounts a ON a.tenant_id = t.id "
-            "AND a.provider = ? AND a.external_id = ? WHERE t.api_key = ?"
-        )
-        # The hot read with a JWT: the application's key, its owner, and the owner's account.
-        self.account_with_application = q(
-            "SELECT t.id, t.api_key, ap.public_key, a.provider, a.external_id, "
-            "a.name, a.access_token, a.application_id "
-            "FROM applications ap JOIN tenants t ON t.id = ap.tenant_id AND NOT t.revoked "
-            "LEFT JOIN accounts a ON a.tenant_id = t.id AND a.provider = ? AND a.external_id = ? "
-            "WHERE ap.id = ?"
-        )
         self.account_owner = q(
             "SELECT tenant_id FROM accounts WHERE provider = ? AND external_id = ?"
         )
@@ -113,16 +98,6 @@ class Statements:
         self.account_count_provider = q(
             "SELECT COALESCE(SUM(n), 0) FROM account_counts WHERE tenant_id = ? AND provider = ?"
         )
-        # The list with Basic auth: the tenant of an api_key and its count, in one read.
-        self.account_count_with_tenant = q(
-            "SELECT t.id, t.api_key, t.secret_hash, t.revoked, (SELECT COALESCE(SUM(c.n), 0) "
-            "FROM account_counts c WHERE c.tenant_id = t.id) FROM tenants t WHERE t.api_key = ?"
-        )
-        self.account_count_provider_with_tenant = q(
-            "SELECT t.id, t.api_key, t.secret_hash, t.revoked, (SELECT COALESCE(SUM(c.n), 0) "
-            "FROM account_counts c WHERE c.tenant_id = t.id AND c.provider = ?) "
-            "FROM tenants t WHERE t.api_key = ?"
-        )
         apps = "SELECT id, name, public_key, capabilities, privacy FROM applications "
         self.app_insert = q(
             "INSERT INTO applications (id, tenant_id, name, public_key, capabilities, privacy, "
@@ -149,8 +124,7 @@ class Statements:
         self.tenant_revoke = q("UPDATE tenants SET revoked = ? WHERE api_key = ?")
         self.tenant_count = q("SELECT COUNT(*) FROM tenants")
 
-    # The account list's reads: which statement, with which parameters. Run by the repository
-    # (SQLite) and by the pipelined reads (PostgreSQL).
+    # The account list's reads: which statement, with which parameters.
 
     def account_page(
         self, owner: int, provider: Provider | None, offset: int, limit: int, total: int
@@ -181,21 +155,12 @@ class Statements:
             return self.account_count, (tenant,)
         return self.account_count_provider, (tenant, provider.value)
 
-    def account_count_with_credentials(
-        self, api_key: str, provider: Provider | None
-    ) -> tuple[str, tuple[Any, ...]]:
-        """The tenant of an api_key and the count of its accounts, in one read."""
-        if provider is None:
-            return self.account_count_with_tenant, (api_key,)
-        return self.account_count_provider_with_tenant, (provider.value, api_key)
-
 
 _PROVIDERS = {p.value: p for p in Provider}
 
 
 class AccountRows:
-    """Rows of the account reads made domain values, the access token decrypted. Shared by the
-    repository and by the pipelined reads on PostgreSQL (pipeline.py), which run the same SQL."""
+    """Rows of the account reads made domain values, the access token decrypted."""
 
     def __init__(self, cipher: TokenCipher) -> None:
         self._cipher = cipher
@@ -216,16 +181,6 @@ class AccountRows:
             token if type(token) is bytes else bytes(token), provider, external_id
         )
 
-    def with_credentials(self, row: Any) -> tuple[TenantRecord, Account | None] | None:
-        """A row of Statements.account_with_tenant."""
-        if row is None:
-            return None
-        tenant_id, key, secret_hash, revoked, p, e, name, token, app = row
-        tenant = TenantRecord(int(tenant_id), key, secret_hash, bool(revoked), "")
-        if p is None:
-            return tenant, None
-        return tenant, self.account((p, e, key, name, token, app))
-
     def page(self, rows: Iterable[Any], api_key: str) -> list[Account]:
         """The rows of Statements.account_page, their owner's api_key known."""
         plain = self.plain
@@ -233,24 +188,6 @@ class AccountRows:
             Account(_PROVIDERS[p], e, api_key, name, None if t is None else plain(p, e, t), app)
             for p, e, name, t, app in rows
         ]
-
-    @staticmethod
-    def count_with_credentials(row: Any) -> tuple[TenantRecord, int] | None:
-        """A row of Statements.account_count_with_credentials."""
-        if row is None:
-            return None
-        tenant_id, key, secret_hash, revoked, total = row
-        return TenantRecord(int(tenant_id), key, secret_hash, bool(revoked), ""), int(total)
-
-    def with_application_key(self, row: Any) -> tuple[tuple[int, str, str], Account | None] | None:
-        """A row of Statements.account_with_application."""
-        if row is None:
-            return None
-        tenant_id, api_key, public_key, p, e, name, token, app = row
-        key = (int(tenant_id), api_key, public_key)
-        if p is None:
-            return key, None
-        return key, self.account((p, e, api_key, name, token, app))
 
 
 class SqlAccounts:
@@ -287,25 +224,6 @@ class SqlAccounts:
             self._sql.account_get, (tenant, provider.value, external_id)
         ).fetchone()
         return self._to_account(row) if row is not None else None
-
-    def get_with_credentials(
-        self, api_key: str, provider: Provider, external_id: str
-    ) -> tuple[TenantRecord, Account | None] | None:
-        """The tenant of `api_key` (None if there is none) and its account, in one query."""
-        row = self._conn.execute(
-            self._sql.account_with_tenant, (provider.value, external_id, api_key)
-        ).fetchone()
-        return self._rows.with_credentials(row)
-
-    def get_with_application_key(
-        self, application_id: str, provider: Provider, external_id: str
-    ) -> tuple[tuple[int, str, str], Account | None] | None:
-        """The application's signing key (owner id, owner api_key, public key) and the owner's
-        account with this key, in one query; None if no such application of a live tenant."""
-        row = self._conn.execute(
-            self._sql.account_with_application, (provider.value, external_id, application_id)
-        ).fetchone()
-        return self._rows.with_application_key(row)
 
     def owner(self, provider: Provider, external_id: str) -> int | None:
         row = self._conn.execute(self._sql.account_owner, (provider.value, external_id)).fetchone()
@@ -370,20 +288,15 @@ class SqlAccounts:
         return bool(cur.rowcount == 1)
 
     def page(
-        self, owner: Tenant, provider: Provider | None, offset: int, limit: int, total: int
-    ) -> list[Account]:
-        statement, params = self._sql.account_page(owner.id, provider, offset, limit, total)
-        return self._rows.page(self._conn.execute(statement, params).fetchall(), owner.api_key)
+        self, tenant: int, api_key: str, provider: Provider | None, offset: int, limit: int,
+        total: int,
+    ) -> list[Account]:  # fmt: skip
+        statement, params = self._sql.account_page(tenant, provider, offset, limit, total)
+        return self._rows.page(self._conn.execute(statement, params).fetchall(), api_key)
 
     def count(self, tenant: int, provider: Provider | None) -> int:
         statement, params = self._sql.account_count_of(tenant, provider)
         return int(self._conn.execute(statement, params).fetchone()[0])
-
-    def count_with_credentials(
-        self, api_key: str, provider: Provider | None
-    ) -> tuple[TenantRecord, int] | None:
-        statement, params = self._sql.account_count_with_credentials(api_key, provider)
-        return self._rows.count_with_credentials(self._conn.execute(statement, params).fetchone())
 
 
 def _to_application(row: Any) -> Application:
@@ -433,9 +346,9 @@ class SqlApplications:
     def count(self, tenant: int) -> int:
         return int(self._conn.execute(self._sql.app_count, (tenant,)).fetchone()[0])
 
-    def signing_key(self, application_id: str) -> tuple[int, str, str] | None:
+    def signing_key(self, application_id: str) -> ApplicationKey | None:
         row = self._conn.execute(self._sql.app_signing_key, (application_id,)).fetchone()
-        return (int(row[0]), row[1], row[2]) if row is not None else None
+        return ApplicationKey(int(row[0]), row[1], row[2]) if row is not None else None
 
 
 class SqlTenants:

@@ -1,0 +1,48 @@
+"""The use cases' `Security` port (domain/ports.py), made of this package's parts: secrets and
+their hashes, RSA key pairs, and application JWTs."""
+
+from __future__ import annotations
+
+import logging
+
+from ..domain.errors import AccessDenied, NotAuthenticated
+from ..domain.models import ApplicationKey
+from ..domain.ports import KeyLookup
+from . import secrets
+from .jwt import AclDenied, JwtVerifier, TokenRejected
+from .keys import generate_rsa_key_pair
+
+log = logging.getLogger("chatapp_accounts.auth")
+
+
+class SecurityService:
+    def __init__(self, verifier: JwtVerifier | None = None) -> None:
+        self.verifier = verifier if verifier is not None else JwtVerifier()
+
+    @property
+    def dummy_hash(self) -> str:
+        return secrets.DUMMY_HASH
+
+    def new_api_key(self) -> str:
+        return secrets.new_api_key()
+
+    def new_api_secret(self) -> str:
+        return secrets.new_api_secret()
+
+    def hash_secret(self, secret: str) -> str:
+        return secrets.hash_secret(secret)
+
+    def verify_secret(self, secret: str, stored_hash: str) -> bool:
+        return secrets.verify_secret(secret, stored_hash)
+
+    def new_key_pair(self) -> tuple[str, str]:
+        return generate_rsa_key_pair()
+
+    def verify_token(self, token: str, path: str, lookup: KeyLookup) -> ApplicationKey:
+        try:
+            return self.verifier.verify(token, path, lookup)
+        except TokenRejected as exc:
+            log.info("bearer token rejected: %s", exc)  # the reason, never the token
+            raise NotAuthenticated() from None
+        except AclDenied:
+            raise AccessDenied() from None
