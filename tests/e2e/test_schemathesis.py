@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-import yaml
 
 from chatapp_accounts.api.openapi import (
     APPLICATION_FIXES,
@@ -35,7 +34,6 @@ from .server import Server, base_env, cli, new_tenant, running_server
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-SHARED_SPEC = ROOT.parent / "shared" / "spec"
 ST = str(Path(sys.executable).parent / "schemathesis")
 SEED = os.environ.get("CHATAPP_SCHEMATHESIS_SEED", "1")
 EXAMPLES = os.environ.get("CHATAPP_SCHEMATHESIS_EXAMPLES", "40")
@@ -160,9 +158,9 @@ values = {_toml_list(seeded.public_keys)}
 
 
 def published_external_accounts_spec(tmp_path: Path) -> Path:
-    """The published file, changed only by the fixes NOTES.md lists (applied here, in the test)."""
-    source = SHARED_SPEC / "external-accounts.v0.1.5.yaml"
-    spec = yaml.safe_load(source.read_text()) if source.exists() else load_published()
+    """The published file (the package's verbatim copy), changed only by the fixes
+    docs/spec-fixes.md lists (applied here, in the test)."""
+    spec = load_published()
     path = tmp_path / "external-accounts.fixed.json"
     path.write_text(json.dumps(apply_fixes(spec)))
     return path

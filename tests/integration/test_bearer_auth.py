@@ -189,7 +189,7 @@ def test_acl_of_the_whole_api_admits_every_path_shape(
     body: Any,
     status: int,
 ) -> None:
-    """NOTES.md's own example: `**` is zero or more segments, so the list itself is covered."""
+    """The shape of Vonage's own tokens: `**` is zero or more segments, so the list itself is covered."""
     new_messenger(client, alice, "acl-page")
     path = path.replace("APP", app_keys["id"])
     payload = {"application": app_keys["id"]} if body == "APP" else body

@@ -138,7 +138,7 @@ def render(request: Request, problem: Problem) -> Response:
         headers = {**headers, "Retry-After": "1"}
     body: dict[str, Any]
     if problem.kind == "unauthorized" and not is_apps:
-        # NOTES.md: exactly this body.
+        # docs/decisions.md: exactly this body.
         body = {"title": title, "detail": problem.detail}
     elif is_apps:
         detail = problem.detail

@@ -1,5 +1,5 @@
 """The OpenAPI document this server serves: the published External Accounts spec (v0.1.5, kept
-verbatim in spec/) with the fixes NOTES.md lists applied. Each fix is one function here and one
+verbatim in spec/) with the fixes docs/spec-fixes.md lists applied. Each fix is one function here and one
 entry in docs/spec-fixes.md; tests apply the same functions to the published file."""
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def fix_add_rcs(spec: Spec) -> None:
 
 
 def fix_bounds(spec: Spec) -> None:
-    """Page parameters and strings declare no bounds: the served spec declares NOTES.md's."""
+    """Page parameters and strings declare no bounds: the served spec declares the bounds of docs/decisions.md."""
     external_id = {
         "type": "string",
         "minLength": 1,
@@ -248,7 +248,7 @@ def fix_app_bodies_are_objects(spec: Spec) -> None:
 
 
 def fix_app_string_bounds(spec: Spec) -> None:
-    """NOTES.md's string rules, applied to the Application API too: `name` is 1 to 255
+    """The string rules of docs/decisions.md, applied to the Application API too: `name` is 1 to 255
     characters with no control characters; a webhook `address` is an http(s) URL of at most
     2048 characters."""
     address = {

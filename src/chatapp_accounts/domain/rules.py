@@ -1,4 +1,4 @@
-"""Bounds on the values the API accepts (NOTES.md, "Strings have bounds").
+"""Bounds on the values the API accepts (docs/decisions.md, "Strings have bounds").
 
 Each check returns the reason a value is refused, or None. They are shared by the HTTP
 layer (which turns reasons into `invalid_params`) and the command line.

@@ -1,0 +1,266 @@
+"""In-memory fakes of the domain's ports: the use cases run on them without SQL or HTTP.
+
+The unit of work keeps a committed state and a working copy; leaving the block without
+commit() throws the working copy away, as a rolled-back transaction does.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass, field
+
+import msgspec
+
+from chatapp_accounts.domain.errors import AccessDenied, AccountAlreadyRegistered, NotAuthenticated
+from chatapp_accounts.domain.models import (
+    Account,
+    Application,
+    ApplicationKey,
+    Provider,
+    TenantRecord,
+)
+from chatapp_accounts.domain.ports import KeyLookup
+
+
+@dataclass
+class State:
+    tenants: dict[str, TenantRecord] = field(default_factory=dict)
+    applications: dict[str, tuple[int, Application]] = field(default_factory=dict)
+    accounts: dict[tuple[Provider, str], tuple[int, Account]] = field(default_factory=dict)
+    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+
+class FakeAccounts:
+    def __init__(self, state: State) -> None:
+        self.s = state
+
+    def _api_key(self, tenant: int) -> str:
+        return next(t.api_key for t in self.s.tenants.values() if t.id == tenant)
+
+    def add(self, tenant: int, account: Account) -> None:
+        key = (account.provider, account.external_id)
+        if key in self.s.accounts:
+            raise AccountAlreadyRegistered("taken")
+        self.s.accounts[key] = (tenant, account)
+
+    def get(self, tenant: int, provider: Provider, external_id: str) -> Account | None:
+        found = self.s.accounts.get((provider, external_id))
+        return found[1] if found and found[0] == tenant else None
+
+    def owner(self, provider: Provider, external_id: str) -> int | None:
+        found = self.s.accounts.get((provider, external_id))
+        return found[0] if found else None
+
+    def _replace(
+        self, tenant: int, provider: Provider, external_id: str, **changes: object
+    ) -> bool:
+        account = self.get(tenant, provider, external_id)
+        if account is None:
+            return False
+        self.s.accounts[(provider, external_id)] = (
+            tenant,
+            msgspec.structs.replace(account, **changes),
+        )
+        return True
+
+    def update(
+        self,
+        tenant: int,
+        provider: Provider,
+        external_id: str,
+        *,
+        name: str | None,
+        access_token: str | None,
+        set_name: bool,
+        set_access_token: bool,
+    ) -> bool:
+        changes: dict[str, object] = {}
+        if set_name:
+            changes["name"] = name
+        if set_access_token:
+            changes["access_token"] = access_token
+        return self._replace(tenant, provider, external_id, **changes)
+
+    def set_application(
+        self, tenant: int, provider: Provider, external_id: str, application_id: str | None
+    ) -> bool:
+        return self._replace(tenant, provider, external_id, application_id=application_id)
+
+    def link(self, tenant: int, provider: Provider, external_id: str, application_id: str) -> bool:
+        account = self.get(tenant, provider, external_id)
+        if account is None or account.application_id not in (None, application_id):
+            return False
+        return self._replace(tenant, provider, external_id, application_id=application_id)
+
+    def unlink(
+        self, tenant: int, provider: Provider, external_id: str, application_id: str
+    ) -> bool:
+        account = self.get(tenant, provider, external_id)
+        if account is None or account.application_id != application_id:
+            return False
+        return self._replace(tenant, provider, external_id, application_id=None)
+
+    def unlink_everywhere(self, tenant: int, application_id: str) -> int:
+        linked = [
+            (p, e)
+            for (p, e), (t, a) in self.s.accounts.items()
+            if t == tenant and a.application_id == application_id
+        ]
+        for p, e in linked:
+            self._replace(tenant, p, e, application_id=None)
+        return len(linked)
+
+    def delete(self, tenant: int, provider: Provider, external_id: str) -> bool:
+        if self.get(tenant, provider, external_id) is None:
+            return False
+        del self.s.accounts[(provider, external_id)]
+        return True
+
+    def _mine(self, tenant: int, provider: Provider | None) -> list[Account]:
+        return [
+            a
+            for t, a in self.s.accounts.values()
+            if t == tenant and (provider is None or a.provider is provider)
+        ]
+
+    def count(self, tenant: int, provider: Provider | None) -> int:
+        return len(self._mine(tenant, provider))
+
+    def page(
+        self, tenant: int, api_key: str, provider: Provider | None, offset: int, limit: int,
+        total: int,
+    ) -> list[Account]:  # fmt: skip
+        return self._mine(tenant, provider)[offset : offset + limit]
+
+
+class FakeApplications:
+    def __init__(self, state: State) -> None:
+        self.s = state
+
+    def add(self, tenant: int, application: Application) -> None:
+        self.s.applications[application.id] = (tenant, application)
+
+    def get(self, tenant: int, application_id: str) -> Application | None:
+        found = self.s.applications.get(application_id)
+        return found[1] if found and found[0] == tenant else None
+
+    def replace(self, tenant: int, application: Application) -> bool:
+        if self.get(tenant, application.id) is None:
+            return False
+        self.s.applications[application.id] = (tenant, application)
+        return True
+
+    def delete(self, tenant: int, application_id: str) -> bool:
+        if self.get(tenant, application_id) is None:
+            return False
+        del self.s.applications[application_id]
+        FakeAccounts(self.s).unlink_everywhere(tenant, application_id)
+        return True
+
+    def page(self, tenant: int, offset: int, limit: int) -> list[Application]:
+        mine = [a for t, a in self.s.applications.values() if t == tenant]
+        return mine[offset : offset + limit]
+
+    def count(self, tenant: int) -> int:
+        return sum(1 for t, _ in self.s.applications.values() if t == tenant)
+
+    def signing_key(self, application_id: str) -> ApplicationKey | None:
+        found = self.s.applications.get(application_id)
+        if found is None:
+            return None
+        owner = next(t for t in self.s.tenants.values() if t.id == found[0])
+        if owner.revoked:
+            return None
+        return ApplicationKey(owner.id, owner.api_key, found[1].public_key)
+
+
+class FakeTenants:
+    def __init__(self, state: State) -> None:
+        self.s = state
+
+    def add(self, api_key: str, secret_hash: str) -> int:
+        tenant_id = next(self.s.ids)
+        self.s.tenants[api_key] = TenantRecord(tenant_id, api_key, secret_hash, False, "now")
+        return tenant_id
+
+    def by_api_key(self, api_key: str) -> TenantRecord | None:
+        return self.s.tenants.get(api_key)
+
+    def all(self) -> list[TenantRecord]:
+        return list(self.s.tenants.values())
+
+    def revoke(self, api_key: str) -> bool:
+        record = self.s.tenants.get(api_key)
+        if record is None:
+            return False
+        self.s.tenants[api_key] = msgspec.structs.replace(record, revoked=True)
+        return True
+
+    def count(self) -> int:
+        return len(self.s.tenants)
+
+
+class FakeUnitOfWork:
+    def __init__(self, factory: FakeUnitOfWorkFactory, write: bool) -> None:
+        self.factory = factory
+        self.write = write
+        self.working = copy.deepcopy(factory.committed)
+        self.accounts = FakeAccounts(self.working)
+        self.applications = FakeApplications(self.working)
+        self.tenants = FakeTenants(self.working)
+
+    def __enter__(self) -> FakeUnitOfWork:
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        pass  # the working copy is simply dropped: a rollback
+
+    def commit(self) -> None:
+        assert self.write, "a read unit of work committed"
+        self.factory.committed = self.working
+        self.factory.commits += 1
+
+
+class FakeUnitOfWorkFactory:
+    def __init__(self) -> None:
+        self.committed = State()
+        self.commits = 0
+
+    def __call__(self, *, write: bool = False) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self, write)
+
+
+class FakeSecurity:
+    """Readable secrets and "tokens" of the form `app:<application id>[:acl-denied]`."""
+
+    dummy_hash = "hash:"
+
+    def __init__(self) -> None:
+        self.keys = itertools.count(1)
+
+    def new_api_key(self) -> str:
+        return f"key{next(self.keys)}"
+
+    def new_api_secret(self) -> str:
+        return f"secret{next(self.keys)}"
+
+    def hash_secret(self, secret: str) -> str:
+        return f"hash:{secret}"
+
+    def verify_secret(self, secret: str, stored_hash: str) -> bool:
+        return stored_hash == self.hash_secret(secret)
+
+    def new_key_pair(self) -> tuple[str, str]:
+        n = next(self.keys)
+        return f"private{n}", f"public{n}"
+
+    def verify_token(self, token: str, path: str, lookup: KeyLookup) -> ApplicationKey:
+        kind, _, rest = token.partition(":")
+        application_id, _, denied = rest.partition(":")
+        key = lookup(application_id) if kind == "app" else None
+        if key is None:
+            raise NotAuthenticated()
+        if denied:
+            raise AccessDenied()
+        return key
