@@ -29,9 +29,11 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 
@@ -288,6 +290,78 @@ class Ceiling:
         self.proc.wait(10)
 
 
+def start_server(url: str, keys: str, log_path: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """`chatapp-accounts serve` on a database, as in production (one worker)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATAPP_")}
+    env.update(CHATAPP_DATABASE_URL=url, CHATAPP_ENCRYPTION_KEYS=keys)
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [str(BIN / "chatapp-accounts"), "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+    return proc, port
+
+
+def basic_auth(s: Seed) -> dict[str, str]:
+    token = base64.b64encode(f"{s.api_key}:{s.api_secret}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+REMOTE_ACCOUNTS = 10000
+REMOTE_WRITERS = 16
+
+
+def run_remote(
+    seconds: float, use_wrk: bool, folder: Path, pg_url: str, logs: Path
+) -> dict[str, Any]:
+    """PostgreSQL on "another host": the server reaches it through bench/delay_proxy.py, which
+    delays every chunk by 0 ms (the proxy alone) and by 1 ms each way. At each delay: creates
+    from 16 clients, GET by id alone, and GET while the 16 clients create (both measured)."""
+    target = urlsplit(normalise_url(pg_url))
+    results: dict[str, Any] = {"accounts": REMOTE_ACCOUNTS, "writers": REMOTE_WRITERS}
+    for delay_ms in (0, 1):
+        keys = new_key()
+        url = fresh_database("postgres", folder, pg_url)
+        s = seed(url, keys, REMOTE_ACCOUNTS)
+        proxy_port = free_port()
+        proxy = subprocess.Popen(
+            [sys.executable, str(HERE / "delay_proxy.py"), str(proxy_port),
+             target.hostname or "127.0.0.1", str(target.port or 5432), str(delay_ms)],
+        )  # fmt: skip
+        served = urlsplit(url)._replace(netloc=f"{target.username}@127.0.0.1:{proxy_port}")
+        proc, port = start_server(served.geturl(), keys, logs / f"server-remote-{delay_ms}ms.log")
+        base = f"http://127.0.0.1:{port}"
+        hot_id = f"{(REMOTE_ACCOUNTS // 2) // 4 * 4 + 1:09d}"
+        get = (f"{base}{PREFIX}/messenger/{hot_id}", {"headers": basic_auth(s)})
+        create = (
+            f"{base}{PREFIX}/messenger",
+            {"headers": basic_auth(s), "kind": "create", "connections": REMOTE_WRITERS},
+        )
+        try:
+            wait_listening(proxy_port, proxy)
+            wait_listening(port, proc)
+            for warm in (get, create):
+                drive(warm[0], 1, warm[1], use_wrk)
+            alone = drive(get[0], seconds, get[1], use_wrk)
+            creates = drive(create[0], seconds, create[1], use_wrk)
+            with ThreadPoolExecutor(2) as pool:
+                writing = pool.submit(drive, create[0], seconds + 1, create[1], use_wrk)
+                time.sleep(0.5)  # the writers are under way before the reads are measured
+                reading = pool.submit(drive, get[0], seconds, get[1], use_wrk)
+                together = {"get": reading.result(), "create": writing.result()}
+            results[f"{delay_ms}ms"] = {"get_alone": alone, "create": creates, "while": together}
+        finally:
+            proc.terminate()
+            proc.wait(20)
+            proxy.terminate()
+            proxy.wait(10)
+            drop_database(url, pg_url)
+    return results
+
+
 def run_scale(
     kind: str,
     accounts: int,
@@ -303,21 +377,9 @@ def run_scale(
     t0 = time.perf_counter()
     s = seed(url, keys, accounts)
     seeded_in = time.perf_counter() - t0
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATAPP_")}
-    env.update(CHATAPP_DATABASE_URL=url, CHATAPP_ENCRYPTION_KEYS=keys)
-    with (logs / f"server-{kind}-{accounts}.log").open("w") as log:
-        proc = subprocess.Popen(
-            [str(BIN / "chatapp-accounts"), "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
+    proc, port = start_server(url, keys, logs / f"server-{kind}-{accounts}.log")
     base = f"http://127.0.0.1:{port}"
-    basic = {
-        "Authorization": "Basic "
-        + base64.b64encode(f"{s.api_key}:{s.api_secret}".encode()).decode()
-    }
+    basic = basic_auth(s)
     now = int(time.time())
     token = jwt.encode(
         {
@@ -404,9 +466,21 @@ def report(kind: str, results: dict[str, Any]) -> tuple[str, list[tuple[str, boo
         rss = max(s["peak_rss_mb"] for s in scales)
         checks.append(("server peak RSS < 150 MB", rss < 150, f"{rss:.0f} MB"))
     else:
-        for name, auth in (("get_basic", "Basic"), ("get_jwt", "JWT")):
+        for name, label, ratio in (
+            ("get_basic", "GET by id, Basic", 0.25),
+            ("get_jwt", "GET by id, JWT", 0.25),
+            ("create", "creates", 0.05),
+            ("link_unlink", "link+unlink", 0.05),
+        ):
             got = large[name]["rps"] / large[name]["ceiling_rps"]
-            checks.append((f"GET by id, {auth} >= 25% of ceiling", got >= 0.25, f"{got:.1%}"))
+            checks.append((f"{label} >= {ratio:.0%} of ceiling", got >= ratio, f"{got:.1%}"))
+        for name in ("create", "link_unlink"):
+            p99 = large[name]["p99_ms"]
+            checks.append((f"{name} p99 < 50 ms", p99 < 50, f"{p99:.1f} ms"))
+    remote_lines: list[str] = []
+    if "remote" in results:
+        remote_lines, remote_checks = report_remote(results["remote"])
+        checks += remote_checks
     lines = [
         f"### {kind}: {results['machine']}, {results['tool']}, {CONNECTIONS} connections, "
         f"{results['seconds']} s per scenario",
@@ -429,9 +503,40 @@ def report(kind: str, results: dict[str, Any]) -> tuple[str, list[tuple[str, boo
                 f"{r['ceiling_rps']:,.0f} | {r['rps'] / r['ceiling_rps']:.1%} | "
                 f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | {scale['peak_rss_mb']} |"
             )
+    lines += remote_lines
     lines += ["", "| target | met | measured |", "|---|---|---|"]
     lines += [f"| {label} | {'yes' if ok else '**no**'} | {value} |" for label, ok, value in checks]
     return "\n".join(lines) + "\n", checks
+
+
+def report_remote(remote: dict[str, Any]) -> tuple[list[str], list[tuple[str, bool, str]]]:
+    lines = [
+        "",
+        f"Remote PostgreSQL: one server process, PostgreSQL behind bench/delay_proxy.py, "
+        f"{remote['accounts']:,} accounts, {remote['writers']} clients creating.",
+        "",
+        "| delay each way | creates/s | GET alone req/s | GET alone p99 ms | creates/s while "
+        "reading | GET while creating req/s | GET while creating p99 ms | GET kept |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    checks: list[tuple[str, bool, str]] = []
+    for delay in ("0ms", "1ms"):
+        r = remote[delay]
+        kept = r["while"]["get"]["rps"] / r["get_alone"]["rps"]
+        lines.append(
+            f"| {delay[:-2]} ms | {r['create']['rps']:,.0f} | {r['get_alone']['rps']:,.0f} | "
+            f"{r['get_alone']['p99_ms']:.1f} | {r['while']['create']['rps']:,.0f} | "
+            f"{r['while']['get']['rps']:,.0f} | {r['while']['get']['p99_ms']:.1f} | {kept:.0%} |"
+        )
+        checks.append(
+            (f"{delay[:-2]} ms each way: GET while creating >= 50% of GET alone", kept >= 0.5,
+             f"{kept:.0%}")
+        )  # fmt: skip
+    creates = remote["1ms"]["create"]["rps"] / remote["0ms"]["create"]["rps"]
+    checks.append(
+        ("1 ms each way: creates/s >= 60% of creates/s at 0 ms", creates >= 0.6, f"{creates:.0%}")
+    )
+    return lines, checks
 
 
 def main() -> int:
@@ -446,6 +551,11 @@ def main() -> int:
     )
     parser.add_argument(
         "--loadgen", action="store_true", help="use bench/loadgen.py even if wrk exists"
+    )
+    parser.add_argument(
+        "--remote-only",
+        action="store_true",
+        help="PostgreSQL: only the remote-PostgreSQL scenario (part of every postgres run)",
     )
     parser.add_argument("--out", default=str(HERE / "results"), help="where to write the results")
     parser.add_argument(
@@ -468,6 +578,25 @@ def main() -> int:
         f"Python {platform.python_version()}",
         "command": " ".join(["bench/run.py", *sys.argv[1:]]),
     }
+    if args.remote_only:
+        with tempfile.TemporaryDirectory(prefix="chatapp-bench-") as tmp:
+            remote = run_remote(seconds, use_wrk, Path(tmp), args.postgres_url, out)
+        lines, checks = report_remote(remote)
+        table = (
+            "\n".join(lines)
+            + "\n\n"
+            + "\n".join(
+                f"| {label} | {'yes' if ok else '**no**'} | {value} |"
+                for label, ok, value in checks
+            )
+            + "\n"
+        )
+        (out / "postgres-remote.json").write_text(
+            json.dumps({**results, "remote": remote}, indent=2)
+        )
+        (out / "postgres-remote.md").write_text(table)
+        print(table)
+        return 0
     ceiling = Ceiling(seconds, use_wrk)
     try:
         with tempfile.TemporaryDirectory(prefix="chatapp-bench-") as tmp:
@@ -477,6 +606,8 @@ def main() -> int:
                 )
                 for n in scales
             ]
+            if args.database == "postgres" and not args.quick:
+                results["remote"] = run_remote(seconds, use_wrk, Path(tmp), args.postgres_url, out)
         results["ceiling"] = ceiling.summary()
         results["ceiling_runs"] = [r["rps"] for r in ceiling.runs]
     finally:

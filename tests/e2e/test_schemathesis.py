@@ -29,7 +29,7 @@ from chatapp_accounts.api.openapi import (
 )
 from chatapp_accounts.security.keys import generate_rsa_key_pair
 
-from .conftest import REPORT
+from .conftest import report as report_line
 from .server import Server, base_env, cli, new_tenant, running_server
 
 pytestmark = pytest.mark.e2e
@@ -143,7 +143,7 @@ values = {_toml_list(seeded.public_keys)}
     requests = len(json.loads(har.read_text())["log"]["entries"])
     summary["requests"] = requests
     cases = summary["test_cases"]
-    REPORT.append(
+    report_line(
         f"{spec.name} on {seeded.server.url.split('//')[1]}: {requests} requests, "
         f"{cases['generated']} test cases, {cases['unique_failures']} failures (seed {SEED})"
     )

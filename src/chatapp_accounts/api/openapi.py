@@ -1,6 +1,7 @@
-"""The OpenAPI document this server serves: the published External Accounts spec (v0.1.5, kept
-verbatim in spec/) with the fixes docs/spec-fixes.md lists applied. Each fix is one function here and one
-entry in docs/spec-fixes.md; tests apply the same functions to the published file."""
+"""The OpenAPI documents this server serves: the published External Accounts spec (v0.1.5, kept
+verbatim in spec/) and the Application API v2 spec, with the fixes docs/spec-fixes.md lists
+applied. Each fix is one function here and one entry in docs/spec-fixes.md; tests apply the
+same functions to the published file."""
 
 from __future__ import annotations
 
@@ -135,7 +136,8 @@ def fix_add_rcs(spec: Spec) -> None:
 
 
 def fix_bounds(spec: Spec) -> None:
-    """Page parameters and strings declare no bounds: the served spec declares the bounds of docs/decisions.md."""
+    """Page parameters and strings declare no bounds: the served spec declares those of
+    docs/contract.md."""
     external_id = {
         "type": "string",
         "minLength": 1,

@@ -1,7 +1,7 @@
 """Bearer auth with Vonage application JWTs (RS256), and a cache of verified tokens.
 
-The rules (docs/authentication.md): `application_id`, `iat` and `jti` are required; `exp` is optional
-(absent means iat + 15 minutes) and a lifetime over 24 hours is refused; `nbf` is honoured;
+The rules (docs/authentication.md): `application_id`, `iat` and `jti` are required; `exp` is
+optional (absent means iat + 15 minutes) and a lifetime over 24 hours is refused; `nbf` is honoured;
 a small clock skew is tolerated; only RS256 is accepted. An `acl` claim, when present, must
 cover the request's path.
 
