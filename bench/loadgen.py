@@ -22,6 +22,8 @@ async def worker(
     latencies: list[float],
     statuses: dict[int, int],
 ) -> None:
+    if make is None:
+        return
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while time.perf_counter() < deadline:
@@ -42,11 +44,17 @@ async def worker(
         writer.close()
 
 
-def request_maker(url: str, scenario: dict[str, Any]) -> Any:
+def request_maker(url: str, scenario: dict[str, Any], worker: int, connections: int) -> Any:
+    """The requests of one connection. Link/unlink: each connection links and unlinks accounts
+    of its own (k = worker, worker + connections, ...), so an unlink is only sent once its
+    link was answered: requests on different connections have no order."""
     parts = urlsplit(url)
     headers = "".join(f"{k}: {v}\r\n" for k, v in scenario.get("headers", {}).items())
     counter = [0]
     state: dict[int, bool] = {}
+    mine = list(range(worker, scenario.get("link_accounts", 0), connections))
+    if scenario.get("kind") == "link_unlink" and not mine:
+        return None  # more connections than accounts: this one stays idle
 
     def make() -> bytes:
         counter[0] += 1
@@ -59,7 +67,7 @@ def request_maker(url: str, scenario: dict[str, Any]) -> Any:
                 {"external_id": f"new-{time.time_ns()}-{n}", "access_token": f"t{n}"}
             ).encode()
         elif kind == "link_unlink":
-            k = n % scenario["link_accounts"]
+            k = mine[n % len(mine)]
             ext = f"{(scenario.get('link_first', 0) + k) * 4 + 1:09d}"
             path = f"{scenario['prefix']}/messenger/{ext}/applications"
             if state.get(k):
@@ -83,7 +91,6 @@ async def main() -> None:
         json.loads(sys.argv[4]),
     )
     parts = urlsplit(url)
-    make = request_maker(url, scenario)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     start = time.perf_counter()
@@ -91,9 +98,14 @@ async def main() -> None:
     await asyncio.gather(
         *(
             worker(
-                parts.hostname or "127.0.0.1", parts.port or 80, make, deadline, latencies, statuses
+                parts.hostname or "127.0.0.1",
+                parts.port or 80,
+                request_maker(url, scenario, i, connections),
+                deadline,
+                latencies,
+                statuses,
             )
-            for _ in range(connections)
+            for i in range(connections)
         )
     )
     elapsed = time.perf_counter() - start

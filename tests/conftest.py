@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import base64
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -29,6 +32,21 @@ from chatapp_accounts.storage.uow import SqlUnitOfWorkFactory
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The file where every test process (pytest-xdist's workers inherit the variable) adds
+    lines for the run's summary, such as Schemathesis's request counts."""
+    if not hasattr(config, "workerinput"):
+        os.environ["CHATAPP_TEST_REPORT"] = str(Path(tempfile.mkdtemp()) / "report.txt")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    path = Path(os.environ.get("CHATAPP_TEST_REPORT", ""))
+    if path.is_file():
+        terminalreporter.section("schemathesis")
+        for line in path.read_text(encoding="utf-8").splitlines():
+            terminalreporter.write_line(line)
 
 
 def postgres_admin_url() -> str:
