@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from .db import Database
 from .repositories import SqlAccounts, SqlApplications, SqlTenants, Statements
 
 T = TypeVar("T")
+SWITCH_INTERVAL = 0.0005  # seconds
 
 
 class _Repositories:
@@ -99,6 +101,10 @@ class SqlUnitOfWorkFactory:
         self._local = threading.local()
         self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
         if db.dialect == "postgresql":
+            # A thread whose rows have arrived must get the interpreter lock back from the event
+            # loop, which under load only gives it up when asked, after the switch interval:
+            # 5 ms by default, a wait per statement. docs/benchmark.md has the figures.
+            sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
             self._pools = (
                 ThreadPoolExecutor(threads, thread_name_prefix="db-read"),
                 ThreadPoolExecutor(threads, thread_name_prefix="db-write"),
