@@ -17,12 +17,11 @@ from .http import (
     Handler,
     Services,
     base_url,
-    json_content,
+    json_input,
     json_response,
     no_content,
     page_links,
     query,
-    read_body,
     route,
 )
 from .openapi import served_spec_bytes
@@ -92,12 +91,11 @@ def account_routes(services: Services) -> list[Route]:
 
     async def create_messenger(request: Request) -> Response:
         creds = credentials(request.scope)
-        body, content_type = await read_body(request, limit), request.headers.get("content-type")
         account = await call(
             request.scope,
             accounts.create_messenger_account,
             creds,
-            lambda: bodies.messenger_create(json_content(content_type, body)),
+            await json_input(request, limit, bodies.messenger_create),
             write=True,
         )
         return json_response(account_json(account), 201)
@@ -119,13 +117,12 @@ def account_routes(services: Services) -> list[Route]:
     async def patch_messenger(request: Request) -> Response:
         creds = credentials(request.scope)
         external_id = request.path_params["external_id"]
-        body, content_type = await read_body(request, limit), request.headers.get("content-type")
         account = await call(
             request.scope,
             accounts.update_messenger_account,
             creds,
             external_id,
-            lambda: bodies.messenger_patch(json_content(content_type, body), external_id),
+            await json_input(request, limit, lambda raw: bodies.messenger_patch(raw, external_id)),
             write=True,
         )
         return json_response(account_json(account))
@@ -139,14 +136,13 @@ def account_routes(services: Services) -> list[Route]:
     async def link(request: Request) -> Response:
         creds = credentials(request.scope)
         p = request.path_params
-        body, content_type = await read_body(request, limit), request.headers.get("content-type")
         account = await call(
             request.scope,
             accounts.link_application,
             creds,
             Provider.parse(p["provider"]),
             p["external_id"],
-            lambda: bodies.link_body(json_content(content_type, body)),
+            await json_input(request, limit, bodies.link_body),
             write=True,
         )
         return json_response(account_json(account))

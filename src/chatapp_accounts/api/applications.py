@@ -16,12 +16,11 @@ from .auth import credentials
 from .http import (
     Services,
     base_url,
-    json_content,
+    json_input,
     json_response,
     no_content,
     page_links,
     query,
-    read_body,
     route,
 )
 from .openapi import served_application_spec_bytes
@@ -78,12 +77,11 @@ def application_routes(services: Services) -> list[Route]:
 
     async def create(request: Request) -> Response:
         creds = basic(request)
-        body, content_type = await read_body(request, limit), request.headers.get("content-type")
         made = await call(
             request.scope,
             applications.create_application,
             creds,
-            lambda: bodies.application_body(json_content(content_type, body)),
+            await json_input(request, limit, bodies.application_body),
             write=True,
         )
         return json_response(application_json(made.application, made.private_key), 201)
@@ -99,13 +97,12 @@ def application_routes(services: Services) -> list[Route]:
 
     async def put(request: Request) -> Response:
         creds = basic(request)
-        body, content_type = await read_body(request, limit), request.headers.get("content-type")
         application = await call(
             request.scope,
             applications.update_application,
             creds,
             request.path_params["id"],
-            lambda: bodies.application_body(json_content(content_type, body)),
+            await json_input(request, limit, bodies.application_body),
             write=True,
         )
         return json_response(application_json(application))

@@ -93,6 +93,14 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def json_input(request: Request, limit: int, parse: Callable[[bytes], T]) -> Callable[[], T]:
+    """The body, read now (413 past `limit`), and the function that parses it, for the use case
+    to call once the caller is known (415 for another media type, 400 from `parse`)."""
+    body = await read_body(request, limit)
+    content_type = request.headers.get("content-type")
+    return lambda: parse(json_content(content_type, body))
+
+
 def json_content(content_type: str | None, body: bytes) -> bytes:
     """A body that must carry JSON: 415 for a body of any other media type (or of none
     declared). No body and no Content-Type is a missing body: parse_object's 400."""
