@@ -6,14 +6,15 @@ Under CI=true an unreachable PostgreSQL fails the run instead of skipping its te
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -22,15 +23,35 @@ from starlette.testclient import TestClient
 from chatapp_accounts.api.app import create_app
 from chatapp_accounts.config import Settings
 from chatapp_accounts.domain.models import BasicCredentials, Tenant
+from chatapp_accounts.domain.ports import UnitOfWorkFactory
 from chatapp_accounts.domain.tenants import create_tenant
 from chatapp_accounts.security.service import SecurityService
 from chatapp_accounts.security.tokens import TokenCipher, new_key
-from chatapp_accounts.storage.db import Database
+from chatapp_accounts.storage.db import open_database
 from chatapp_accounts.storage.engine import make_engine, normalise_url
 from chatapp_accounts.storage.migrate import upgrade
 from chatapp_accounts.storage.uow import SqlUnitOfWorkFactory
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+T = TypeVar("T")
+_runner: asyncio.Runner | None = None
+
+
+def sync(coroutine: Coroutine[Any, Any, T]) -> T:
+    """A coroutine (a use case, a unit of work) run from a test, to its end. Every call in a
+    test process shares one event loop: a PostgreSQL pool belongs to the loop it opened in."""
+    global _runner
+    if _runner is None:
+        _runner = asyncio.Runner()
+    return _runner.run(coroutine)
+
+
+async def read(uow_factory: UnitOfWorkFactory, query: Callable[[Any], Awaitable[T]]) -> T:
+    """`query(uow)` in a read unit of work of its own."""
+    async with uow_factory() as uow:
+        return await query(uow)
+
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -164,9 +185,9 @@ def engine(settings: Settings) -> Iterator[Engine]:
 
 @pytest.fixture
 def uow_factory(engine: Engine, encryption_key: str) -> Iterator[SqlUnitOfWorkFactory]:
-    factory = SqlUnitOfWorkFactory(Database(engine), TokenCipher.from_texts([encryption_key]))
+    factory = SqlUnitOfWorkFactory(open_database(engine), TokenCipher.from_texts([encryption_key]))
     yield factory
-    factory.db.close()
+    sync(factory.close())
 
 
 @pytest.fixture
@@ -193,9 +214,8 @@ class TenantCreds:
 
 
 def make_tenant(uow_factory: SqlUnitOfWorkFactory) -> TenantCreds:
-    made = create_tenant(uow_factory, SecurityService())
-    with uow_factory() as uow:
-        record = uow.tenants.by_api_key(made.api_key)
+    made = sync(create_tenant(uow_factory, SecurityService()))
+    record = sync(read(uow_factory, lambda uow: uow.tenants.by_api_key(made.api_key)))
     assert record is not None
     return TenantCreds(made.api_key, made.api_secret, Tenant(record.id, record.api_key))
 

@@ -8,30 +8,34 @@ non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import shlex
 import ssl
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from .config import ConfigError, Settings, check_port, get_settings
 from .domain import accounts as account_cases
 from .domain import tenants as tenant_cases
 from .domain.errors import DomainError, InvalidInput
-from .domain.models import PROVIDERS, Provider
+from .domain.models import PROVIDERS, NewTenant, Provider
 from .security.service import SecurityService
-from .security.tokens import TokenDecryptError, load_cipher, new_key
-from .storage.db import Database
+from .security.tokens import TokenCipher, TokenDecryptError, load_cipher, new_key
+from .storage.db import open_database
 from .storage.engine import make_engine
 from .storage.migrate import upgrade
 from .storage.rotation import rotate_tokens
 from .storage.uow import SqlUnitOfWorkFactory
+
+T = TypeVar("T")
 
 
 class CliError(Exception):
@@ -43,10 +47,29 @@ def _embedded_path(settings: Settings) -> Path | None:
     return path.resolve() if path is not None else None
 
 
-def _open(settings: Settings, *, create: bool = False) -> SqlUnitOfWorkFactory:
-    """The database at the latest migration, for one command; close with `.db.close()`. Only
-    `serve` creates an embedded database that is not there: any other command run in the wrong
-    folder would quietly make an empty one, whose credentials no running server knows."""
+def _run(
+    settings: Settings,
+    use_case: Callable[[SqlUnitOfWorkFactory], Awaitable[T]],
+    *,
+    create: bool = False,
+) -> T:
+    """`use_case(factory)` on the database at the latest migration, for one command."""
+    engine, cipher = _migrated(settings, create=create)
+    factory = SqlUnitOfWorkFactory(open_database(engine, pool_size=1), cipher)
+
+    async def run() -> T:
+        try:
+            return await use_case(factory)
+        finally:
+            await factory.close()
+
+    return asyncio.run(run())
+
+
+def _migrated(settings: Settings, *, create: bool = False) -> tuple[Engine, TokenCipher]:
+    """The database at the latest migration, and the cipher of its tokens. Only `serve`
+    creates an embedded database that is not there: any other command run in the wrong folder
+    would quietly make an empty one, whose credentials no running server knows."""
     engine = make_engine(settings.database_url, pool_size=1)
     path = _embedded_path(settings)
     if not create and path is not None and not path.exists():
@@ -55,9 +78,9 @@ def _open(settings: Settings, *, create: bool = False) -> SqlUnitOfWorkFactory:
             f"no database at {path}: run this where `chatapp-accounts serve` runs, or set "
             "CHATAPP_DATABASE_URL to its database (`chatapp-accounts db upgrade` makes a new one)"
         )
-    cipher = load_cipher(settings)
+    cipher = load_cipher(settings)  # a bad key is said before the database is touched
     upgrade(engine)
-    return SqlUnitOfWorkFactory(Database(engine), cipher)
+    return engine, cipher
 
 
 def _print_json(value: Any) -> None:
@@ -93,26 +116,28 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     workers = args.workers or settings.workers
     tls = _tls_files(args, settings)
     check_can_listen(host, port)
-    uow = _open(settings, create=True)
+
+    async def first_tenant(uow: SqlUnitOfWorkFactory) -> NewTenant | None:
+        if settings.is_sqlite and await tenant_cases.count_tenants(uow) == 0:
+            return await tenant_cases.create_tenant(uow, SecurityService())
+        return None
+
     path = _embedded_path(settings)
+    tenant = _run(settings, first_tenant, create=True)
     if path is not None:
         print(f"Embedded database: {path}")
-    try:
-        if settings.is_sqlite and tenant_cases.count_tenants(uow) == 0:
-            tenant = tenant_cases.create_tenant(uow, SecurityService())
-            shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
-            scheme, trust = ("https", f"--cacert {shlex.quote(tls[0])} ") if tls else ("http", "")
-            print("Created a first tenant on this empty database. Its secret is shown only once:")
-            print(f"  api_key:    {tenant.api_key}")
-            print(f"  api_secret: {tenant.api_secret}")
-            print("Try it:")
-            print(
-                f"  curl {trust}-u {tenant.api_key}:{tenant.api_secret} "
-                f"{scheme}://{shown}:{port}/beta/chatapp-accounts"
-            )
-            sys.stdout.flush()
-    finally:
-        uow.db.close()
+    if tenant is not None:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+        scheme, trust = ("https", f"--cacert {shlex.quote(tls[0])} ") if tls else ("http", "")
+        print("Created a first tenant on this empty database. Its secret is shown only once:")
+        print(f"  api_key:    {tenant.api_key}")
+        print(f"  api_secret: {tenant.api_secret}")
+        print("Try it:")
+        print(
+            f"  curl {trust}-u {tenant.api_key}:{tenant.api_secret} "
+            f"{scheme}://{shown}:{port}/beta/chatapp-accounts"
+        )
+        sys.stdout.flush()
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Each worker writes its metrics to files here; /metrics on any worker sums them all.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="chatapp-metrics-")
@@ -143,11 +168,7 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tenants_create(args: argparse.Namespace, settings: Settings) -> int:
-    uow = _open(settings)
-    try:
-        tenant = tenant_cases.create_tenant(uow, SecurityService())
-    finally:
-        uow.db.close()
+    tenant = _run(settings, lambda uow: tenant_cases.create_tenant(uow, SecurityService()))
     if args.json:
         _print_json({"api_key": tenant.api_key, "api_secret": tenant.api_secret})
     else:
@@ -157,11 +178,7 @@ def cmd_tenants_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tenants_list(args: argparse.Namespace, settings: Settings) -> int:
-    uow = _open(settings)
-    try:
-        records = tenant_cases.list_tenants(uow)
-    finally:
-        uow.db.close()
+    records = _run(settings, tenant_cases.list_tenants)
     if args.json:
         _print_json(
             [
@@ -176,28 +193,23 @@ def cmd_tenants_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tenants_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    uow = _open(settings)
-    try:
-        tenant_cases.revoke_tenant(uow, args.api_key)
-    finally:
-        uow.db.close()
+    _run(settings, lambda uow: tenant_cases.revoke_tenant(uow, args.api_key))
     print(f"revoked {args.api_key}")
     return 0
 
 
 def cmd_accounts_provision(args: argparse.Namespace, settings: Settings) -> int:
-    uow = _open(settings)
-    try:
-        account = account_cases.provision_account(
+    account = _run(
+        settings,
+        lambda uow: account_cases.provision_account(
             uow,
             api_key=args.api_key,
             provider=Provider(args.provider),
             external_id=args.external_id,
             name=args.name,
             access_token=args.access_token,
-        )
-    finally:
-        uow.db.close()
+        ),
+    )
     shown = {
         "provider": account.provider.value,
         "external_id": account.external_id,
@@ -222,15 +234,15 @@ def cmd_secrets_new_key(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_secrets_rotate(args: argparse.Namespace, settings: Settings) -> int:
-    uow = _open(settings)
+    engine, cipher = _migrated(settings)
     try:
-        report = rotate_tokens(uow.engine, uow.cipher)
+        report = rotate_tokens(engine, cipher)
     except TokenDecryptError as exc:
         raise CliError(
             f"a stored token cannot be decrypted with the configured keys: {exc}"
         ) from None
     finally:
-        uow.db.close()
+        engine.dispose()
     print(
         f"re-encrypted {report.rotated} access tokens under the first key; "
         f"{report.already_current} already were; {report.changed_meanwhile} changed meanwhile "

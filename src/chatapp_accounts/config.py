@@ -31,9 +31,10 @@ class Settings:
     port: int = 8000
     workers: int = 1
     max_body_bytes: int = 1024 * 1024
-    # PostgreSQL: threads (each with its connection) per process for reads, and as many for
-    # writes, that run the use cases off the event loop.
-    db_threads: int = 8
+    # PostgreSQL: connections per process at most (a pool), and how long a unit of work waits
+    # for one before the answer is 503.
+    db_pool_size: int = 8
+    db_pool_timeout: float = 5.0
     log_level: str = "info"
     # Bearer JWTs: tolerated clock skew, and how many verified tokens each process remembers.
     jwt_leeway_seconds: int = 30
@@ -176,7 +177,8 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         port=check_port(_int(env, "CHATAPP_PORT", 8000)),
         workers=_int(env, "CHATAPP_WORKERS", 1, 1),
         max_body_bytes=_int(env, "CHATAPP_MAX_BODY_BYTES", 1024 * 1024, 1),
-        db_threads=_int(env, "CHATAPP_DB_THREADS", 8, 1, 256),
+        db_pool_size=_int(env, "CHATAPP_DB_POOL_SIZE", 8, 1, 256),
+        db_pool_timeout=_int(env, "CHATAPP_DB_POOL_TIMEOUT", 5, 1, 300),
         log_level=_log_level(env),
         jwt_leeway_seconds=_int(env, "CHATAPP_JWT_LEEWAY_SECONDS", 30, 0),
         access_log=_bool(env, "CHATAPP_ACCESS_LOG", True),

@@ -48,7 +48,7 @@ HOSTILE_BODIES: dict[str, bytes] = {
 
 
 def counts(uow_factory: SqlUnitOfWorkFactory) -> tuple[int, int]:
-    with uow_factory.engine.connect() as conn:
+    with uow_factory.db.engine.connect() as conn:
         n_accounts = conn.execute(select(func.count()).select_from(accounts)).scalar_one()
         n_apps = conn.execute(select(func.count()).select_from(applications)).scalar_one()
     return n_accounts, n_apps

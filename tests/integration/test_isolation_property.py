@@ -18,7 +18,7 @@ from chatapp_accounts.domain.models import Provider
 from chatapp_accounts.security.keys import generate_rsa_key_pair
 from chatapp_accounts.storage.tables import accounts, applications, tenants
 from chatapp_accounts.storage.uow import SqlUnitOfWorkFactory
-from tests.conftest import TenantCreds, make_tenant
+from tests.conftest import TenantCreds, make_tenant, sync
 
 from .helpers import APPS, EA
 
@@ -68,7 +68,7 @@ def make_machine(client: TestClient, uow: SqlUnitOfWorkFactory) -> type[RuleBase
     class Isolation(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
-            with uow.engine.begin() as conn:
+            with uow.db.engine.begin() as conn:
                 for table in (accounts, applications, tenants):
                     conn.execute(delete(table))
             self.tenants: list[TenantCreds] = [make_tenant(uow) for _ in range(TENANTS)]
@@ -132,8 +132,13 @@ def make_machine(client: TestClient, uow: SqlUnitOfWorkFactory) -> type[RuleBase
         def provision(self, who: int, provider: str, ext: str) -> None:
             if (provider, ext) in self.model.accounts:
                 return
-            provision_account(
-                uow, api_key=self.tenants[who].api_key, provider=Provider(provider), external_id=ext
+            sync(
+                provision_account(
+                    uow,
+                    api_key=self.tenants[who].api_key,
+                    provider=Provider(provider),
+                    external_id=ext,
+                )
             )
             self.model.seq += 1
             self.model.accounts[(provider, ext)] = Row(who, self.model.seq)

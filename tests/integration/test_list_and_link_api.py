@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from chatapp_accounts.domain.accounts import provision_account
 from chatapp_accounts.domain.models import Provider
 from chatapp_accounts.storage.uow import SqlUnitOfWorkFactory
-from tests.conftest import TenantCreds
+from tests.conftest import TenantCreds, sync
 
 from .helpers import APPS, EA, assert_error, new_application, new_messenger
 
@@ -19,8 +19,10 @@ BASE = "https://accounts.example.test/beta/chatapp-accounts"
 
 
 def provision(uow: SqlUnitOfWorkFactory, who: TenantCreds, provider: str, external_id: str) -> None:
-    provision_account(
-        uow, api_key=who.api_key, provider=Provider(provider), external_id=external_id, name="n"
+    sync(
+        provision_account(
+            uow, api_key=who.api_key, provider=Provider(provider), external_id=external_id, name="n"
+        )
     )
 
 

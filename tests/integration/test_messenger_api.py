@@ -5,16 +5,19 @@ from __future__ import annotations
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from chatapp_accounts.domain.ports import UnitOfWork
 from chatapp_accounts.storage.tables import accounts
 from chatapp_accounts.storage.uow import SqlUnitOfWorkFactory
-from tests.conftest import TenantCreds
+from tests.conftest import TenantCreds, read, sync
 
 from .helpers import EA, assert_error, new_application, new_messenger
 
 
 def count_accounts(uow_factory: SqlUnitOfWorkFactory) -> int:
-    with uow_factory() as uow:
-        return uow.accounts.count(1, None) + uow.accounts.count(2, None)
+    async def count(uow: UnitOfWork) -> int:
+        return await uow.accounts.count(1, None) + await uow.accounts.count(2, None)
+
+    return sync(read(uow_factory, count))
 
 
 def test_create_returns_the_account(client: TestClient, alice: TenantCreds) -> None:
@@ -250,7 +253,7 @@ def test_access_token_is_encrypted_at_rest_and_bound_to_its_row(
 ) -> None:
     new_messenger(client, alice, "row-a", access_token="secret-token-a")
     new_messenger(client, alice, "row-b", access_token="secret-token-b")
-    engine = uow_factory.engine
+    engine = uow_factory.db.engine
     with engine.begin() as conn:
         stored = dict(conn.execute(select(accounts.c.external_id, accounts.c.access_token)).all())
         assert b"secret-token-a" not in bytes(stored["row-a"])

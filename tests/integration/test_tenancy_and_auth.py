@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 
 from chatapp_accounts.domain.tenants import revoke_tenant
 from chatapp_accounts.storage.uow import SqlUnitOfWorkFactory
-from tests.conftest import TenantCreds
+from tests.conftest import TenantCreds, sync
 
 from .helpers import APPS, EA, assert_error, new_application, new_messenger
 
@@ -96,7 +96,7 @@ def test_revoked_tenant_stops_working_at_once(
     client: TestClient, alice: TenantCreds, uow_factory: SqlUnitOfWorkFactory
 ) -> None:
     assert client.get(EA, headers=alice.headers).status_code == 200
-    revoke_tenant(uow_factory, alice.api_key)
+    sync(revoke_tenant(uow_factory, alice.api_key))
     assert client.get(EA, headers=alice.headers).status_code == 401
     assert client.get(APPS, headers=alice.headers).status_code == 401
 

@@ -20,7 +20,6 @@ from chatapp_accounts.domain.models import (
     Provider,
     TenantRecord,
 )
-from chatapp_accounts.domain.ports import KeyLookup
 
 
 @dataclass
@@ -38,24 +37,27 @@ class FakeAccounts:
     def _api_key(self, tenant: int) -> str:
         return next(t.api_key for t in self.s.tenants.values() if t.id == tenant)
 
-    def add(self, tenant: int, account: Account) -> None:
+    async def add(self, tenant: int, account: Account) -> None:
         key = (account.provider, account.external_id)
         if key in self.s.accounts:
             raise AccountAlreadyRegistered("taken")
         self.s.accounts[key] = (tenant, account)
 
-    def get(self, tenant: int, provider: Provider, external_id: str) -> Account | None:
+    async def get(self, tenant: int, provider: Provider, external_id: str) -> Account | None:
+        return self._get(tenant, provider, external_id)
+
+    def _get(self, tenant: int, provider: Provider, external_id: str) -> Account | None:
         found = self.s.accounts.get((provider, external_id))
         return found[1] if found and found[0] == tenant else None
 
-    def owner(self, provider: Provider, external_id: str) -> int | None:
+    async def owner(self, provider: Provider, external_id: str) -> int | None:
         found = self.s.accounts.get((provider, external_id))
         return found[0] if found else None
 
     def _replace(
         self, tenant: int, provider: Provider, external_id: str, **changes: object
     ) -> bool:
-        account = self.get(tenant, provider, external_id)
+        account = self._get(tenant, provider, external_id)
         if account is None:
             return False
         self.s.accounts[(provider, external_id)] = (
@@ -64,7 +66,7 @@ class FakeAccounts:
         )
         return True
 
-    def update(
+    async def update(
         self,
         tenant: int,
         provider: Provider,
@@ -82,26 +84,31 @@ class FakeAccounts:
             changes["access_token"] = access_token
         return self._replace(tenant, provider, external_id, **changes)
 
-    def set_application(
+    async def set_application(
         self, tenant: int, provider: Provider, external_id: str, application_id: str | None
     ) -> bool:
         return self._replace(tenant, provider, external_id, application_id=application_id)
 
-    def link(self, tenant: int, provider: Provider, external_id: str, application_id: str) -> bool:
-        account = self.get(tenant, provider, external_id)
+    async def link(
+        self, tenant: int, provider: Provider, external_id: str, application_id: str
+    ) -> bool:
+        account = self._get(tenant, provider, external_id)
         if account is None or account.application_id not in (None, application_id):
             return False
         return self._replace(tenant, provider, external_id, application_id=application_id)
 
-    def unlink(
+    async def unlink(
         self, tenant: int, provider: Provider, external_id: str, application_id: str
     ) -> bool:
-        account = self.get(tenant, provider, external_id)
+        account = self._get(tenant, provider, external_id)
         if account is None or account.application_id != application_id:
             return False
         return self._replace(tenant, provider, external_id, application_id=None)
 
-    def unlink_everywhere(self, tenant: int, application_id: str) -> int:
+    async def unlink_everywhere(self, tenant: int, application_id: str) -> int:
+        return self.unlink_all(tenant, application_id)
+
+    def unlink_all(self, tenant: int, application_id: str) -> int:
         linked = [
             (p, e)
             for (p, e), (t, a) in self.s.accounts.items()
@@ -111,8 +118,8 @@ class FakeAccounts:
             self._replace(tenant, p, e, application_id=None)
         return len(linked)
 
-    def delete(self, tenant: int, provider: Provider, external_id: str) -> bool:
-        if self.get(tenant, provider, external_id) is None:
+    async def delete(self, tenant: int, provider: Provider, external_id: str) -> bool:
+        if self._get(tenant, provider, external_id) is None:
             return False
         del self.s.accounts[(provider, external_id)]
         return True
@@ -124,10 +131,10 @@ class FakeAccounts:
             if t == tenant and (provider is None or a.provider is provider)
         ]
 
-    def count(self, tenant: int, provider: Provider | None) -> int:
+    async def count(self, tenant: int, provider: Provider | None) -> int:
         return len(self._mine(tenant, provider))
 
-    def page(
+    async def page(
         self, tenant: int, api_key: str, provider: Provider | None, offset: int, limit: int,
         total: int,
     ) -> list[Account]:  # fmt: skip
@@ -138,34 +145,34 @@ class FakeApplications:
     def __init__(self, state: State) -> None:
         self.s = state
 
-    def add(self, tenant: int, application: Application) -> None:
+    async def add(self, tenant: int, application: Application) -> None:
         self.s.applications[application.id] = (tenant, application)
 
-    def get(self, tenant: int, application_id: str) -> Application | None:
+    async def get(self, tenant: int, application_id: str) -> Application | None:
         found = self.s.applications.get(application_id)
         return found[1] if found and found[0] == tenant else None
 
-    def replace(self, tenant: int, application: Application) -> bool:
-        if self.get(tenant, application.id) is None:
+    async def replace(self, tenant: int, application: Application) -> bool:
+        if await self.get(tenant, application.id) is None:
             return False
         self.s.applications[application.id] = (tenant, application)
         return True
 
-    def delete(self, tenant: int, application_id: str) -> bool:
-        if self.get(tenant, application_id) is None:
+    async def delete(self, tenant: int, application_id: str) -> bool:
+        if await self.get(tenant, application_id) is None:
             return False
         del self.s.applications[application_id]
-        FakeAccounts(self.s).unlink_everywhere(tenant, application_id)
+        FakeAccounts(self.s).unlink_all(tenant, application_id)
         return True
 
-    def page(self, tenant: int, offset: int, limit: int) -> list[Application]:
+    async def page(self, tenant: int, offset: int, limit: int) -> list[Application]:
         mine = [a for t, a in self.s.applications.values() if t == tenant]
         return mine[offset : offset + limit]
 
-    def count(self, tenant: int) -> int:
+    async def count(self, tenant: int) -> int:
         return sum(1 for t, _ in self.s.applications.values() if t == tenant)
 
-    def signing_key(self, application_id: str) -> ApplicationKey | None:
+    async def signing_key(self, application_id: str) -> ApplicationKey | None:
         found = self.s.applications.get(application_id)
         if found is None:
             return None
@@ -179,25 +186,25 @@ class FakeTenants:
     def __init__(self, state: State) -> None:
         self.s = state
 
-    def add(self, api_key: str, secret_hash: str) -> int:
+    async def add(self, api_key: str, secret_hash: str) -> int:
         tenant_id = next(self.s.ids)
         self.s.tenants[api_key] = TenantRecord(tenant_id, api_key, secret_hash, False, "now")
         return tenant_id
 
-    def by_api_key(self, api_key: str) -> TenantRecord | None:
+    async def by_api_key(self, api_key: str) -> TenantRecord | None:
         return self.s.tenants.get(api_key)
 
-    def all(self) -> list[TenantRecord]:
+    async def all(self) -> list[TenantRecord]:
         return list(self.s.tenants.values())
 
-    def revoke(self, api_key: str) -> bool:
+    async def revoke(self, api_key: str) -> bool:
         record = self.s.tenants.get(api_key)
         if record is None:
             return False
         self.s.tenants[api_key] = msgspec.structs.replace(record, revoked=True)
         return True
 
-    def count(self) -> int:
+    async def count(self) -> int:
         return len(self.s.tenants)
 
 
@@ -210,13 +217,13 @@ class FakeUnitOfWork:
         self.applications = FakeApplications(self.working)
         self.tenants = FakeTenants(self.working)
 
-    def __enter__(self) -> FakeUnitOfWork:
+    async def __aenter__(self) -> FakeUnitOfWork:
         return self
 
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         pass  # the working copy is simply dropped: a rollback
 
-    def commit(self) -> None:
+    async def commit(self) -> None:
         assert self.write, "a read unit of work committed"
         self.factory.committed = self.working
         self.factory.commits += 1
@@ -251,14 +258,16 @@ class FakeSecurity:
     def verify_secret(self, secret: str, stored_hash: str) -> bool:
         return stored_hash == self.hash_secret(secret)
 
-    def new_key_pair(self) -> tuple[str, str]:
+    async def new_key_pair(self) -> tuple[str, str]:
         n = next(self.keys)
         return f"private{n}", f"public{n}"
 
-    def verify_token(self, token: str, path: str, lookup: KeyLookup) -> ApplicationKey:
+    def claimed_application(self, token: str) -> str | None:
         kind, _, rest = token.partition(":")
-        application_id, _, denied = rest.partition(":")
-        key = lookup(application_id) if kind == "app" else None
+        return rest.partition(":")[0] if kind == "app" else None
+
+    def verify_token(self, token: str, path: str, key: ApplicationKey | None) -> ApplicationKey:
+        denied = token.count(":") > 1
         if key is None:
             raise NotAuthenticated()
         if denied:

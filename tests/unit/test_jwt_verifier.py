@@ -39,14 +39,17 @@ def clock() -> Clock:
 
 
 class Verifier:
-    """The verifier with the test's key lookup: what a use case passes it."""
+    """The verifier with the test's keys, used as a use case uses it: the key of the
+    application the token claims, read, then handed to verify()."""
 
     def __init__(self, keys: dict[str, ApplicationKey], clock: Clock) -> None:
         self.inner = JwtVerifier(leeway=30, cache_size=3, clock=clock)
         self.keys = keys
 
     def verify(self, token: str, path: str) -> ApplicationKey:
-        return self.inner.verify(token, path, self.keys.get)
+        claimed = self.inner.claimed_application(token)
+        key = self.keys.get(claimed) if claimed is not None else None
+        return self.inner.verify(token, path, key)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)

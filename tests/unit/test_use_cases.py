@@ -3,6 +3,7 @@ and Application APIs, with no SQL, no HTTP and no cryptography."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -42,11 +43,11 @@ class World:
         self.security = FakeSecurity()
 
     def tenant(self) -> BasicCredentials:
-        made = tenants.create_tenant(self.uow, self.security)
+        made = asyncio.run(tenants.create_tenant(self.uow, self.security))
         return BasicCredentials(made.api_key, made.api_secret)
 
     def run(self, use_case: Callable[..., Any], credentials: Any, *args: Any) -> Any:
-        return use_case(self.uow, self.security, credentials, *args)
+        return asyncio.run(use_case(self.uow, self.security, credentials, *args))
 
     def app(self, who: BasicCredentials, capabilities: dict[str, Any] | None = None) -> str:
         made = self.run(
@@ -79,11 +80,11 @@ def test_basic_credentials_are_checked_against_the_hash(world: World) -> None:
     ):
         with pytest.raises(NotAuthenticated):
             world.run(accounts.get_account, wrong, Provider.MESSENGER, "1")
-    tenants.revoke_tenant(world.uow, alice.api_key)
+    asyncio.run(tenants.revoke_tenant(world.uow, alice.api_key))
     with pytest.raises(NotAuthenticated):
         world.run(accounts.get_account, alice, Provider.MESSENGER, "1")
     with pytest.raises(TenantNotFound):
-        tenants.revoke_tenant(world.uow, "unknown")
+        asyncio.run(tenants.revoke_tenant(world.uow, "unknown"))
 
 
 def test_bearer_acts_as_the_applications_owner(world: World) -> None:
@@ -138,7 +139,8 @@ def test_one_tenant_never_sees_anothers_account(world: World) -> None:
     with pytest.raises(AccountNotFound):
         world.run(accounts.delete_messenger_account, bob, "p1")
     with pytest.raises(CannotLink):
-        world.run(accounts.link_application, bob, Provider.MESSENGER, "p1", lambda: world.app(bob))
+        bobs = world.app(bob)
+        world.run(accounts.link_application, bob, Provider.MESSENGER, "p1", lambda: bobs)
     assert world.run(accounts.get_account, alice, Provider.MESSENGER, "p1").external_id == "p1"
 
 
@@ -233,23 +235,29 @@ def test_list_pages_and_an_empty_list(world: World) -> None:
 
 def test_provision_checks_its_values_and_the_tenant(world: World) -> None:
     alice = world.tenant()
-    made = accounts.provision_account(
-        world.uow, api_key=alice.api_key, provider=Provider.WHATSAPP, external_id="447700900000"
+    made = asyncio.run(
+        accounts.provision_account(
+            world.uow, api_key=alice.api_key, provider=Provider.WHATSAPP, external_id="447700900000"
+        )
     )
     assert made.access_token is None
     with pytest.raises(InvalidInput) as err:
-        accounts.provision_account(
-            world.uow, api_key=alice.api_key, provider=Provider.MESSENGER, external_id="m1"
+        asyncio.run(
+            accounts.provision_account(
+                world.uow, api_key=alice.api_key, provider=Provider.MESSENGER, external_id="m1"
+            )
         )
     assert err.value.params[0].name == "access_token"
     assert err.value.params[0].reason == "a messenger account needs an access token"
     with pytest.raises(InvalidInput) as bad:
-        accounts.provision_account(
+        asyncio.run(accounts.provision_account(
             world.uow, api_key=alice.api_key, provider=Provider.RCS, external_id="bad id",
             name="a\x85b",
-        )  # fmt: skip
+        ))  # fmt: skip
     assert [p.name for p in bad.value.params] == ["external_id", "name"]
     with pytest.raises(TenantNotFound):
-        accounts.provision_account(
-            world.uow, api_key="nobody", provider=Provider.RCS, external_id="r1"
+        asyncio.run(
+            accounts.provision_account(
+                world.uow, api_key="nobody", provider=Provider.RCS, external_id="r1"
+            )
         )

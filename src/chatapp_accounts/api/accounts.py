@@ -96,7 +96,6 @@ def account_routes(services: Services) -> list[Route]:
             accounts.create_messenger_account,
             creds,
             await json_input(request, limit, bodies.messenger_create),
-            write=True,
         )
         return json_response(account_json(account), 201)
 
@@ -123,14 +122,13 @@ def account_routes(services: Services) -> list[Route]:
             creds,
             external_id,
             await json_input(request, limit, lambda raw: bodies.messenger_patch(raw, external_id)),
-            write=True,
         )
         return json_response(account_json(account))
 
     async def delete_messenger(request: Request) -> Response:
         creds = credentials(request.scope)
         external_id = request.path_params["external_id"]
-        await call(request.scope, accounts.delete_messenger_account, creds, external_id, write=True)
+        await call(request.scope, accounts.delete_messenger_account, creds, external_id)
         return no_content()
 
     async def link(request: Request) -> Response:
@@ -143,7 +141,6 @@ def account_routes(services: Services) -> list[Route]:
             Provider.parse(p["provider"]),
             p["external_id"],
             await json_input(request, limit, bodies.link_body),
-            write=True,
         )
         return json_response(account_json(account))
 
@@ -157,7 +154,6 @@ def account_routes(services: Services) -> list[Route]:
             Provider.parse(p["provider"]),
             p["external_id"],
             p["application_id"],
-            write=True,
         )
         return no_content()
 

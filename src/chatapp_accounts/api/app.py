@@ -4,7 +4,7 @@ has its own.
 
 A request goes: Observability (request id, log line, metrics; outermost, so a 500 has them
 too) -> Starlette (routing, the one error table) -> a route: credentials parsed, the use case
-run where the unit-of-work factory runs it, its answer presented."""
+awaited, its answer presented."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from ..domain.errors import DomainError
 from ..security.jwt import JwtVerifier
 from ..security.service import SecurityService
 from ..security.tokens import TokenCipher, load_cipher
-from ..storage.db import Database
+from ..storage.db import open_database
 from ..storage.engine import make_engine
 from ..storage.uow import SqlUnitOfWorkFactory
 from .accounts import account_routes
@@ -45,8 +45,13 @@ def create_app(
     engine = engine or make_engine(settings.database_url)
     cipher = cipher or load_cipher(settings)
     metrics = Metrics()
-    db = Database(engine, on_connections=metrics.db_connections.set)
-    uow_factory = SqlUnitOfWorkFactory(db, cipher, threads=settings.db_threads)
+    db = open_database(
+        engine,
+        pool_size=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout,
+        on_connections=metrics.db_connections.set,
+    )
+    uow_factory = SqlUnitOfWorkFactory(db, cipher)
     security = SecurityService(
         JwtVerifier(
             leeway=settings.jwt_leeway_seconds,
@@ -64,7 +69,7 @@ def create_app(
         gc.collect()
         gc.freeze()
         yield
-        uow_factory.close()
+        await uow_factory.close()
 
     exception_handlers: dict[Any, Any] = {
         DomainError: on_domain_error,

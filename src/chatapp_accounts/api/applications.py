@@ -82,7 +82,6 @@ def application_routes(services: Services) -> list[Route]:
             applications.create_application,
             creds,
             await json_input(request, limit, bodies.application_body),
-            write=True,
         )
         return json_response(application_json(made.application, made.private_key), 201)
 
@@ -103,19 +102,12 @@ def application_routes(services: Services) -> list[Route]:
             creds,
             request.path_params["id"],
             await json_input(request, limit, bodies.application_body),
-            write=True,
         )
         return json_response(application_json(application))
 
     async def delete(request: Request) -> Response:
         creds = basic(request)
-        await call(
-            request.scope,
-            applications.delete_application,
-            creds,
-            request.path_params["id"],
-            write=True,
-        )
+        await call(request.scope, applications.delete_application, creds, request.path_params["id"])
         return no_content()
 
     spec = served_application_spec_bytes()

@@ -21,7 +21,7 @@ def health_routes(uow_factory: SqlUnitOfWorkFactory, metrics: Metrics) -> list[R
 
     async def readyz(request: Request) -> Response:
         try:
-            revision = await uow_factory.run(uow_factory.db.schema_revision)
+            revision = await uow_factory.schema_revision()
         except Exception as exc:  # noqa: BLE001 - any failure to answer is "not ready"
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             return json_response(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -17,7 +17,7 @@ from starlette.types import Scope
 from ..config import Settings
 from ..domain.errors import AccessDenied, DomainError, NotAuthenticated, ServiceUnavailable
 from ..domain.models import BasicCredentials, Credentials
-from ..domain.ports import UnitOfWork
+from ..domain.ports import UnitOfWorkFactory
 from ..security.service import SecurityService
 from .bodies import is_json_media_type
 
@@ -26,35 +26,23 @@ Handler = Callable[[Request], Awaitable[Response]]
 _encode = msgspec.json.Encoder().encode
 
 
-class UseCaseRunner(Protocol):
-    """The unit-of-work factory, which also runs the use cases (storage.uow)."""
-
-    def __call__(self, *, write: bool = False) -> UnitOfWork: ...
-
-    async def run(self, use_case: Callable[..., T], *args: Any, write: bool = False) -> T: ...
-
-
 @dataclass(frozen=True, slots=True)
 class Services:
     settings: Settings
-    uow_factory: UseCaseRunner
+    uow_factory: UnitOfWorkFactory
     security: SecurityService
 
     async def call(
         self,
         scope: Scope,
-        use_case: Callable[..., T],
+        use_case: Callable[..., Awaitable[T]],
         credentials: Credentials,
         *args: Any,
-        write: bool = False,
     ) -> T:
-        """`use_case(uow_factory, security, credentials, *args)`, where the factory runs it.
-        Once the caller is known (the use case got past authentication), its api_key goes to
-        the access log."""
+        """`await use_case(uow_factory, security, credentials, *args)`. Once the caller is
+        known (the use case got past authentication), its api_key goes to the access log."""
         try:
-            result = await self.uow_factory.run(
-                use_case, self.uow_factory, self.security, credentials, *args, write=write
-            )
+            result = await use_case(self.uow_factory, self.security, credentials, *args)
         except (NotAuthenticated, AccessDenied, ServiceUnavailable):
             raise
         except (DomainError, HTTPException):

@@ -50,43 +50,45 @@ class MessengerInput(msgspec.Struct, frozen=True):
     application_id: str | _Unset | None = UNSET
 
 
-def _require_linkable(uow: UnitOfWork, tenant: Tenant, application_id: str) -> None:
+async def _require_linkable(uow: UnitOfWork, tenant: Tenant, application_id: str) -> None:
     if not rules.could_be_id(application_id):
         raise CannotLink()
-    application = uow.applications.get(tenant.id, application_id)
+    application = await uow.applications.get(tenant.id, application_id)
     if application is None or not application.has_messages:
         raise CannotLink()
 
 
-def _add(uow: UnitOfWork, tenant: Tenant, account: Account) -> None:
-    owner = uow.accounts.owner(account.provider, account.external_id)
+async def _add(uow: UnitOfWork, tenant: Tenant, account: Account) -> None:
+    owner = await uow.accounts.owner(account.provider, account.external_id)
     if owner is not None:
         whose = "your account" if owner == tenant.id else "another account"
         raise AccountAlreadyRegistered(
             f"The {account.provider.value} account '{account.external_id}' "
             f"is already registered to {whose}"
         )
-    uow.accounts.add(tenant.id, account)  # the unique constraint settles any race
+    await uow.accounts.add(tenant.id, account)  # the unique constraint settles any race
 
 
-def _get(uow: UnitOfWork, tenant: Tenant, provider: Provider | None, external_id: str) -> Account:
+async def _get(
+    uow: UnitOfWork, tenant: Tenant, provider: Provider | None, external_id: str
+) -> Account:
     """The tenant's account, or AccountNotFound (an id no account can have is not looked up)."""
     account = None
     if provider is not None and rules.could_be_external_id(external_id):
-        account = uow.accounts.get(tenant.id, provider, external_id)
+        account = await uow.accounts.get(tenant.id, provider, external_id)
     if account is None:
         raise AccountNotFound()
     return account
 
 
-def create_messenger_account(
+async def create_messenger_account(
     uow_factory: UnitOfWorkFactory,
     security: Security,
     credentials: Credentials,
     inputs: Callable[[], MessengerInput],
 ) -> Account:
-    with uow_factory(write=True) as uow:
-        tenant = authenticate(uow, security, credentials)
+    async with uow_factory(write=True) as uow:
+        tenant = await authenticate(uow, security, credentials)
         data = inputs()
         assert isinstance(data.external_id, str) and isinstance(data.access_token, str)
         application_id = data.application_id if isinstance(data.application_id, str) else None
@@ -99,24 +101,25 @@ def create_messenger_account(
             application_id=application_id,
         )
         if application_id is not None:
-            _require_linkable(uow, tenant, application_id)
-        _add(uow, tenant, account)
-        uow.commit()
+            await _require_linkable(uow, tenant, application_id)
+        await _add(uow, tenant, account)
+        await uow.commit()
     return account
 
 
-def get_account(
+async def get_account(
     uow_factory: UnitOfWorkFactory,
     security: Security,
     credentials: Credentials,
     provider: Provider,
     external_id: str,
 ) -> Account:
-    with uow_factory() as uow:
-        return _get(uow, authenticate(uow, security, credentials), provider, external_id)
+    async with uow_factory() as uow:
+        tenant = await authenticate(uow, security, credentials)
+        return await _get(uow, tenant, provider, external_id)
 
 
-def update_messenger_account(
+async def update_messenger_account(
     uow_factory: UnitOfWorkFactory,
     security: Security,
     credentials: Credentials,
@@ -125,16 +128,16 @@ def update_messenger_account(
 ) -> Account:
     """Change what is given; `application_id=None` unlinks, a new id replaces the link."""
     provider = Provider.MESSENGER
-    with uow_factory(write=True) as uow:
-        tenant = authenticate(uow, security, credentials)
+    async with uow_factory(write=True) as uow:
+        tenant = await authenticate(uow, security, credentials)
         data = inputs()
-        _get(uow, tenant, provider, external_id)
+        await _get(uow, tenant, provider, external_id)
         if isinstance(data.application_id, str):
-            _require_linkable(uow, tenant, data.application_id)
+            await _require_linkable(uow, tenant, data.application_id)
         set_name = not isinstance(data.name, _Unset)
         set_token = not isinstance(data.access_token, _Unset)
         if set_name or set_token:
-            uow.accounts.update(
+            await uow.accounts.update(
                 tenant.id,
                 provider,
                 external_id,
@@ -144,30 +147,30 @@ def update_messenger_account(
                 set_access_token=set_token,
             )
         if not isinstance(data.application_id, _Unset):
-            linked = uow.accounts.set_application(
+            linked = await uow.accounts.set_application(
                 tenant.id, provider, external_id, data.application_id
             )
             if not linked:
                 raise CannotLink()
-        account = _get(uow, tenant, provider, external_id)
-        uow.commit()
+        account = await _get(uow, tenant, provider, external_id)
+        await uow.commit()
     return account
 
 
-def delete_messenger_account(
+async def delete_messenger_account(
     uow_factory: UnitOfWorkFactory, security: Security, credentials: Credentials, external_id: str
 ) -> None:
-    with uow_factory(write=True) as uow:
-        tenant = authenticate(uow, security, credentials)
-        deleted = rules.could_be_external_id(external_id) and uow.accounts.delete(
+    async with uow_factory(write=True) as uow:
+        tenant = await authenticate(uow, security, credentials)
+        deleted = rules.could_be_external_id(external_id) and await uow.accounts.delete(
             tenant.id, Provider.MESSENGER, external_id
         )
         if not deleted:
             raise AccountNotFound()
-        uow.commit()
+        await uow.commit()
 
 
-def list_accounts(
+async def list_accounts(
     uow_factory: UnitOfWorkFactory,
     security: Security,
     credentials: Credentials,
@@ -175,20 +178,20 @@ def list_accounts(
 ) -> AccountPage:
     """A page of the tenant's accounts in creation order; a page past the end is empty. The
     count and the page are two reads, not one snapshot."""
-    with uow_factory() as uow:
-        tenant = authenticate(uow, security, credentials)
+    async with uow_factory() as uow:
+        tenant = await authenticate(uow, security, credentials)
         page = inputs()
-        total = uow.accounts.count(tenant.id, page.provider)
+        total = await uow.accounts.count(tenant.id, page.provider)
         offset = (page.number - 1) * page.size
         items: list[Account] = []
         if offset < total:
-            items = uow.accounts.page(
+            items = await uow.accounts.page(
                 tenant.id, tenant.api_key, page.provider, offset, page.size, total
             )
     return AccountPage(items, page.number, page.size, total, page.provider)
 
 
-def link_application(
+async def link_application(
     uow_factory: UnitOfWorkFactory,
     security: Security,
     credentials: Credentials,
@@ -198,21 +201,21 @@ def link_application(
 ) -> Account:
     """Link one application. The same one again changes nothing; another one is a conflict.
     An account that is not the caller's (or a provider outside the enum) is 403."""
-    with uow_factory(write=True) as uow:
-        tenant = authenticate(uow, security, credentials)
+    async with uow_factory(write=True) as uow:
+        tenant = await authenticate(uow, security, credentials)
         application_id = inputs()
         try:
-            account = _get(uow, tenant, provider, external_id)
+            account = await _get(uow, tenant, provider, external_id)
         except AccountNotFound:
             raise CannotLink() from None
-        _require_linkable(uow, tenant, application_id)
-        if not uow.accounts.link(tenant.id, account.provider, external_id, application_id):
+        await _require_linkable(uow, tenant, application_id)
+        if not await uow.accounts.link(tenant.id, account.provider, external_id, application_id):
             raise LinkConflict()
-        uow.commit()
+        await uow.commit()
     return msgspec.structs.replace(account, application_id=application_id)
 
 
-def unlink_application(
+async def unlink_application(
     uow_factory: UnitOfWorkFactory,
     security: Security,
     credentials: Credentials,
@@ -220,21 +223,21 @@ def unlink_application(
     external_id: str,
     application_id: str,
 ) -> None:
-    with uow_factory(write=True) as uow:
-        tenant = authenticate(uow, security, credentials)
+    async with uow_factory(write=True) as uow:
+        tenant = await authenticate(uow, security, credentials)
         try:
-            account = _get(uow, tenant, provider, external_id)
+            account = await _get(uow, tenant, provider, external_id)
         except AccountNotFound:
             raise CannotUnlink() from None
-        unlinked = rules.could_be_id(application_id) and uow.accounts.unlink(
+        unlinked = rules.could_be_id(application_id) and await uow.accounts.unlink(
             tenant.id, account.provider, external_id, application_id
         )
         if not unlinked:
             raise UnlinkConflict()
-        uow.commit()
+        await uow.commit()
 
 
-def provision_account(
+async def provision_account(
     uow_factory: UnitOfWorkFactory,
     *,
     api_key: str,
@@ -262,12 +265,12 @@ def provision_account(
         raise InvalidInput.one("access_token", "a messenger account needs an access token")
     if provider is not Provider.MESSENGER and access_token is not None:
         raise InvalidInput.one("access_token", f"a {provider.value} account has no access token")
-    with uow_factory(write=True) as uow:
-        record = uow.tenants.by_api_key(api_key) if rules.could_be_id(api_key) else None
+    async with uow_factory(write=True) as uow:
+        record = await uow.tenants.by_api_key(api_key) if rules.could_be_id(api_key) else None
         if record is None or record.revoked:
             raise TenantNotFound(api_key)
         tenant = Tenant(record.id, record.api_key)
         account = Account(provider, external_id, tenant.api_key, name, access_token)
-        _add(uow, tenant, account)
-        uow.commit()
+        await _add(uow, tenant, account)
+        await uow.commit()
     return account

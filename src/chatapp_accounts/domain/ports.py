@@ -3,21 +3,20 @@ tests fake them (tests/unit/fakes.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
 from .models import Account, Application, ApplicationKey, Provider, TenantRecord
 
 
 class AccountRepository(Protocol):
-    def add(self, tenant: int, account: Account) -> None:
+    async def add(self, tenant: int, account: Account) -> None:
         """Insert; raises AccountAlreadyRegistered when (provider, external_id) is taken."""
 
-    def get(self, tenant: int, provider: Provider, external_id: str) -> Account | None: ...
+    async def get(self, tenant: int, provider: Provider, external_id: str) -> Account | None: ...
 
-    def owner(self, provider: Provider, external_id: str) -> int | None: ...
+    async def owner(self, provider: Provider, external_id: str) -> int | None: ...
 
-    def update(
+    async def update(
         self,
         tenant: int,
         provider: Provider,
@@ -29,25 +28,27 @@ class AccountRepository(Protocol):
         set_access_token: bool,
     ) -> bool: ...
 
-    def set_application(
+    async def set_application(
         self, tenant: int, provider: Provider, external_id: str, application_id: str | None
     ) -> bool: ...
 
-    def link(self, tenant: int, provider: Provider, external_id: str, application_id: str) -> bool:
+    async def link(
+        self, tenant: int, provider: Provider, external_id: str, application_id: str
+    ) -> bool:
         """Atomically set the application where none (or this one) is linked; False otherwise."""
 
-    def unlink(
+    async def unlink(
         self, tenant: int, provider: Provider, external_id: str, application_id: str
     ) -> bool: ...
 
-    def unlink_everywhere(self, tenant: int, application_id: str) -> int: ...
+    async def unlink_everywhere(self, tenant: int, application_id: str) -> int: ...
 
-    def delete(self, tenant: int, provider: Provider, external_id: str) -> bool: ...
+    async def delete(self, tenant: int, provider: Provider, external_id: str) -> bool: ...
 
-    def count(self, tenant: int, provider: Provider | None) -> int:
+    async def count(self, tenant: int, provider: Provider | None) -> int:
         """How many accounts the tenant has (of this provider)."""
 
-    def page(
+    async def page(
         self, tenant: int, api_key: str, provider: Provider | None, offset: int, limit: int,
         total: int,
     ) -> list[Account]:  # fmt: skip
@@ -56,32 +57,32 @@ class AccountRepository(Protocol):
 
 
 class ApplicationRepository(Protocol):
-    def add(self, tenant: int, application: Application) -> None: ...
+    async def add(self, tenant: int, application: Application) -> None: ...
 
-    def get(self, tenant: int, application_id: str) -> Application | None: ...
+    async def get(self, tenant: int, application_id: str) -> Application | None: ...
 
-    def replace(self, tenant: int, application: Application) -> bool: ...
+    async def replace(self, tenant: int, application: Application) -> bool: ...
 
-    def delete(self, tenant: int, application_id: str) -> bool: ...
+    async def delete(self, tenant: int, application_id: str) -> bool: ...
 
-    def page(self, tenant: int, offset: int, limit: int) -> list[Application]: ...
+    async def page(self, tenant: int, offset: int, limit: int) -> list[Application]: ...
 
-    def count(self, tenant: int) -> int: ...
+    async def count(self, tenant: int) -> int: ...
 
-    def signing_key(self, application_id: str) -> ApplicationKey | None:
+    async def signing_key(self, application_id: str) -> ApplicationKey | None:
         """The application's key and its owner, while the owner is not revoked."""
 
 
 class TenantRepository(Protocol):
-    def add(self, api_key: str, secret_hash: str) -> int: ...
+    async def add(self, api_key: str, secret_hash: str) -> int: ...
 
-    def by_api_key(self, api_key: str) -> TenantRecord | None: ...
+    async def by_api_key(self, api_key: str) -> TenantRecord | None: ...
 
-    def all(self) -> list[TenantRecord]: ...
+    async def all(self) -> list[TenantRecord]: ...
 
-    def revoke(self, api_key: str) -> bool: ...
+    async def revoke(self, api_key: str) -> bool: ...
 
-    def count(self) -> int: ...
+    async def count(self) -> int: ...
 
 
 class UnitOfWork(Protocol):
@@ -96,18 +97,15 @@ class UnitOfWork(Protocol):
     @property
     def tenants(self) -> TenantRepository: ...
 
-    def __enter__(self) -> UnitOfWork: ...
+    async def __aenter__(self) -> UnitOfWork: ...
 
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None: ...
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None: ...
 
-    def commit(self) -> None: ...
+    async def commit(self) -> None: ...
 
 
 class UnitOfWorkFactory(Protocol):
     def __call__(self, *, write: bool = False) -> UnitOfWork: ...
-
-
-KeyLookup = Callable[[str], ApplicationKey | None]
 
 
 class Security(Protocol):
@@ -126,9 +124,14 @@ class Security(Protocol):
     def verify_secret(self, secret: str, stored_hash: str) -> bool:
         """Constant-time."""
 
-    def new_key_pair(self) -> tuple[str, str]:
-        """(private key PEM, public key PEM) of a new RSA key pair."""
+    async def new_key_pair(self) -> tuple[str, str]:
+        """(private key PEM, public key PEM) of a new RSA key pair (made off the event loop:
+        it takes tens of milliseconds)."""
 
-    def verify_token(self, token: str, path: str, lookup: KeyLookup) -> ApplicationKey:
-        """The key of the application whose JWT this is, looked up with `lookup`; raises
-        NotAuthenticated (a bad token) or AccessDenied (its `acl` does not cover `path`)."""
+    def claimed_application(self, token: str) -> str | None:
+        """The application a JWT says it is of, before it is verified (None: it names none)."""
+
+    def verify_token(self, token: str, path: str, key: ApplicationKey | None) -> ApplicationKey:
+        """`key` (the current key of the token's claimed application, None if there is no such
+        application), once the token is shown to be signed with it; raises NotAuthenticated
+        (a bad token) or AccessDenied (its `acl` does not cover `path`)."""

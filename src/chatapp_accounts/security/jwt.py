@@ -27,7 +27,6 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from ..domain.models import ApplicationKey
-from ..domain.ports import KeyLookup
 
 DEFAULT_LIFETIME = 15 * 60
 MAX_LIFETIME = 24 * 60 * 60
@@ -100,14 +99,27 @@ class JwtVerifier:
             verified = self._cache.get(token)
         return verified.api_key if verified is not None else None
 
-    def verify(self, token: str, path: str, lookup: KeyLookup) -> ApplicationKey:
-        """The key of the token's application (`lookup` reads it, on every call), or
-        TokenRejected / AclDenied."""
+    def claimed_application(self, token: str) -> str | None:
+        """The application a token names: the one it was verified for when it is remembered,
+        else its unverified `application_id` claim (None for a malformed token)."""
+        with self._lock:
+            verified = self._cache.get(token)
+        if verified is not None:
+            return verified.application_id
+        try:
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            return None
+        application_id = claims.get("application_id")
+        return application_id if isinstance(application_id, str) and application_id else None
+
+    def verify(self, token: str, path: str, key: ApplicationKey | None) -> ApplicationKey:
+        """`key`, read now for the application the token claims (claimed_application), once
+        the token is shown to be signed with it; or TokenRejected / AclDenied."""
         now = self._clock()
         with self._lock:
             verified = self._cache.get(token)
         if verified is not None:
-            key = lookup(verified.application_id)
             if (
                 key is not None
                 and key.public_key == verified.public_key
@@ -125,9 +137,10 @@ class JwtVerifier:
                 self._cache.pop(token, None)
             if key is None or key.public_key != verified.public_key:
                 raise TokenRejected("the application or its key changed")
-        verified, key = self._verify_signature(token, now, lookup)
+        verified = self._verify_signature(token, now, key)
         self._remember(token, verified)
         self._check_acl(verified, path)
+        assert key is not None
         return key
 
     def _check_acl(self, verified: Verified, path: str) -> None:
@@ -151,9 +164,7 @@ class JwtVerifier:
             self._keys[pem] = key = loaded
         return key
 
-    def _verify_signature(
-        self, token: str, now: float, lookup: KeyLookup
-    ) -> tuple[Verified, ApplicationKey]:
+    def _verify_signature(self, token: str, now: float, key: ApplicationKey | None) -> Verified:
         try:
             header = jwt.get_unverified_header(token)
             if header.get("alg") != "RS256":
@@ -164,7 +175,6 @@ class JwtVerifier:
         application_id = unverified.get("application_id")
         if not isinstance(application_id, str) or not application_id:
             raise TokenRejected("`application_id` is missing")
-        key = lookup(application_id)
         if key is None:
             raise TokenRejected("unknown application")
         self.signature_checks += 1
@@ -202,7 +212,7 @@ class JwtVerifier:
             expires=expires,
             acl=self._acl(claims),
         )
-        return verified, key
+        return verified
 
     @staticmethod
     def _acl(claims: dict[str, Any]) -> tuple[re.Pattern[str], ...] | None:

@@ -3,11 +3,11 @@ their hashes, RSA key pairs, and application JWTs."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from ..domain.errors import AccessDenied, NotAuthenticated
 from ..domain.models import ApplicationKey
-from ..domain.ports import KeyLookup
 from . import secrets
 from .jwt import AclDenied, JwtVerifier, TokenRejected
 from .keys import generate_rsa_key_pair
@@ -35,12 +35,15 @@ class SecurityService:
     def verify_secret(self, secret: str, stored_hash: str) -> bool:
         return secrets.verify_secret(secret, stored_hash)
 
-    def new_key_pair(self) -> tuple[str, str]:
-        return generate_rsa_key_pair()
+    async def new_key_pair(self) -> tuple[str, str]:
+        return await asyncio.to_thread(generate_rsa_key_pair)
 
-    def verify_token(self, token: str, path: str, lookup: KeyLookup) -> ApplicationKey:
+    def claimed_application(self, token: str) -> str | None:
+        return self.verifier.claimed_application(token)
+
+    def verify_token(self, token: str, path: str, key: ApplicationKey | None) -> ApplicationKey:
         try:
-            return self.verifier.verify(token, path, lookup)
+            return self.verifier.verify(token, path, key)
         except TokenRejected as exc:
             log.info("bearer token rejected: %s", exc)  # the reason, never the token
             raise NotAuthenticated() from None

@@ -1,117 +1,241 @@
-"""One long-lived DBAPI connection per thread, for the repositories' plain SQL.
+"""Connections for the repositories' plain SQL, one interface on both databases: a unit of work
+acquires a `Connection`, awaits its statements, and releases it.
 
-On SQLite a server process runs its use cases on its event-loop thread, so one connection
-serves every request, with no pool checkout and no thread hop; on PostgreSQL they run on the
-unit-of-work factory's threads (uow.py), each with a connection of its own. Statements are
-prepared once by the driver (sqlite3's statement cache; psycopg prepares a query after a few
-executions). Reads run without a transaction
-(each statement sees a consistent snapshot); writes run in BEGIN / COMMIT. A connection that
-fails is discarded, and the next request opens a new one: the server recovers by itself when
-the database comes back.
+- **SQLite**: one long-lived connection per thread (a server process serves from its event
+  loop's thread, so one connection serves every request). Its statements take microseconds on a
+  local file, so they run inline: awaiting one never suspends, and a use case runs from its
+  first statement to its commit in one step of the event loop. That is also why one connection
+  can serve every request: no two units of work are ever open on it at once (checked).
+- **PostgreSQL**: psycopg's asyncio connections from a psycopg_pool pool, on the event loop.
+  Every statement is a round trip to another host; while a unit of work waits for one, the loop
+  serves other requests. Connections are in autocommit: a write unit of work sends BEGIN and
+  COMMIT itself, a read runs its statements alone (each sees a consistent snapshot).
 
-SQLAlchemy still makes the connections (its connect hooks set SQLite's pragmas), runs the
-migrations, and describes the schema in tables.py.
+A connection that fails (server gone, connection broken) is dropped; the next unit of work gets a
+new one, so the server recovers by itself when the database comes back. Statements are prepared
+once by the drivers (sqlite3's statement cache; psycopg prepares a query after a few runs).
+SQLAlchemy still makes the SQLite connections (its connect hooks set the pragmas), runs the
+migrations and describes the schema in tables.py.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
+
+Row = tuple[Any, ...]
 
 
-class Database:
-    def __init__(self, engine: Engine, on_connections: Callable[[int], None] | None = None) -> None:
-        self.engine = engine
-        self._on_connections = on_connections
-        self.dialect = engine.dialect.name
-        dbapi: Any = engine.dialect.dbapi
-        self.IntegrityError: type[Exception] = dbapi.IntegrityError
-        # Connection-level failures (server gone, connection broken): discard and reconnect.
-        self.OperationalError: type[Exception] = dbapi.OperationalError
-        self.InterfaceError: type[Exception] = dbapi.InterfaceError
-        self._local = threading.local()
-        self._all: list[Any] = []
-        self._lock = threading.Lock()
-        # Plain SQL is written with `?` placeholders; psycopg wants `%s`.
-        self.placeholder = "%s" if self.dialect == "postgresql" else "?"
+class Connection(Protocol):
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """The statement's row count."""
+
+
+class Database(Protocol):
+    dialect: str
+    engine: Engine  # SQLAlchemy's, for migrations and operator commands
+    IntegrityError: type[Exception]
 
     def sql(self, statement: str) -> str:
-        return statement if self.placeholder == "?" else statement.replace("?", "%s")
+        """A statement written with `?` placeholders, in the driver's own."""
 
-    def connection(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-        return conn
+    async def acquire(self) -> Connection:
+        """A connection; raises ConnectionUnavailable when none can be had."""
 
-    def new_connection(self) -> Any:
-        """A DBAPI connection of the caller's own, not the pool's (made with the engine's
-        connect hooks); on PostgreSQL in autocommit: transactions are explicit BEGIN / COMMIT."""
-        proxied = self.engine.raw_connection()
-        proxied.detach()
-        conn: Any = proxied.dbapi_connection
-        assert conn is not None
-        if self.dialect == "postgresql":
-            conn.autocommit = True
-        return conn
-
-    def _connect(self) -> Any:
-        conn = self.new_connection()  # ours for the thread's lifetime
-        with self._lock:
-            self._all.append(conn)
-            count = len(self._all)
-        if self._on_connections is not None:
-            self._on_connections(count)
-        return conn
-
-    def discard(self) -> None:
-        """Drop this thread's connection (after a connection-level failure)."""
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None:
-            with self._lock:
-                if conn in self._all:
-                    self._all.remove(conn)
-                count = len(self._all)
-            if self._on_connections is not None:
-                self._on_connections(count)
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001, S110 - it is broken already
-                pass
+    async def release(self, conn: Connection, *, broken: bool = False) -> None: ...
 
     def is_disconnect(self, exc: BaseException) -> bool:
         """A failure of the connection or the server, not of the statement."""
-        if isinstance(exc, DBAPIError):  # from engine.raw_connection()
-            return exc.connection_invalidated or exc.orig is None or self.is_disconnect(exc.orig)
-        return isinstance(exc, self.OperationalError | self.InterfaceError) and (
-            self.dialect == "postgresql" or "disk I/O" in str(exc) or "unable to open" in str(exc)
+
+    async def close(self) -> None: ...
+
+
+class ConnectionUnavailable(Exception):
+    """No connection to the database could be had (the storage layer answers 503 for it)."""
+
+
+class SqliteConnection:
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        row: Row | None = self.raw.execute(sql, params).fetchone()
+        return row
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        rows: list[Row] = self.raw.execute(sql, params).fetchall()
+        return rows
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(self.raw.execute(sql, params).rowcount)
+
+
+class SqliteDatabase:
+    dialect = "sqlite"
+
+    def __init__(self, engine: Engine, on_connections: Callable[[int], None] | None = None) -> None:
+        self.engine = engine
+        self._on_connections = on_connections
+        dbapi: Any = engine.dialect.dbapi
+        self.IntegrityError: type[Exception] = dbapi.IntegrityError
+        self._OperationalError: type[Exception] = dbapi.OperationalError
+        self._local = threading.local()
+        self._all: list[SqliteConnection] = []
+        self._lock = threading.Lock()
+
+    def sql(self, statement: str) -> str:
+        return statement
+
+    async def acquire(self) -> Connection:
+        conn: SqliteConnection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                proxied = self.engine.raw_connection()
+            except Exception as exc:
+                raise ConnectionUnavailable(str(exc)) from exc
+            proxied.detach()  # ours for the thread's lifetime, not the engine pool's
+            conn = self._local.conn = SqliteConnection(proxied.dbapi_connection)
+            self._count(conn, add=True)
+        if conn.raw.in_transaction:
+            raise RuntimeError("a unit of work is already open on this thread's connection")
+        return conn
+
+    async def release(self, conn: Connection, *, broken: bool = False) -> None:
+        if broken:
+            assert isinstance(conn, SqliteConnection)
+            self._local.conn = None
+            self._count(conn, add=False)
+            _close(conn.raw)
+
+    def is_disconnect(self, exc: BaseException) -> bool:
+        return isinstance(exc, self._OperationalError) and (
+            "disk I/O" in str(exc) or "unable to open" in str(exc)
         )
 
-    def schema_revision(self) -> str | None:
-        """The migration the database is at (None before the first): for /readyz."""
-        conn = self.connection()
-        try:
-            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        except Exception as exc:
-            if self.is_disconnect(exc):
-                self.discard()
-                raise
-            return None
-        return str(row[0]) if row else None
+    def _count(self, conn: SqliteConnection, *, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._all.append(conn)
+            elif conn in self._all:
+                self._all.remove(conn)
+            count = len(self._all)
+        if self._on_connections is not None:
+            self._on_connections(count)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         with self._lock:
             conns, self._all = self._all, []
         for conn in conns:
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001, S110 - closing at shutdown
-                pass
+            _close(conn.raw)
         self._local = threading.local()
         self.engine.dispose()
+
+
+class PostgresConnection:
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: psycopg.AsyncConnection[Any]) -> None:
+        self.raw = raw
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        cursor = await self.raw.execute(sql, params)
+        return await cursor.fetchone()
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        cursor = await self.raw.execute(sql, params)
+        return await cursor.fetchall()
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        cursor = await self.raw.execute(sql, params)
+        return cursor.rowcount
+
+
+class PostgresDatabase:
+    """A pool of `size` connections at most, opened by the first unit of work (in the event loop
+    that serves it); a unit of work waits up to `timeout` seconds for one."""
+
+    dialect = "postgresql"
+    IntegrityError: type[Exception] = psycopg.IntegrityError
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        size: int,
+        timeout: float,
+        on_connections: Callable[[int], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self._on_connections = on_connections
+        conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._pool = AsyncConnectionPool(
+            conninfo,
+            kwargs={"autocommit": True, "connect_timeout": 5},  # never hang on a dead host
+            min_size=1,
+            max_size=size,
+            timeout=timeout,
+            open=False,
+            name="chatapp",
+        )
+        self._opened = False
+
+    def sql(self, statement: str) -> str:
+        return statement.replace("?", "%s")
+
+    async def acquire(self) -> Connection:
+        try:
+            if not self._opened:
+                await self._pool.open()  # safe to call again; bound to this event loop
+                self._opened = True
+            raw = await self._pool.getconn()
+        except PoolTimeout as exc:
+            raise ConnectionUnavailable(str(exc)) from exc
+        if self._on_connections is not None:
+            self._on_connections(self._pool.get_stats()["pool_size"])
+        return PostgresConnection(raw)
+
+    async def release(self, conn: Connection, *, broken: bool = False) -> None:
+        assert isinstance(conn, PostgresConnection)
+        if broken:
+            await conn.raw.close()  # the pool drops a closed connection and makes another
+        await self._pool.putconn(conn.raw)
+
+    def is_disconnect(self, exc: BaseException) -> bool:
+        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+
+    async def close(self) -> None:
+        if self._opened:
+            await self._pool.close()
+        self.engine.dispose()
+
+
+def open_database(
+    engine: Engine,
+    *,
+    pool_size: int = 8,
+    pool_timeout: float = 5.0,
+    on_connections: Callable[[int], None] | None = None,
+) -> SqliteDatabase | PostgresDatabase:
+    if engine.dialect.name == "postgresql":
+        return PostgresDatabase(
+            engine, size=pool_size, timeout=pool_timeout, on_connections=on_connections
+        )
+    return SqliteDatabase(engine, on_connections)
+
+
+def _close(raw: Any) -> None:
+    try:
+        raw.close()
+    except Exception:  # noqa: BLE001, S110 - it is broken already, or we are shutting down
+        pass

@@ -13,7 +13,7 @@ from typing import Any
 from ..domain.errors import AccountAlreadyRegistered, CannotLink
 from ..domain.models import Account, Application, ApplicationKey, Provider, TenantRecord
 from ..security.tokens import TokenCipher, row_binding
-from .db import Database
+from .db import Connection, Database
 
 _ACCOUNT = (
     "SELECT a.provider, a.external_id, t.api_key, a.name, a.access_token, a.application_id "
@@ -160,10 +160,16 @@ _PROVIDERS = {p.value: p for p in Provider}
 
 
 class AccountRows:
-    """Rows of the account reads made domain values, the access token decrypted."""
+    """Accounts made rows and rows made accounts: the access token encrypted, bound to its
+    row, and decrypted."""
 
     def __init__(self, cipher: TokenCipher) -> None:
         self._cipher = cipher
+
+    def encrypt(self, provider: Provider, external_id: str, token: str | None) -> bytes | None:
+        if token is None:
+            return None
+        return self._cipher.encrypt(token, row_binding(provider.value, external_id))
 
     def account(self, row: Any) -> Account:
         provider, external_id, api_key, name, token, application_id = row
@@ -191,25 +197,20 @@ class AccountRows:
 
 
 class SqlAccounts:
-    def __init__(self, db: Database, conn: Any, sql: Statements, cipher: TokenCipher) -> None:
+    __slots__ = ("_conn", "_db", "_rows", "_sql")
+
+    def __init__(self, db: Database, conn: Connection, sql: Statements, rows: AccountRows) -> None:
         self._db = db
         self._conn = conn
         self._sql = sql
-        self._cipher = cipher
-        self._rows = rows = AccountRows(cipher)
-        self._to_account = rows.account
+        self._rows = rows
 
-    def _encrypt(self, provider: Provider, external_id: str, token: str | None) -> bytes | None:
-        if token is None:
-            return None
-        return self._cipher.encrypt(token, row_binding(provider.value, external_id))
-
-    def add(self, tenant: int, account: Account) -> None:
+    async def add(self, tenant: int, account: Account) -> None:
         p, e = account.provider, account.external_id
         try:
-            self._conn.execute(
+            await self._conn.execute(
                 self._sql.account_insert,
-                (tenant, p.value, e, account.name, self._encrypt(p, e, account.access_token),
+                (tenant, p.value, e, account.name, self._rows.encrypt(p, e, account.access_token),
                  account.application_id),
             )  # fmt: skip
         except self._db.IntegrityError as exc:
@@ -219,17 +220,17 @@ class SqlAccounts:
                 f"The {p.value} account '{e}' is already registered"
             ) from None
 
-    def get(self, tenant: int, provider: Provider, external_id: str) -> Account | None:
-        row = self._conn.execute(
+    async def get(self, tenant: int, provider: Provider, external_id: str) -> Account | None:
+        row = await self._conn.fetchone(
             self._sql.account_get, (tenant, provider.value, external_id)
-        ).fetchone()
-        return self._to_account(row) if row is not None else None
+        )
+        return self._rows.account(row) if row is not None else None
 
-    def owner(self, provider: Provider, external_id: str) -> int | None:
-        row = self._conn.execute(self._sql.account_owner, (provider.value, external_id)).fetchone()
+    async def owner(self, provider: Provider, external_id: str) -> int | None:
+        row = await self._conn.fetchone(self._sql.account_owner, (provider.value, external_id))
         return int(row[0]) if row is not None else None
 
-    def update(
+    async def update(
         self,
         tenant: int,
         provider: Provider,
@@ -243,60 +244,68 @@ class SqlAccounts:
         key = (tenant, provider.value, external_id)
         changed = True
         if set_name:
-            changed = self._conn.execute(self._sql.account_set_name, (name, *key)).rowcount == 1
+            changed = await self._conn.execute(self._sql.account_set_name, (name, *key)) == 1
         if set_access_token:
-            blob = self._encrypt(provider, external_id, access_token)
-            changed = self._conn.execute(self._sql.account_set_token, (blob, *key)).rowcount == 1
+            blob = self._rows.encrypt(provider, external_id, access_token)
+            changed = await self._conn.execute(self._sql.account_set_token, (blob, *key)) == 1
         return changed
 
-    def set_application(
+    async def set_application(
         self, tenant: int, provider: Provider, external_id: str, application_id: str | None
     ) -> bool:
         try:
-            cur = self._conn.execute(
+            count = await self._conn.execute(
                 self._sql.account_set_app, (application_id, tenant, provider.value, external_id)
             )
         except self._db.IntegrityError:
             return False
-        return bool(cur.rowcount == 1)
+        return count == 1
 
-    def link(self, tenant: int, provider: Provider, external_id: str, application_id: str) -> bool:
+    async def link(
+        self, tenant: int, provider: Provider, external_id: str, application_id: str
+    ) -> bool:
         try:
-            cur = self._conn.execute(
+            count = await self._conn.execute(
                 self._sql.account_link,
                 (application_id, tenant, provider.value, external_id, application_id),
             )
         except self._db.IntegrityError:
             raise CannotLink() from None  # the application was deleted meanwhile
-        return bool(cur.rowcount == 1)
+        return count == 1
 
-    def unlink(
+    async def unlink(
         self, tenant: int, provider: Provider, external_id: str, application_id: str
     ) -> bool:
-        cur = self._conn.execute(
+        count = await self._conn.execute(
             self._sql.account_unlink, (tenant, provider.value, external_id, application_id)
         )
-        return bool(cur.rowcount == 1)
+        return count == 1
 
-    def unlink_everywhere(self, tenant: int, application_id: str) -> int:
-        return int(
-            self._conn.execute(self._sql.account_unlink_all, (tenant, application_id)).rowcount
+    async def unlink_everywhere(self, tenant: int, application_id: str) -> int:
+        return await self._conn.execute(self._sql.account_unlink_all, (tenant, application_id))
+
+    async def delete(self, tenant: int, provider: Provider, external_id: str) -> bool:
+        count = await self._conn.execute(
+            self._sql.account_delete, (tenant, provider.value, external_id)
         )
+        return count == 1
 
-    def delete(self, tenant: int, provider: Provider, external_id: str) -> bool:
-        cur = self._conn.execute(self._sql.account_delete, (tenant, provider.value, external_id))
-        return bool(cur.rowcount == 1)
-
-    def page(
+    async def page(
         self, tenant: int, api_key: str, provider: Provider | None, offset: int, limit: int,
         total: int,
     ) -> list[Account]:  # fmt: skip
         statement, params = self._sql.account_page(tenant, provider, offset, limit, total)
-        return self._rows.page(self._conn.execute(statement, params).fetchall(), api_key)
+        return self._rows.page(await self._conn.fetchall(statement, params), api_key)
 
-    def count(self, tenant: int, provider: Provider | None) -> int:
+    async def count(self, tenant: int, provider: Provider | None) -> int:
         statement, params = self._sql.account_count_of(tenant, provider)
-        return int(self._conn.execute(statement, params).fetchone()[0])
+        return await _scalar(self._conn, statement, params)
+
+
+async def _scalar(conn: Connection, statement: str, params: tuple[Any, ...] = ()) -> int:
+    row = await conn.fetchone(statement, params)
+    assert row is not None
+    return int(row[0])
 
 
 def _to_application(row: Any) -> Application:
@@ -315,63 +324,65 @@ def _application_values(application: Application) -> tuple[Any, ...]:
 
 
 class SqlApplications:
-    def __init__(self, conn: Any, sql: Statements) -> None:
+    __slots__ = ("_conn", "_sql")
+
+    def __init__(self, conn: Connection, sql: Statements) -> None:
         self._conn = conn
         self._sql = sql
 
-    def add(self, tenant: int, application: Application) -> None:
+    async def add(self, tenant: int, application: Application) -> None:
         name, key, caps, privacy, messages = _application_values(application)
-        self._conn.execute(
+        await self._conn.execute(
             self._sql.app_insert, (application.id, tenant, name, key, caps, privacy, messages)
         )
 
-    def get(self, tenant: int, application_id: str) -> Application | None:
-        row = self._conn.execute(self._sql.app_get, (tenant, application_id)).fetchone()
+    async def get(self, tenant: int, application_id: str) -> Application | None:
+        row = await self._conn.fetchone(self._sql.app_get, (tenant, application_id))
         return _to_application(row) if row is not None else None
 
-    def replace(self, tenant: int, application: Application) -> bool:
-        cur = self._conn.execute(
+    async def replace(self, tenant: int, application: Application) -> bool:
+        count = await self._conn.execute(
             self._sql.app_replace, (*_application_values(application), tenant, application.id)
         )
-        return bool(cur.rowcount == 1)
+        return count == 1
 
-    def delete(self, tenant: int, application_id: str) -> bool:
-        cur = self._conn.execute(self._sql.app_delete, (tenant, application_id))
-        return bool(cur.rowcount == 1)
+    async def delete(self, tenant: int, application_id: str) -> bool:
+        return await self._conn.execute(self._sql.app_delete, (tenant, application_id)) == 1
 
-    def page(self, tenant: int, offset: int, limit: int) -> list[Application]:
-        rows = self._conn.execute(self._sql.app_page, (tenant, limit, offset)).fetchall()
+    async def page(self, tenant: int, offset: int, limit: int) -> list[Application]:
+        rows = await self._conn.fetchall(self._sql.app_page, (tenant, limit, offset))
         return [_to_application(row) for row in rows]
 
-    def count(self, tenant: int) -> int:
-        return int(self._conn.execute(self._sql.app_count, (tenant,)).fetchone()[0])
+    async def count(self, tenant: int) -> int:
+        return await _scalar(self._conn, self._sql.app_count, (tenant,))
 
-    def signing_key(self, application_id: str) -> ApplicationKey | None:
-        row = self._conn.execute(self._sql.app_signing_key, (application_id,)).fetchone()
+    async def signing_key(self, application_id: str) -> ApplicationKey | None:
+        row = await self._conn.fetchone(self._sql.app_signing_key, (application_id,))
         return ApplicationKey(int(row[0]), row[1], row[2]) if row is not None else None
 
 
 class SqlTenants:
-    def __init__(self, conn: Any, sql: Statements) -> None:
+    __slots__ = ("_conn", "_sql")
+
+    def __init__(self, conn: Connection, sql: Statements) -> None:
         self._conn = conn
         self._sql = sql
 
-    def add(self, api_key: str, secret_hash: str) -> int:
-        row = self._conn.execute(self._sql.tenant_insert, (api_key, secret_hash, False)).fetchone()
-        return int(row[0])
+    async def add(self, api_key: str, secret_hash: str) -> int:
+        return await _scalar(self._conn, self._sql.tenant_insert, (api_key, secret_hash, False))
 
-    def by_api_key(self, api_key: str) -> TenantRecord | None:
-        row = self._conn.execute(self._sql.tenant_by_key, (api_key,)).fetchone()
+    async def by_api_key(self, api_key: str) -> TenantRecord | None:
+        row = await self._conn.fetchone(self._sql.tenant_by_key, (api_key,))
         return _to_tenant(row) if row is not None else None
 
-    def all(self) -> list[TenantRecord]:
-        return [_to_tenant(row) for row in self._conn.execute(self._sql.tenant_all).fetchall()]
+    async def all(self) -> list[TenantRecord]:
+        return [_to_tenant(row) for row in await self._conn.fetchall(self._sql.tenant_all)]
 
-    def revoke(self, api_key: str) -> bool:
-        return bool(self._conn.execute(self._sql.tenant_revoke, (True, api_key)).rowcount == 1)
+    async def revoke(self, api_key: str) -> bool:
+        return await self._conn.execute(self._sql.tenant_revoke, (True, api_key)) == 1
 
-    def count(self) -> int:
-        return int(self._conn.execute(self._sql.tenant_count).fetchone()[0])
+    async def count(self) -> int:
+        return await _scalar(self._conn, self._sql.tenant_count)
 
 
 def _to_tenant(row: Any) -> TenantRecord:

@@ -1,151 +1,98 @@
-"""The unit of work: the thread's connection, and a transaction for writes, committed
-explicitly. Reads run without one (each statement sees a consistent snapshot). The factory
-also decides where use cases run (`run`): inline on SQLite, on threads on PostgreSQL."""
+"""The unit of work: a connection acquired for the block, and a transaction for writes,
+committed explicitly. Reads run without one (each statement sees a consistent snapshot).
+
+Use cases are coroutines, awaited by the request that runs them: on SQLite every statement runs
+inline (db.py), on PostgreSQL every round trip is awaited on the event loop. One way for both
+databases, reads and writes alike; nothing holds the loop while PostgreSQL answers.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import sys
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
-
 from ..domain.errors import ServiceUnavailable
 from ..security.tokens import TokenCipher
-from .db import Database
-from .repositories import SqlAccounts, SqlApplications, SqlTenants, Statements
-
-T = TypeVar("T")
-SWITCH_INTERVAL = 0.0005  # seconds
-
-
-class _Repositories:
-    """The repositories of one connection, made once: a unit of work only borrows them."""
-
-    __slots__ = ("accounts", "applications", "conn", "tenants")
-
-    def __init__(self, db: Database, conn: Any, sql: Statements, cipher: TokenCipher) -> None:
-        self.conn = conn
-        self.accounts = SqlAccounts(db, conn, sql, cipher)
-        self.applications = SqlApplications(conn, sql)
-        self.tenants = SqlTenants(conn, sql)
+from .db import Connection, ConnectionUnavailable, Database
+from .repositories import AccountRows, SqlAccounts, SqlApplications, SqlTenants, Statements
 
 
 class SqlUnitOfWork:
-    __slots__ = ("_factory", "_open", "_repos", "_write")
+    __slots__ = ("_conn", "_factory", "_open", "_write", "accounts", "applications", "tenants")
 
     def __init__(self, factory: SqlUnitOfWorkFactory, *, write: bool) -> None:
         self._factory = factory
         self._write = write
         self._open = False
-        self._repos: _Repositories | None = None
 
-    @property
-    def accounts(self) -> SqlAccounts:
-        assert self._repos is not None
-        return self._repos.accounts
-
-    @property
-    def applications(self) -> SqlApplications:
-        assert self._repos is not None
-        return self._repos.applications
-
-    @property
-    def tenants(self) -> SqlTenants:
-        assert self._repos is not None
-        return self._repos.tenants
-
-    def __enter__(self) -> SqlUnitOfWork:
-        db = self._factory.db
+    async def __aenter__(self) -> SqlUnitOfWork:
+        factory = self._factory
+        db = factory.db
         try:
-            repos = self._factory.repositories()
-            if self._write:
-                repos.conn.execute("BEGIN IMMEDIATE" if db.dialect == "sqlite" else "BEGIN")
-                self._open = True
-        except Exception as exc:
-            _raise_if_disconnect(db, exc)
-            raise
-        self._repos = repos
+            conn = await db.acquire()
+        except ConnectionUnavailable as exc:
+            raise ServiceUnavailable() from exc
+        self._conn: Connection = conn
+        if self._write:
+            try:
+                await conn.execute("BEGIN IMMEDIATE" if db.dialect == "sqlite" else "BEGIN")
+            except BaseException as exc:
+                await self._release(exc)
+                raise
+            self._open = True
+        self.accounts = SqlAccounts(db, conn, factory.sql, factory.rows)
+        self.applications = SqlApplications(conn, factory.sql)
+        self.tenants = SqlTenants(conn, factory.sql)
         return self
 
-    def commit(self) -> None:
+    async def commit(self) -> None:
         if self._open:
-            assert self._repos is not None
-            self._repos.conn.execute("COMMIT")
+            await self._conn.execute("COMMIT")
             self._open = False
 
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        db = self._factory.db
-        if exc is not None:
-            _raise_if_disconnect(db, exc)
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if self._open:
             self._open = False
-            assert self._repos is not None
             try:
-                self._repos.conn.execute("ROLLBACK")
-            except Exception as failure:
-                _raise_if_disconnect(db, failure)
+                await self._conn.execute("ROLLBACK")
+            except BaseException as failure:
+                await self._release(failure)
                 raise
+        await self._release(exc)
+
+    async def schema_revision(self) -> str | None:
+        try:
+            row = await self._conn.fetchone("SELECT version_num FROM alembic_version")
+        except Exception as exc:
+            if self._factory.db.is_disconnect(exc):
+                raise
+            return None  # no migration has run
+        return str(row[0]) if row else None
+
+    async def _release(self, exc: BaseException | None) -> None:
+        """Give the connection back; one that failed is dropped and the answer is 503."""
+        db = self._factory.db
+        broken = exc is not None and db.is_disconnect(exc)
+        await db.release(self._conn, broken=broken)
+        if broken:
+            raise ServiceUnavailable() from exc
 
 
 class SqlUnitOfWorkFactory:
     """What the use cases are given: `factory(write=True)` opens a write transaction."""
 
-    def __init__(self, db: Database, cipher: TokenCipher, *, threads: int = 8) -> None:
+    def __init__(self, db: Database, cipher: TokenCipher) -> None:
         self.db = db
-        self.engine = db.engine
         self.cipher = cipher
         self.sql = Statements(db)
-        self._local = threading.local()
-        self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
-        if db.dialect == "postgresql":
-            # A thread whose rows have arrived must get the interpreter lock back from the event
-            # loop, which under load only gives it up when asked, after the switch interval:
-            # 5 ms by default, a wait per statement. docs/benchmark.md has the figures.
-            sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
-            self._pools = (
-                ThreadPoolExecutor(threads, thread_name_prefix="db-read"),
-                ThreadPoolExecutor(threads, thread_name_prefix="db-write"),
-            )
-
-    def repositories(self) -> _Repositories:
-        conn = self.db.connection()
-        repos: _Repositories | None = getattr(self._local, "repos", None)
-        if repos is None or repos.conn is not conn:
-            repos = self._local.repos = _Repositories(self.db, conn, self.sql, self.cipher)
-        return repos
+        self.rows = AccountRows(cipher)
 
     def __call__(self, *, write: bool = False) -> SqlUnitOfWork:
         return SqlUnitOfWork(self, write=write)
 
-    async def run(self, use_case: Callable[..., T], *args: Any, write: bool = False) -> T:
-        """`use_case(*args)`, awaited: the one way a request runs a use case.
+    async def schema_revision(self) -> str | None:
+        """The migration the database is at (None before the first): for /readyz. Raises
+        ServiceUnavailable when the database cannot be reached."""
+        async with self() as uow:
+            return await uow.schema_revision()
 
-        On SQLite, in the event loop's own thread: a statement is a few microseconds on a local
-        file, less than a hop to another thread. On PostgreSQL every statement is a round trip
-        to another host, so the use case runs on a thread of this factory's own, with that
-        thread's connection, and the loop serves other requests meanwhile. Reads and writes
-        have a pool of threads each, so writes waiting on commits never hold up reads."""
-        if self._pools is None:
-            return use_case(*args)
-        pool = self._pools[1 if write else 0]
-        return await asyncio.get_running_loop().run_in_executor(
-            pool, functools.partial(use_case, *args)
-        )
-
-    def close(self) -> None:
-        """Stop the threads (after the requests using them) and close every connection."""
-        if self._pools is not None:
-            for pool in self._pools:
-                pool.shutdown(wait=True)
-        self.db.close()
-
-
-def _raise_if_disconnect(db: Database, exc: BaseException) -> None:
-    """A connection-level failure: the connection is dropped (the next use reconnects) and the
-    answer is 503."""
-    if db.is_disconnect(exc):
-        db.discard()
-        raise ServiceUnavailable() from exc
+    async def close(self) -> None:
+        """Close every connection (after the requests using them)."""
+        await self.db.close()
