@@ -33,7 +33,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     # PostgreSQL: connections per process at most (a pool), and how long a unit of work waits
     # for one before the answer is 503.
-    db_pool_size: int = 8
+    db_pool_size: int = 32
     db_pool_timeout: float = 5.0
     log_level: str = "info"
     # Bearer JWTs: tolerated clock skew, and how many verified tokens each process remembers.
@@ -177,7 +177,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         port=check_port(_int(env, "CHATAPP_PORT", 8000)),
         workers=_int(env, "CHATAPP_WORKERS", 1, 1),
         max_body_bytes=_int(env, "CHATAPP_MAX_BODY_BYTES", 1024 * 1024, 1),
-        db_pool_size=_int(env, "CHATAPP_DB_POOL_SIZE", 8, 1, 256),
+        db_pool_size=_int(env, "CHATAPP_DB_POOL_SIZE", 32, 1, 256),
         db_pool_timeout=_int(env, "CHATAPP_DB_POOL_TIMEOUT", 5, 1, 300),
         log_level=_log_level(env),
         jwt_leeway_seconds=_int(env, "CHATAPP_JWT_LEEWAY_SECONDS", 30, 0),

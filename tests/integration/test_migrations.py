@@ -66,10 +66,51 @@ def test_account_counts_are_kept_by_the_database(empty_engine: Engine) -> None:
         counted = conn.execute(text(
             "SELECT tenant_id, provider, COUNT(*) FROM accounts GROUP BY tenant_id, provider"
         )).all()  # fmt: skip
-        kept = conn.execute(
-            text("SELECT tenant_id, provider, n FROM account_counts WHERE n > 0")
-        ).all()
+        kept = conn.execute(text(
+            "SELECT tenant_id, provider, SUM(n) FROM account_counts "
+            "GROUP BY tenant_id, provider HAVING SUM(n) > 0"
+        )).all()  # fmt: skip
         assert sorted(map(tuple, counted)) == sorted(map(tuple, kept))
         conn.execute(text("DELETE FROM tenants WHERE api_key = 't2'"))  # cascades
         assert conn.execute(text("SELECT COUNT(*) FROM account_counts WHERE tenant_id = :t"),
                             {"t": ids["t2"]}).scalar() == 0  # fmt: skip
+
+
+@pytest.mark.postgres
+def test_concurrent_writers_of_one_tenant_do_not_wait_on_its_count(
+    pg_databases: PgDatabases,
+) -> None:
+    """Two open transactions add accounts of one tenant and provider: the second is not made to
+    wait for the first one's counter row (it would time out on its lock), and both counts land."""
+    from sqlalchemy import text
+
+    engine = make_engine(pg_databases.new())
+    upgrade(engine)
+    try:
+        with engine.begin() as conn:
+            tenant = conn.execute(text(
+                "INSERT INTO tenants (api_key, secret_hash, revoked) VALUES ('k', 'h', false) "
+                "RETURNING id"
+            )).scalar()  # fmt: skip
+        insert = text(
+            "INSERT INTO accounts (tenant_id, provider, external_id) VALUES (:t, 'whatsapp', :e)"
+        )
+        shard = text("SELECT pg_backend_pid() % 16")
+        first, second = engine.connect(), engine.connect()
+        while second.execute(shard).scalar() == first.execute(shard).scalar():
+            second.close()  # one chance in 16: another connection, another backend
+            second = engine.connect()
+        first.execute(insert, {"t": tenant, "e": "a"})  # holds its shard's row until commit
+        second.execute(text("SET lock_timeout = '2s'"))
+        second.execute(insert, {"t": tenant, "e": "b"})  # would time out on one shared row
+        second.commit()
+        first.commit()
+        first.close()
+        second.close()
+        with engine.connect() as conn:
+            total = conn.execute(
+                text("SELECT SUM(n) FROM account_counts WHERE tenant_id = :t"), {"t": tenant}
+            ).scalar()
+        assert total == 2
+    finally:
+        engine.dispose()

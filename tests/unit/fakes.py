@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from chatapp_accounts.domain.errors import AccessDenied, AccountAlreadyRegistered, NotAuthenticated
+from chatapp_accounts.domain.errors import AccessDenied, NotAuthenticated
 from chatapp_accounts.domain.models import (
     Account,
     Application,
@@ -37,11 +37,12 @@ class FakeAccounts:
     def _api_key(self, tenant: int) -> str:
         return next(t.api_key for t in self.s.tenants.values() if t.id == tenant)
 
-    async def add(self, tenant: int, account: Account) -> None:
+    async def add(self, tenant: int, account: Account) -> bool:
         key = (account.provider, account.external_id)
         if key in self.s.accounts:
-            raise AccountAlreadyRegistered("taken")
+            return False
         self.s.accounts[key] = (tenant, account)
+        return True
 
     async def get(self, tenant: int, provider: Provider, external_id: str) -> Account | None:
         return self._get(tenant, provider, external_id)

@@ -59,14 +59,15 @@ async def _require_linkable(uow: UnitOfWork, tenant: Tenant, application_id: str
 
 
 async def _add(uow: UnitOfWork, tenant: Tenant, account: Account) -> None:
+    """Registered, or AccountAlreadyRegistered: the unique constraint decides, even between
+    racing creates; then the owner is read for the message."""
+    if await uow.accounts.add(tenant.id, account):
+        return
+    message = f"The {account.provider.value} account '{account.external_id}' is already registered"
     owner = await uow.accounts.owner(account.provider, account.external_id)
-    if owner is not None:
-        whose = "your account" if owner == tenant.id else "another account"
-        raise AccountAlreadyRegistered(
-            f"The {account.provider.value} account '{account.external_id}' "
-            f"is already registered to {whose}"
-        )
-    await uow.accounts.add(tenant.id, account)  # the unique constraint settles any race
+    if owner is not None:  # (None: it was removed meanwhile)
+        message += " to your account" if owner == tenant.id else " to another account"
+    raise AccountAlreadyRegistered(message)
 
 
 async def _get(

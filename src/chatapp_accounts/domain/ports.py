@@ -9,8 +9,8 @@ from .models import Account, Application, ApplicationKey, Provider, TenantRecord
 
 
 class AccountRepository(Protocol):
-    async def add(self, tenant: int, account: Account) -> None:
-        """Insert; raises AccountAlreadyRegistered when (provider, external_id) is taken."""
+    async def add(self, tenant: int, account: Account) -> bool:
+        """Insert; False (and nothing written) when (provider, external_id) is taken."""
 
     async def get(self, tenant: int, provider: Provider, external_id: str) -> Account | None: ...
 

@@ -39,6 +39,13 @@ class Connection(Protocol):
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """The statement's row count."""
 
+    async def begin(self) -> None:
+        """Start a transaction: a write one (SQLite takes its write lock now)."""
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
 
 class Database(Protocol):
     dialect: str
@@ -79,6 +86,17 @@ class SqliteConnection:
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return int(self.raw.execute(sql, params).rowcount)
+
+    async def begin(self) -> None:
+        # The write lock up front: a read-then-write transaction never fails half-way with
+        # "database is locked".
+        self.raw.execute("BEGIN IMMEDIATE")
+
+    async def commit(self) -> None:
+        self.raw.execute("COMMIT")
+
+    async def rollback(self) -> None:
+        self.raw.execute("ROLLBACK")
 
 
 class SqliteDatabase:
@@ -143,22 +161,49 @@ class SqliteDatabase:
 
 
 class PostgresConnection:
-    __slots__ = ("raw",)
+    """BEGIN is not a round trip of its own: it goes out with the transaction's first
+    statement, in one flush (psycopg's pipeline mode). COMMIT is one."""
+
+    __slots__ = ("_begin", "_open", "raw")
 
     def __init__(self, raw: psycopg.AsyncConnection[Any]) -> None:
         self.raw = raw
+        self._begin = False  # BEGIN is due with the next statement
+        self._open = False  # BEGIN was sent
+
+    async def _run(self, sql: str, params: Sequence[Any]) -> psycopg.AsyncCursor[Any]:
+        if not self._begin:
+            return await self.raw.execute(sql, params)
+        self._begin = False
+        async with self.raw.pipeline():
+            self._open = True
+            await self.raw.execute("BEGIN")
+            cursor = await self.raw.execute(sql, params)
+        return cursor
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        cursor = await self.raw.execute(sql, params)
-        return await cursor.fetchone()
+        return await (await self._run(sql, params)).fetchone()
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        cursor = await self.raw.execute(sql, params)
-        return await cursor.fetchall()
+        return await (await self._run(sql, params)).fetchall()
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        cursor = await self.raw.execute(sql, params)
-        return cursor.rowcount
+        return (await self._run(sql, params)).rowcount
+
+    async def begin(self) -> None:
+        self._begin = True
+
+    async def commit(self) -> None:
+        await self._end("COMMIT")
+
+    async def rollback(self) -> None:
+        await self._end("ROLLBACK")
+
+    async def _end(self, statement: str) -> None:
+        self._begin = False  # a transaction that ran no statement has nothing to end
+        if self._open:
+            self._open = False
+            await self.raw.execute(statement)
 
 
 class PostgresDatabase:

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from ..domain.errors import AccountAlreadyRegistered, CannotLink
+from ..domain.errors import CannotLink
 from ..domain.models import Account, Application, ApplicationKey, Provider, TenantRecord
 from ..security.tokens import TokenCipher, row_binding
 from .db import Connection, Database
@@ -54,7 +54,8 @@ class Statements:
         )
         self.account_insert = q(
             "INSERT INTO accounts (tenant_id, provider, external_id, name, access_token, "
-            "application_id) VALUES (?, ?, ?, ?, ?, ?)"
+            "application_id) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (provider, external_id) DO NOTHING"
         )
         self.account_set_name = q(
             "UPDATE accounts SET name = ? WHERE tenant_id = ? AND provider = ? AND external_id = ?"
@@ -205,20 +206,17 @@ class SqlAccounts:
         self._sql = sql
         self._rows = rows
 
-    async def add(self, tenant: int, account: Account) -> None:
+    async def add(self, tenant: int, account: Account) -> bool:
         p, e = account.provider, account.external_id
         try:
-            await self._conn.execute(
+            count = await self._conn.execute(
                 self._sql.account_insert,
                 (tenant, p.value, e, account.name, self._rows.encrypt(p, e, account.access_token),
                  account.application_id),
             )  # fmt: skip
-        except self._db.IntegrityError as exc:
-            if "foreign key" in str(exc).lower():
-                raise CannotLink() from None  # the application went away meanwhile
-            raise AccountAlreadyRegistered(
-                f"The {p.value} account '{e}' is already registered"
-            ) from None
+        except self._db.IntegrityError:
+            raise CannotLink() from None  # the application went away meanwhile
+        return count == 1
 
     async def get(self, tenant: int, provider: Provider, external_id: str) -> Account | None:
         row = await self._conn.fetchone(

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -62,12 +63,14 @@ applications = Table(
     Index("ix_applications_tenant_id_pk", "tenant_id", "pk"),
 )
 
-# Kept by triggers (migration 0002) on every insert and delete of an account.
+# Kept by triggers (migrations 0002, 0003) on every insert and delete of an account; a count is
+# the sum of its shards (one per PostgreSQL connection, modulo 16; SQLite has shard 0 only).
 account_counts = Table(
     "account_counts",
     metadata,
     Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
     Column("provider", String(32), primary_key=True),
+    Column("shard", SmallInteger, primary_key=True, server_default="0"),
     Column("n", BigInteger, nullable=False, server_default="0"),
 )
 

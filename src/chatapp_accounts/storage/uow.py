@@ -32,7 +32,7 @@ class SqlUnitOfWork:
         self._conn: Connection = conn
         if self._write:
             try:
-                await conn.execute("BEGIN IMMEDIATE" if db.dialect == "sqlite" else "BEGIN")
+                await conn.begin()
             except BaseException as exc:
                 await self._release(exc)
                 raise
@@ -44,14 +44,14 @@ class SqlUnitOfWork:
 
     async def commit(self) -> None:
         if self._open:
-            await self._conn.execute("COMMIT")
+            await self._conn.commit()
             self._open = False
 
     async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if self._open:
             self._open = False
             try:
-                await self._conn.execute("ROLLBACK")
+                await self._conn.rollback()
             except BaseException as failure:
                 await self._release(failure)
                 raise
