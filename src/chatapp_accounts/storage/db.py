@@ -21,6 +21,7 @@ migrations and describes the schema in tables.py.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -161,24 +162,28 @@ class SqliteDatabase:
 
 
 class PostgresConnection:
-    """BEGIN is not a round trip of its own: it goes out with the transaction's first
-    statement, in one flush (psycopg's pipeline mode). COMMIT is one."""
+    """One per pooled connection, with one cursor for all its statements (a cursor is a fifth
+    of a statement's cost to make). BEGIN is not a round trip of its own: it goes out with the
+    transaction's first statement, in one flush (psycopg's pipeline mode). COMMIT is one."""
 
-    __slots__ = ("_begin", "_open", "raw")
+    __slots__ = ("__weakref__", "_begin", "_control", "_cursor", "_open", "raw")
 
     def __init__(self, raw: psycopg.AsyncConnection[Any]) -> None:
         self.raw = raw
+        self._cursor = raw.cursor()
+        self._control = raw.cursor()  # BEGIN, COMMIT, ROLLBACK
         self._begin = False  # BEGIN is due with the next statement
         self._open = False  # BEGIN was sent
 
     async def _run(self, sql: str, params: Sequence[Any]) -> psycopg.AsyncCursor[Any]:
+        cursor = self._cursor
         if not self._begin:
-            return await self.raw.execute(sql, params)
+            return await cursor.execute(sql, params)
         self._begin = False
         async with self.raw.pipeline():
             self._open = True
-            await self.raw.execute("BEGIN")
-            cursor = await self.raw.execute(sql, params)
+            await self._control.execute("BEGIN")
+            await cursor.execute(sql, params)
         return cursor
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
@@ -189,6 +194,10 @@ class PostgresConnection:
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return (await self._run(sql, params)).rowcount
+
+    def reset(self) -> None:
+        """Lent again: no transaction of ours is open on it (the pool ended any)."""
+        self._begin = self._open = False
 
     async def begin(self) -> None:
         self._begin = True
@@ -203,7 +212,7 @@ class PostgresConnection:
         self._begin = False  # a transaction that ran no statement has nothing to end
         if self._open:
             self._open = False
-            await self.raw.execute(statement)
+            await self._control.execute(statement)
 
 
 class PostgresDatabase:
@@ -234,6 +243,9 @@ class PostgresDatabase:
             name="chatapp",
         )
         self._opened = False
+        self._wrapped: weakref.WeakKeyDictionary[
+            psycopg.AsyncConnection[Any], PostgresConnection
+        ] = weakref.WeakKeyDictionary()
 
     def sql(self, statement: str) -> str:
         return statement.replace("?", "%s")
@@ -246,15 +258,22 @@ class PostgresDatabase:
             raw = await self._pool.getconn()
         except PoolTimeout as exc:
             raise ConnectionUnavailable(str(exc)) from exc
-        if self._on_connections is not None:
-            self._on_connections(self._pool.get_stats()["pool_size"])
-        return PostgresConnection(raw)
+        conn = self._wrapped.get(raw)
+        if conn is not None:
+            conn.reset()
+        else:
+            conn = self._wrapped[raw] = PostgresConnection(raw)
+            if self._on_connections is not None:
+                self._on_connections(self._pool.get_stats()["pool_size"])
+        return conn
 
     async def release(self, conn: Connection, *, broken: bool = False) -> None:
         assert isinstance(conn, PostgresConnection)
         if broken:
             await conn.raw.close()  # the pool drops a closed connection and makes another
         await self._pool.putconn(conn.raw)
+        if broken and self._on_connections is not None:
+            self._on_connections(self._pool.get_stats()["pool_size"])
 
     def is_disconnect(self, exc: BaseException) -> bool:
         return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
