@@ -147,3 +147,27 @@ def test_a_500_has_a_request_id_and_no_traceback(
         assert r.status_code == 500
         assert r.headers["x-request-id"] == "five-hundred"
         assert r.json()["instance"] == "five-hundred" and "Traceback" not in r.text
+
+
+def test_an_unexpected_failure_is_a_500_in_the_error_shape_and_logged(
+    client: TestClient, alice: TenantCreds, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    from chatapp_accounts.domain import accounts
+
+    async def broken(*_args: object) -> None:
+        raise RuntimeError("a detail no client may see")
+
+    monkeypatch.setattr(accounts, "get_account", broken)
+    with caplog.at_level("ERROR"):
+        r = client.get(f"{EA}/messenger/p1", headers=alice.headers)
+    assert r.status_code == 500
+    assert r.json() == {
+        "type": "https://www.nexmo.com/messages/Errors#InternalError",
+        "title": "Internal Server Error",
+        "detail": "Something went wrong on our side",
+        "instance": r.headers["x-request-id"],
+    }
+    assert "a detail no client may see" not in r.text
+    assert "RuntimeError" in caplog.text and r.headers["x-request-id"] in caplog.text
+    assert client.get(f"{EA}/messenger/p1", headers=alice.headers).status_code == 500

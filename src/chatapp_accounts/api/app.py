@@ -3,22 +3,21 @@ connections and metrics, so tests build apps on throwaway databases and every wo
 has its own.
 
 A request goes: Observability (request id, log line, metrics; outermost, so a 500 has them
-too) -> Starlette (routing, the one error table) -> a route: credentials parsed, the use case
-awaited, its answer presented."""
+too) -> Starlette's Router -> the path's Endpoint (api/http.py): its method's handler parses
+the credentials, awaits the use case and presents its answer; whatever it raises is answered
+from the one error table (api/errors.py)."""
 
 from __future__ import annotations
 
 import contextlib
 import gc
 from collections.abc import AsyncIterator
-from typing import IO, Any
+from typing import IO
 
 from sqlalchemy import Engine
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
+from starlette.routing import Router
 
 from ..config import Settings, get_settings
-from ..domain.errors import DomainError
 from ..security.jwt import JwtVerifier
 from ..security.service import SecurityService
 from ..security.tokens import TokenCipher, load_cipher
@@ -28,9 +27,8 @@ from ..storage.uow import SqlUnitOfWorkFactory
 from .accounts import account_routes
 from .applications import application_routes
 from .docs import docs_routes
-from .errors import on_domain_error, on_http_error, on_unexpected
 from .health import health_routes
-from .http import Services
+from .http import Services, not_found
 from .observability import AccessLog, Metrics, Observability
 
 
@@ -63,7 +61,7 @@ def create_app(
     services = Services(settings, uow_factory, security)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_app: object) -> AsyncIterator[None]:
         # Everything made at start-up lives as long as the process: keep the cyclic garbage
         # collector from walking it again and again under load.
         gc.collect()
@@ -71,21 +69,16 @@ def create_app(
         yield
         await uow_factory.close()
 
-    exception_handlers: dict[Any, Any] = {
-        DomainError: on_domain_error,
-        HTTPException: on_http_error,
-        Exception: on_unexpected,
-    }
-    app = Starlette(
+    router = Router(
         routes=[
             *account_routes(services),
             *application_routes(services),
             *health_routes(uow_factory, metrics),
             *docs_routes(),
         ],
-        exception_handlers=exception_handlers,
+        redirect_slashes=False,
+        default=not_found,
         lifespan=lifespan,
     )
-    app.router.redirect_slashes = False
     log = AccessLog(settings.log_format, stream=log_stream) if settings.access_log else None
-    return Observability(app, metrics, log)
+    return Observability(router, metrics, log)

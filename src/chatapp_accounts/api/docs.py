@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
@@ -16,6 +17,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from .accounts import PREFIX as ACCOUNTS
 from .applications import PREFIX as APPLICATIONS
+from .errors import error_response
 from .http import route
 
 DOCS = "/docs"
@@ -73,7 +75,11 @@ def docs_routes() -> list[BaseRoute]:
 
     async def assets(scope: Scope, receive: Receive, send: Send) -> None:
         scope["route_template"] = ASSETS + "/{file}"  # one label in the metrics and the log
-        await files(scope, receive, send)
+        try:
+            response = await files.get_response(files.get_path(scope), scope)
+        except HTTPException as exc:  # 404, 405: in the API's error shape
+            response = error_response(Request(scope, receive), exc)
+        await response(scope, receive, send)
 
     return [
         route(DOCS, GET=page),

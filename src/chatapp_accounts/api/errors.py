@@ -162,13 +162,17 @@ def render(request: Request, problem: Problem) -> Response:
     )
 
 
-async def on_domain_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, DomainError)
-    return render(request, problem_for(exc))
+def error_response(request: Request, exc: Exception) -> Response:
+    """The answer to whatever a route raised: the table's for a domain error, the HTTP error's
+    own (404, 405, 413, 415), else a logged 500 that says nothing of its cause."""
+    if isinstance(exc, DomainError):
+        return render(request, problem_for(exc))
+    if isinstance(exc, HTTPException):
+        return _http_error(request, exc)
+    return _unexpected(request, exc)
 
 
-async def on_http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+def _http_error(request: Request, exc: HTTPException) -> Response:
     kind, detail = _HTTP_KINDS.get(exc.status_code, ("invalid", str(exc.detail)))
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
@@ -178,7 +182,7 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     return render(request, Problem(exc.status_code, kind, detail, None, headers))
 
 
-async def on_unexpected(request: Request, exc: Exception) -> Response:
+def _unexpected(request: Request, exc: Exception) -> Response:
     log.error(
         "unhandled error on %s %s (request %s): %s",
         request.method,

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
 from ..config import Settings
 from ..domain.errors import AccessDenied, DomainError, NotAuthenticated, ServiceUnavailable
@@ -20,6 +20,7 @@ from ..domain.models import BasicCredentials, Credentials
 from ..domain.ports import UnitOfWorkFactory
 from ..security.service import SecurityService
 from .bodies import is_json_media_type
+from .errors import error_response
 
 T = TypeVar("T")
 Handler = Callable[[Request], Awaitable[Response]]
@@ -121,16 +122,41 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+class Endpoint:
+    """The ASGI app of one path: the handler of the request's method (HEAD is GET's), its
+    response, and for whatever it raises the answer of the error table (api/errors.py); a
+    method the path has not is 405 with Allow."""
+
+    __slots__ = ("allow", "handlers", "template")
+
+    def __init__(self, template: str, handlers: dict[str, Handler]) -> None:
+        if "GET" in handlers:
+            handlers.setdefault("HEAD", handlers["GET"])
+        self.template = template
+        self.handlers = handlers
+        self.allow = {"Allow": ", ".join(handlers)}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route_template"] = self.template
+        request = Request(scope, receive)
+        try:
+            handler = self.handlers.get(scope["method"])
+            if handler is None:
+                raise HTTPException(405, headers=self.allow)
+            response = await handler(request)
+        except Exception as exc:  # noqa: BLE001 - every failure gets its answer from the table
+            response = error_response(request, exc)
+        await response(scope, receive, send)
+
+
+async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    """The router's answer where no route matches."""
+    await error_response(Request(scope, receive), HTTPException(404))(scope, receive, send)
+
+
 def route(path: str, **handlers: Handler) -> Route:
-    """One route for a path, dispatching on the method; others get 405 with Allow."""
-    if "GET" in handlers:
-        handlers.setdefault("HEAD", handlers["GET"])
-
-    async def endpoint(request: Request) -> Response:
-        request.scope["route_template"] = path
-        return await handlers[request.method](request)
-
-    return Route(path, endpoint, methods=list(handlers))
+    """One route for a path, dispatching on the method (see Endpoint)."""
+    return Route(path, Endpoint(path, handlers))
 
 
 def page_links(href: Callable[[int], str], page: int, total_pages: int) -> dict[str, Any]:
