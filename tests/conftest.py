@@ -185,7 +185,10 @@ def engine(settings: Settings) -> Iterator[Engine]:
 
 @pytest.fixture
 def uow_factory(engine: Engine, encryption_key: str) -> Iterator[SqlUnitOfWorkFactory]:
-    factory = SqlUnitOfWorkFactory(open_database(engine), TokenCipher.from_texts([encryption_key]))
+    factory = SqlUnitOfWorkFactory(
+        open_database(engine, pool_size=8, pool_timeout=5),
+        TokenCipher.from_texts([encryption_key]),
+    )
     yield factory
     sync(factory.close())
 

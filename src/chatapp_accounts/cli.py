@@ -55,7 +55,9 @@ def _run(
 ) -> T:
     """`use_case(factory)` on the database at the latest migration, for one command."""
     engine, cipher = _migrated(settings, create=create)
-    factory = SqlUnitOfWorkFactory(open_database(engine, pool_size=1), cipher)
+    factory = SqlUnitOfWorkFactory(
+        open_database(engine, pool_size=1, pool_timeout=settings.db_pool_timeout), cipher
+    )
 
     async def run() -> T:
         try:

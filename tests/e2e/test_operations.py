@@ -102,7 +102,8 @@ def test_database_outage_503_then_recovery_without_restart(pg_env: dict[str, str
     proxy = TcpProxy((parts.hostname or "127.0.0.1", parts.port or 5432))
     proxy.start()
     via_proxy = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
-    env = base_env(**{**pg_env, "CHATAPP_DATABASE_URL": via_proxy})
+    # A unit of work waits 1 s for a connection (not the default 5) before its 503.
+    env = base_env(**{**pg_env, "CHATAPP_DATABASE_URL": via_proxy, "CHATAPP_DB_POOL_TIMEOUT": "1"})
     creds = new_tenant(env)
     auth = (creds["api_key"], creds["api_secret"])
     with (

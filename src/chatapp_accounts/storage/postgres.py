@@ -1,0 +1,137 @@
+"""PostgreSQL for the repositories (db.py's interface): psycopg's asyncio connections from a
+psycopg_pool pool, on the event loop."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from sqlalchemy import Engine
+
+from .db import Connection, ConnectionUnavailable, Row
+
+
+class PostgresConnection:
+    """One per pooled connection, with one cursor for all its statements (a cursor is a fifth
+    of a statement's cost to make). BEGIN is not a round trip of its own: it goes out with the
+    transaction's first statement, in one flush (psycopg's pipeline mode). COMMIT is one."""
+
+    __slots__ = ("__weakref__", "_begin", "_control", "_cursor", "_open", "raw")
+
+    def __init__(self, raw: psycopg.AsyncConnection[Any]) -> None:
+        self.raw = raw
+        self._cursor = raw.cursor()
+        self._control = raw.cursor()  # BEGIN, COMMIT, ROLLBACK
+        self._begin = False  # BEGIN is due with the next statement
+        self._open = False  # BEGIN was sent
+
+    async def _run(self, sql: str, params: Sequence[Any]) -> psycopg.AsyncCursor[Any]:
+        cursor = self._cursor
+        if not self._begin:
+            return await cursor.execute(sql, params)
+        self._begin = False
+        async with self.raw.pipeline():
+            self._open = True
+            await self._control.execute("BEGIN")
+            await cursor.execute(sql, params)
+        return cursor
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        return await (await self._run(sql, params)).fetchone()
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return await (await self._run(sql, params)).fetchall()
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return (await self._run(sql, params)).rowcount
+
+    def reset(self) -> None:
+        """Lent again: no transaction of ours is open on it (the pool ended any)."""
+        self._begin = self._open = False
+
+    async def begin(self) -> None:
+        self._begin = True
+
+    async def commit(self) -> None:
+        await self._end("COMMIT")
+
+    async def rollback(self) -> None:
+        await self._end("ROLLBACK")
+
+    async def _end(self, statement: str) -> None:
+        self._begin = False  # a transaction that ran no statement has nothing to end
+        if self._open:
+            self._open = False
+            await self._control.execute(statement)
+
+
+class PostgresDatabase:
+    """A pool of `size` connections at most, opened by the first unit of work (in the event loop
+    that serves it); a unit of work waits up to `timeout` seconds for one."""
+
+    dialect = "postgresql"
+    IntegrityError: type[Exception] = psycopg.IntegrityError
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        size: int,
+        timeout: float,
+        on_connections: Callable[[int], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self._on_connections = on_connections
+        conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._pool = AsyncConnectionPool(
+            conninfo,
+            kwargs={"autocommit": True, "connect_timeout": 5},  # never hang on a dead host
+            min_size=1,
+            max_size=size,
+            timeout=timeout,
+            open=False,
+            name="chatapp",
+        )
+        self._opened = False
+        self._wrapped: weakref.WeakKeyDictionary[
+            psycopg.AsyncConnection[Any], PostgresConnection
+        ] = weakref.WeakKeyDictionary()
+
+    def sql(self, statement: str) -> str:
+        return statement.replace("?", "%s")
+
+    async def acquire(self) -> Connection:
+        try:
+            if not self._opened:
+                await self._pool.open()  # safe to call again; bound to this event loop
+                self._opened = True
+            raw = await self._pool.getconn()
+        except PoolTimeout as exc:
+            raise ConnectionUnavailable(str(exc)) from exc
+        conn = self._wrapped.get(raw)
+        if conn is not None:
+            conn.reset()
+        else:
+            conn = self._wrapped[raw] = PostgresConnection(raw)
+            if self._on_connections is not None:
+                self._on_connections(self._pool.get_stats()["pool_size"])
+        return conn
+
+    async def release(self, conn: Connection, *, broken: bool = False) -> None:
+        assert isinstance(conn, PostgresConnection)
+        if broken:
+            await conn.raw.close()  # the pool drops a closed connection and makes another
+        await self._pool.putconn(conn.raw)
+        if broken and self._on_connections is not None:
+            self._on_connections(self._pool.get_stats()["pool_size"])
+
+    def is_disconnect(self, exc: BaseException) -> bool:
+        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+
+    async def close(self) -> None:
+        if self._opened:
+            await self._pool.close()
+        self.engine.dispose()
