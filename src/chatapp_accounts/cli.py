@@ -131,9 +131,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if tenant is not None:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
         scheme, trust = ("https", f"--cacert {shlex.quote(tls[0])} ") if tls else ("http", "")
-        print("Created a first tenant on this empty database. Its secret is shown only once:")
-        print(f"  api_key:    {tenant.api_key}")
-        print(f"  api_secret: {tenant.api_secret}")
+        print("Created a first tenant on this empty database. Its secrets are shown only once:")
+        print(f"  api_key:          {tenant.api_key}")
+        print(f"  api_secret:       {tenant.api_secret}")
+        print(f"  signature_secret: {tenant.signature_secret}   (signs its webhooks)")
         print("Try it:")
         print(
             f"  curl {trust}-u {tenant.api_key}:{tenant.api_secret} "
@@ -172,10 +173,29 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_tenants_create(args: argparse.Namespace, settings: Settings) -> int:
     tenant = _run(settings, lambda uow: tenant_cases.create_tenant(uow, SecurityService()))
     if args.json:
-        _print_json({"api_key": tenant.api_key, "api_secret": tenant.api_secret})
+        _print_json(
+            {
+                "api_key": tenant.api_key,
+                "api_secret": tenant.api_secret,
+                "signature_secret": tenant.signature_secret,
+            }
+        )
     else:
-        print(f"api_key:    {tenant.api_key}")
-        print(f"api_secret: {tenant.api_secret}   (shown only once)")
+        print(f"api_key:          {tenant.api_key}")
+        print(f"api_secret:       {tenant.api_secret}   (shown only once)")
+        print(f"signature_secret: {tenant.signature_secret}   (shown only once; signs webhooks)")
+    return 0
+
+
+def cmd_tenants_signature_secret(args: argparse.Namespace, settings: Settings) -> int:
+    secret = _run(
+        settings,
+        lambda uow: tenant_cases.replace_signature_secret(uow, SecurityService(), args.api_key),
+    )
+    if args.json:
+        _print_json({"api_key": args.api_key, "signature_secret": secret})
+    else:
+        print(f"signature_secret: {secret}   (shown only once; the old one no longer signs)")
     return 0
 
 
@@ -246,7 +266,8 @@ def cmd_secrets_rotate(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     print(
-        f"re-encrypted {report.rotated} access tokens under the first key; "
+        f"re-encrypted {report.rotated} stored secrets (access tokens, signature secrets) under "
+        "the first key; "
         f"{report.already_current} already were; {report.changed_meanwhile} changed meanwhile "
         "(and are under it too). Keys other than the first are no longer needed."
     )
@@ -299,7 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
         dest="tenants_command", required=True, metavar="ACTION"
     )
     create = tenants.add_parser("create", help="make a tenant and print its secret, once")
-    create.add_argument("--json", action="store_true", help='print {"api_key", "api_secret"}')
+    create.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"api_key", "api_secret", "signature_secret"}',
+    )
     create.set_defaults(func=cmd_tenants_create)
     listing = tenants.add_parser("list", help="list tenants (never their secrets)")
     listing.add_argument("--json", action="store_true")
@@ -307,6 +332,15 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = tenants.add_parser("revoke", help="stop a tenant's credentials working, at once")
     revoke.add_argument("api_key")
     revoke.set_defaults(func=cmd_tenants_revoke)
+    signing = tenants.add_parser(
+        "signature-secret",
+        help="give a tenant a new webhook signature secret and print it, once",
+    )
+    signing.add_argument("api_key")
+    signing.add_argument(
+        "--json", action="store_true", help='print {"api_key", "signature_secret"}'
+    )
+    signing.set_defaults(func=cmd_tenants_signature_secret)
 
     accounts = sub.add_parser("accounts", help="external accounts").add_subparsers(
         dest="accounts_command", required=True, metavar="ACTION"

@@ -33,11 +33,12 @@ def test_tenants_create_list_revoke(db_env: dict[str, str]) -> None:
     made = cli("tenants", "create", "--json", env=env)
     assert made.returncode == 0, made.stderr
     creds = json.loads(made.stdout)
-    assert set(creds) == {"api_key", "api_secret"}
+    assert set(creds) == {"api_key", "api_secret", "signature_secret"}
     assert made.stdout.strip() == json.dumps(creds)
     listed = cli("tenants", "list", "--json", env=env)
     assert [t["api_key"] for t in json.loads(listed.stdout)] == [creds["api_key"]]
     assert creds["api_secret"] not in listed.stdout
+    assert creds["signature_secret"] not in listed.stdout
     with running_server(env) as server:
         auth = (creds["api_key"], creds["api_secret"])
         assert httpx.get(f"{server.url}/beta/chatapp-accounts", auth=auth).status_code == 200
@@ -252,3 +253,44 @@ def test_serve_tls_flag_errors_are_one_line(
 ) -> None:
     env = base_env(CHATAPP_DATABASE_URL=f"sqlite:///{tmp_path}/x.sqlite3")
     assert_one_line_error(cli("serve", "--port", str(free_port()), *flags, env=env), fragment)
+
+
+def test_signature_secrets_are_sealed_at_rest_and_replaced_on_demand(
+    db_env: dict[str, str],
+) -> None:
+    """`tenants create` shows the webhook signature secret once; the database holds it
+    encrypted, bound to its tenant; `tenants signature-secret` replaces it."""
+    from sqlalchemy import select
+
+    from chatapp_accounts.config import settings_from_env
+    from chatapp_accounts.security.tokens import load_cipher, signature_binding
+    from chatapp_accounts.storage.engine import make_engine
+    from chatapp_accounts.storage.tables import tenants
+
+    env = base_env(**db_env)
+    creds = new_tenant(env)
+    settings = settings_from_env(env)
+
+    def stored() -> bytes:
+        engine = make_engine(settings.database_url)
+        with engine.connect() as conn:
+            blob = conn.execute(select(tenants.c.signature_secret)).scalar_one()
+        engine.dispose()
+        return bytes(blob)
+
+    cipher = load_cipher(settings)
+    sealed = stored()
+    assert creds["signature_secret"].encode() not in sealed
+    assert cipher.decrypt(sealed, signature_binding(creds["api_key"])) == creds["signature_secret"]
+    replaced = cli("tenants", "signature-secret", creds["api_key"], "--json", env=env)
+    assert replaced.returncode == 0, replaced.stderr
+    fresh = json.loads(replaced.stdout)
+    assert fresh["api_key"] == creds["api_key"]
+    assert (
+        len(fresh["signature_secret"]) == 32
+        and fresh["signature_secret"] != creds["signature_secret"]
+    )
+    assert (
+        cipher.decrypt(stored(), signature_binding(creds["api_key"])) == fresh["signature_secret"]
+    )
+    assert_one_line_error(cli("tenants", "signature-secret", "nobody", env=env), "nobody")

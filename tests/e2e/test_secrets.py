@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from chatapp_accounts.security.tokens import TokenCipher, new_key
 from chatapp_accounts.storage.engine import make_engine
-from chatapp_accounts.storage.tables import accounts
+from chatapp_accounts.storage.tables import accounts, tenants
 from tests.jwt_tokens import sdk_token
 
 from .server import base_env, cli, new_tenant, running_server
@@ -24,10 +24,16 @@ EA = "/beta/chatapp-accounts"
 def stored_key_ids(url: str) -> set[bytes]:
     engine = make_engine(url)
     with engine.connect() as conn:
-        blobs = conn.execute(
-            select(accounts.c.access_token).where(accounts.c.access_token.is_not(None))
-        )
+        blobs = [
+            *conn.execute(
+                select(accounts.c.access_token).where(accounts.c.access_token.is_not(None))
+            ),
+            *conn.execute(
+                select(tenants.c.signature_secret).where(tenants.c.signature_secret.is_not(None))
+            ),
+        ]
         ids = {bytes(b[0])[1:5] for b in blobs}
+        assert len(blobs) > 1
     engine.dispose()
     return ids
 
@@ -85,7 +91,8 @@ def test_rotation_while_serving(db_env: dict[str, str]) -> None:
         for page, token in expected.items():
             assert c.get(f"{EA}/messenger/{page}").json()["access_token"] == token
     again = cli("secrets", "rotate", env=only_new)
-    assert "re-encrypted 0 access tokens" in again.stdout and "60 already were" in again.stdout
+    # 60 access tokens and the tenant's signature secret
+    assert "re-encrypted 0 stored secrets" in again.stdout and "61 already were" in again.stdout
 
 
 def test_rotate_with_a_missing_key_is_one_line(db_env: dict[str, str]) -> None:
@@ -114,7 +121,9 @@ def test_no_secret_reaches_a_log(tmp_path: Path) -> None:
     env = base_env(CHATAPP_DATABASE_URL=f"sqlite:///{db}", CHATAPP_LOG_LEVEL="debug")
     creds = new_tenant(env)
     auth = (creds["api_key"], creds["api_secret"])
-    secrets: list[str] = [creds["api_secret"]]
+    secrets: list[str] = [creds["api_secret"], creds["signature_secret"]]
+    replaced = cli("tenants", "signature-secret", creds["api_key"], env=env)
+    secrets.append(replaced.stdout.split()[1])  # "signature_secret: <secret> (...)"
     with running_server(env) as server, httpx.Client(base_url=server.url, timeout=30) as c:
         app = c.post(
             "/v2/applications", auth=auth, json={"name": "a", "capabilities": {"messages": {}}}

@@ -27,6 +27,7 @@ class State:
     tenants: dict[str, TenantRecord] = field(default_factory=dict)
     applications: dict[str, tuple[int, Application]] = field(default_factory=dict)
     accounts: dict[tuple[Provider, str], tuple[int, Account]] = field(default_factory=dict)
+    signature_secrets: dict[str, str] = field(default_factory=dict)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
 
@@ -187,10 +188,17 @@ class FakeTenants:
     def __init__(self, state: State) -> None:
         self.s = state
 
-    async def add(self, api_key: str, secret_hash: str) -> int:
+    async def add(self, api_key: str, secret_hash: str, signature_secret: str) -> int:
         tenant_id = next(self.s.ids)
         self.s.tenants[api_key] = TenantRecord(tenant_id, api_key, secret_hash, False, "now")
+        self.s.signature_secrets[api_key] = signature_secret
         return tenant_id
+
+    async def set_signature_secret(self, api_key: str, signature_secret: str) -> bool:
+        if api_key not in self.s.tenants:
+            return False
+        self.s.signature_secrets[api_key] = signature_secret
+        return True
 
     async def by_api_key(self, api_key: str) -> TenantRecord | None:
         return self.s.tenants.get(api_key)
@@ -252,6 +260,9 @@ class FakeSecurity:
 
     def new_api_secret(self) -> str:
         return f"secret{next(self.keys)}"
+
+    def new_signature_secret(self) -> str:
+        return f"signing{next(self.keys)}"
 
     def hash_secret(self, secret: str) -> str:
         return f"hash:{secret}"

@@ -261,3 +261,15 @@ def test_provision_checks_its_values_and_the_tenant(world: World) -> None:
                 world.uow, api_key="nobody", provider=Provider.RCS, external_id="r1"
             )
         )
+
+
+def test_a_tenant_gets_a_signature_secret_and_a_new_one_on_demand(world: World) -> None:
+    made = asyncio.run(tenants.create_tenant(world.uow, world.security))
+    stored = world.uow.committed.signature_secrets
+    assert stored[made.api_key] == made.signature_secret != made.api_secret
+    fresh = asyncio.run(tenants.replace_signature_secret(world.uow, world.security, made.api_key))
+    assert stored is not world.uow.committed.signature_secrets  # a new commit
+    assert world.uow.committed.signature_secrets[made.api_key] == fresh != made.signature_secret
+    for unknown in ("nobody", "x" * 40):
+        with pytest.raises(TenantNotFound):
+            asyncio.run(tenants.replace_signature_secret(world.uow, world.security, unknown))

@@ -72,10 +72,12 @@ class TenantRecord(msgspec.Struct, frozen=True):
 
 
 class NewTenant(msgspec.Struct, frozen=True):
-    """A tenant just made: the only time its api_secret exists in clear."""
+    """A tenant just made: the only time its api_secret exists in clear, and the one time its
+    webhook signature secret is shown."""
 
     api_key: str
     api_secret: str
+    signature_secret: str
 
 
 class Account(msgspec.Struct, frozen=True):

@@ -15,6 +15,7 @@ API_KEY_MAX = 32  # the column's width
 async def create_tenant(uow_factory: UnitOfWorkFactory, security: Security) -> NewTenant:
     api_secret = security.new_api_secret()
     secret_hash = security.hash_secret(api_secret)
+    signature_secret = security.new_signature_secret()
     async with uow_factory(write=True) as uow:
         for _ in range(_KEY_ATTEMPTS):
             api_key = security.new_api_key()
@@ -22,9 +23,24 @@ async def create_tenant(uow_factory: UnitOfWorkFactory, security: Security) -> N
                 break
         else:  # pragma: no cover - 2**32 keys make this practically unreachable
             raise RuntimeError("could not find a free api_key")
-        await uow.tenants.add(api_key, secret_hash)
+        await uow.tenants.add(api_key, secret_hash, signature_secret)
         await uow.commit()
-    return NewTenant(api_key, api_secret)
+    return NewTenant(api_key, api_secret, signature_secret)
+
+
+async def replace_signature_secret(
+    uow_factory: UnitOfWorkFactory, security: Security, api_key: str
+) -> str:
+    """A new webhook signature secret for the tenant (revoked or not), shown once; the old one
+    stops working for the webhooks signed from now on."""
+    if not rules.could_be_id(api_key, API_KEY_MAX):
+        raise TenantNotFound(api_key)
+    signature_secret = security.new_signature_secret()
+    async with uow_factory(write=True) as uow:
+        if not await uow.tenants.set_signature_secret(api_key, signature_secret):
+            raise TenantNotFound(api_key)
+        await uow.commit()
+    return signature_secret
 
 
 async def list_tenants(uow_factory: UnitOfWorkFactory) -> list[TenantRecord]:

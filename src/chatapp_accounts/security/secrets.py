@@ -16,6 +16,7 @@ import string
 
 _ALPHABET = string.ascii_letters + string.digits
 SECRET_LENGTH = 16
+SIGNATURE_SECRET_LENGTH = 32
 _SCHEME = "sha256"
 _MEMO_MAX = 128  # longer secrets are not ours: hashed, not remembered
 
@@ -27,6 +28,12 @@ def new_api_key() -> str:
 
 def new_api_secret() -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(SECRET_LENGTH))
+
+
+def new_signature_secret() -> str:
+    """The key a tenant's webhooks are signed with (HS256): 32 random letters and digits, about
+    190 bits, and the 32 bytes of key RFC 7518 asks of HS256."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(SIGNATURE_SECRET_LENGTH))
 
 
 def _hash(secret: str) -> str:

@@ -29,6 +29,9 @@ class SecurityService:
     def new_api_secret(self) -> str:
         return secrets.new_api_secret()
 
+    def new_signature_secret(self) -> str:
+        return secrets.new_signature_secret()
+
     def hash_secret(self, secret: str) -> str:
         return secrets.hash_secret(secret)
 

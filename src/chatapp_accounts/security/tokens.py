@@ -113,6 +113,11 @@ def row_binding(provider: str, external_id: str) -> bytes:
     )
 
 
+def signature_binding(api_key: str) -> bytes:
+    """The associated data that ties a ciphertext to its tenant's webhook signature secret."""
+    return b"chatapp-accounts/signature_secret/v1\x00" + api_key.encode()
+
+
 def load_cipher(settings: Settings) -> TokenCipher:
     """Keys from the environment; else, for the embedded default, from a 0600 key file."""
     if settings.encryption_keys:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..domain.errors import CannotLink
 from ..domain.models import Account, Application, ApplicationKey, Provider, TenantRecord
-from ..security.tokens import TokenCipher, row_binding
+from ..security.tokens import TokenCipher, row_binding, signature_binding
 from .db import Connection, Database
 
 _ACCOUNT = (
@@ -118,11 +118,13 @@ class Statements:
         )
         tenant = "SELECT id, api_key, secret_hash, revoked, created_at FROM tenants "
         self.tenant_insert = q(
-            "INSERT INTO tenants (api_key, secret_hash, revoked) VALUES (?, ?, ?) RETURNING id"
+            "INSERT INTO tenants (api_key, secret_hash, revoked, signature_secret) "
+            "VALUES (?, ?, ?, ?) RETURNING id"
         )
         self.tenant_by_key = q(tenant + "WHERE api_key = ?")
         self.tenant_all = q(tenant + "ORDER BY id")
         self.tenant_revoke = q("UPDATE tenants SET revoked = ? WHERE api_key = ?")
+        self.tenant_set_signature = q("UPDATE tenants SET signature_secret = ? WHERE api_key = ?")
         self.tenant_count = q("SELECT COUNT(*) FROM tenants")
 
     # The account list's reads: which statement, with which parameters.
@@ -360,14 +362,25 @@ class SqlApplications:
 
 
 class SqlTenants:
-    __slots__ = ("_conn", "_sql")
+    __slots__ = ("_cipher", "_conn", "_sql")
 
-    def __init__(self, conn: Connection, sql: Statements) -> None:
+    def __init__(self, conn: Connection, sql: Statements, cipher: TokenCipher) -> None:
         self._conn = conn
         self._sql = sql
+        self._cipher = cipher
 
-    async def add(self, api_key: str, secret_hash: str) -> int:
-        return await _scalar(self._conn, self._sql.tenant_insert, (api_key, secret_hash, False))
+    def _sealed(self, api_key: str, signature_secret: str) -> bytes:
+        return self._cipher.encrypt(signature_secret, signature_binding(api_key))
+
+    async def add(self, api_key: str, secret_hash: str, signature_secret: str) -> int:
+        sealed = self._sealed(api_key, signature_secret)
+        return await _scalar(
+            self._conn, self._sql.tenant_insert, (api_key, secret_hash, False, sealed)
+        )
+
+    async def set_signature_secret(self, api_key: str, signature_secret: str) -> bool:
+        sealed = self._sealed(api_key, signature_secret)
+        return await self._conn.execute(self._sql.tenant_set_signature, (sealed, api_key)) == 1
 
     async def by_api_key(self, api_key: str) -> TenantRecord | None:
         row = await self._conn.fetchone(self._sql.tenant_by_key, (api_key,))

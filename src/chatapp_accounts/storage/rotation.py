@@ -1,19 +1,22 @@
-"""Re-encrypt every stored access token under the first configured key, while serving.
+"""Re-encrypt every stored secret under the first configured key, while serving: the access
+tokens of accounts and the webhook signature secrets of tenants.
 
 Each row is rewritten with a compare-and-swap on its old ciphertext, in small transactions, so
-a token that a request changes meanwhile is never overwritten with a stale value (that row is
+a secret that a request changes meanwhile is never overwritten with a stale value (that row is
 simply already under the new key, since the server encrypts with the first key too). When it
 finishes, no ciphertext needs any key but the first, and the others can be removed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Column, Engine, Table, select, update
 
-from ..security.tokens import TokenCipher, row_binding
-from .tables import accounts
+from ..security.tokens import TokenCipher, row_binding, signature_binding
+from .tables import accounts, tenants
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,37 +26,62 @@ class RotationReport:
     changed_meanwhile: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Sealed:
+    """A column of ciphertexts: its table's key, and the row values its binding is made of."""
+
+    table: Table
+    key: Column[Any]
+    blob: Column[Any]
+    bound_to: tuple[Column[Any], ...]
+    binding: Callable[..., bytes]
+
+
+_SEALED = (
+    _Sealed(
+        accounts, accounts.c.pk, accounts.c.access_token,
+        (accounts.c.provider, accounts.c.external_id), row_binding,
+    ),
+    _Sealed(
+        tenants, tenants.c.id, tenants.c.signature_secret, (tenants.c.api_key,), signature_binding
+    ),
+)  # fmt: skip
+
+
 def rotate_tokens(engine: Engine, cipher: TokenCipher, *, batch: int = 500) -> RotationReport:
+    counts = [0, 0, 0]
+    for sealed in _SEALED:
+        for i, n in enumerate(_rotate(engine, cipher, sealed, batch)):
+            counts[i] += n
+    return RotationReport(*counts)
+
+
+def _rotate(engine: Engine, cipher: TokenCipher, sealed: _Sealed, batch: int) -> list[int]:
     rotated = current = raced = 0
-    last_pk = 0
+    last = 0
     while True:
         with engine.connect() as conn:
             rows = conn.execute(
-                select(
-                    accounts.c.pk,
-                    accounts.c.provider,
-                    accounts.c.external_id,
-                    accounts.c.access_token,
-                )
-                .where(accounts.c.pk > last_pk, accounts.c.access_token.is_not(None))
-                .order_by(accounts.c.pk)
+                select(sealed.key, sealed.blob, *sealed.bound_to)
+                .where(sealed.key > last, sealed.blob.is_not(None))
+                .order_by(sealed.key)
                 .limit(batch)
             ).all()
         if not rows:
-            return RotationReport(rotated, current, raced)
-        last_pk = rows[-1][0]
+            return [rotated, current, raced]
+        last = rows[-1][0]
         with engine.begin() as conn:
-            for pk, provider, external_id, blob in rows:
+            for key, blob, *bound in rows:
                 blob = bytes(blob)
                 if cipher.key_id_of(blob) == cipher.primary_key_id:
                     current += 1
                     continue
-                aad = row_binding(provider, external_id)
+                aad = sealed.binding(*bound)
                 fresh = cipher.encrypt(cipher.decrypt(blob, aad), aad)
                 result = conn.execute(
-                    update(accounts)
-                    .where(accounts.c.pk == pk, accounts.c.access_token == blob)
-                    .values(access_token=fresh)
+                    update(sealed.table)
+                    .where(sealed.key == key, sealed.blob == blob)
+                    .values({sealed.blob.name: fresh})
                 )
                 if result.rowcount == 1:
                     rotated += 1

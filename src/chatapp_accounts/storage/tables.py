@@ -45,6 +45,8 @@ tenants = Table(
     Column("secret_hash", String(128), nullable=False),
     Column("revoked", Boolean, nullable=False, server_default="0"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Webhooks are signed with it (migration 0004): AES-GCM, bound to the tenant's api_key.
+    Column("signature_secret", LargeBinary, nullable=True),
     UniqueConstraint("api_key"),
 )
 

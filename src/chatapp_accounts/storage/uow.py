@@ -39,7 +39,7 @@ class SqlUnitOfWork:
             self._open = True
         self.accounts = SqlAccounts(db, conn, factory.sql, factory.rows)
         self.applications = SqlApplications(conn, factory.sql)
-        self.tenants = SqlTenants(conn, factory.sql)
+        self.tenants = SqlTenants(conn, factory.sql, factory.cipher)
         return self
 
     async def commit(self) -> None:
