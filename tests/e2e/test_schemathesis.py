@@ -27,10 +27,18 @@ from chatapp_accounts.api.openapi import (
     load_published,
     load_published_application,
 )
+from chatapp_accounts.config import settings_from_env
+from chatapp_accounts.domain.accounts import provision_account
+from chatapp_accounts.domain.models import Provider
 from chatapp_accounts.security.keys import generate_rsa_key_pair
+from chatapp_accounts.security.tokens import load_cipher
+from chatapp_accounts.storage.db import open_database
+from chatapp_accounts.storage.engine import make_engine
+from chatapp_accounts.storage.uow import SqlUnitOfWorkFactory
+from tests.conftest import sync
 
 from .conftest import report as report_line
-from .server import Server, base_env, cli, new_tenant, running_server
+from .server import Server, base_env, new_tenant, running_server
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,18 +76,7 @@ def seeded(db_env: dict[str, str]) -> Any:
                 auth=auth,
             )
             assert r.status_code == 201, r.text
-        for provider in ("viber_service_msg", "whatsapp", "rcs"):
-            for external_id in SEEDED_IDS:
-                made = cli(
-                    "accounts",
-                    "provision",
-                    provider,
-                    external_id,
-                    "--api-key",
-                    mine["api_key"],
-                    env=env,
-                )
-                assert made.returncode == 0, made.stderr
+        provision(env, mine["api_key"])
         # Another tenant's data, which nothing generated may ever reach.
         c.post(
             "/beta/chatapp-accounts/messenger",
@@ -87,6 +84,29 @@ def seeded(db_env: dict[str, str]) -> Any:
             auth=(other["api_key"], other["api_secret"]),
         )
         yield Seeded(server, auth, apps, [generate_rsa_key_pair()[1] for _ in range(2)])
+
+
+def provision(env: dict[str, str], api_key: str) -> None:
+    """The seeded accounts of the providers with no HTTP create, registered by the operator's
+    use case (what `accounts provision` runs; tests/e2e/test_cli.py runs the command itself),
+    in this process: a command per account would be six process starts per run."""
+    settings = settings_from_env(env)
+    factory = SqlUnitOfWorkFactory(
+        open_database(make_engine(settings.database_url), pool_size=1, pool_timeout=5),
+        load_cipher(settings),
+    )
+
+    async def register() -> None:
+        try:
+            for provider in (Provider.VIBER_SERVICE_MSG, Provider.WHATSAPP, Provider.RCS):
+                for external_id in SEEDED_IDS:
+                    await provision_account(
+                        factory, api_key=api_key, provider=provider, external_id=external_id
+                    )
+        finally:
+            await factory.close()
+
+    sync(register())
 
 
 def _toml_list(values: list[str]) -> str:
