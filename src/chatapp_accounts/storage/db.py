@@ -30,6 +30,8 @@ Row = tuple[Any, ...]
 
 
 class Connection(Protocol):
+    repositories: object  # the storage's own, made on the connection's first unit of work
+
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
@@ -69,10 +71,11 @@ class ConnectionUnavailable(Exception):
 
 
 class SqliteConnection:
-    __slots__ = ("raw",)
+    __slots__ = ("raw", "repositories")
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw
+        self.repositories: object = None
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         row: Row | None = self.raw.execute(sql, params).fetchone()

@@ -3,7 +3,6 @@ psycopg_pool pool, on the event loop."""
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,10 +18,11 @@ class PostgresConnection:
     of a statement's cost to make). BEGIN is not a round trip of its own: it goes out with the
     transaction's first statement, in one flush (psycopg's pipeline mode). COMMIT is one."""
 
-    __slots__ = ("__weakref__", "_begin", "_control", "_cursor", "_open", "raw")
+    __slots__ = ("_begin", "_control", "_cursor", "_open", "raw", "repositories")
 
     def __init__(self, raw: psycopg.AsyncConnection[Any]) -> None:
         self.raw = raw
+        self.repositories: object = None
         self._cursor = raw.cursor()
         self._control = raw.cursor()  # BEGIN, COMMIT, ROLLBACK
         self._begin = False  # BEGIN is due with the next statement
@@ -96,9 +96,9 @@ class PostgresDatabase:
             name="chatapp",
         )
         self._opened = False
-        self._wrapped: weakref.WeakKeyDictionary[
-            psycopg.AsyncConnection[Any], PostgresConnection
-        ] = weakref.WeakKeyDictionary()
+        # The wrapper of each connection the pool has lent; those it has closed since are
+        # dropped whenever it lends a new one, so this holds the pool's connections only.
+        self._wrapped: dict[psycopg.AsyncConnection[Any], PostgresConnection] = {}
 
     def sql(self, statement: str) -> str:
         return statement.replace("?", "%s")
@@ -115,6 +115,8 @@ class PostgresDatabase:
         if conn is not None:
             conn.reset()
         else:
+            for closed in [c for c in self._wrapped if c.closed]:
+                del self._wrapped[closed]
             conn = self._wrapped[raw] = PostgresConnection(raw)
             if self._on_connections is not None:
                 self._on_connections(self._pool.get_stats()["pool_size"])

@@ -14,6 +14,18 @@ from .db import Connection, ConnectionUnavailable, Database
 from .repositories import AccountRows, SqlAccounts, SqlApplications, SqlTenants, Statements
 
 
+class _Repositories:
+    """The repositories of one connection, made once: a unit of work only borrows them."""
+
+    __slots__ = ("accounts", "applications", "owner", "tenants")
+
+    def __init__(self, factory: SqlUnitOfWorkFactory, conn: Connection) -> None:
+        self.owner = factory
+        self.accounts = SqlAccounts(factory.db, conn, factory.sql, factory.rows)
+        self.applications = SqlApplications(conn, factory.sql)
+        self.tenants = SqlTenants(conn, factory.sql, factory.cipher)
+
+
 class SqlUnitOfWork:
     __slots__ = ("_conn", "_factory", "_open", "_write", "accounts", "applications", "tenants")
 
@@ -37,9 +49,10 @@ class SqlUnitOfWork:
                 await self._release(exc)
                 raise
             self._open = True
-        self.accounts = SqlAccounts(db, conn, factory.sql, factory.rows)
-        self.applications = SqlApplications(conn, factory.sql)
-        self.tenants = SqlTenants(conn, factory.sql, factory.cipher)
+        repos = factory.repositories(conn)
+        self.accounts = repos.accounts
+        self.applications = repos.applications
+        self.tenants = repos.tenants
         return self
 
     async def commit(self) -> None:
@@ -86,6 +99,14 @@ class SqlUnitOfWorkFactory:
 
     def __call__(self, *, write: bool = False) -> SqlUnitOfWork:
         return SqlUnitOfWork(self, write=write)
+
+    def repositories(self, conn: Connection) -> _Repositories:
+        """The connection's repositories, made on its first unit of work and kept on it:
+        connections live long (one per thread on SQLite, one per pooled one on PostgreSQL)."""
+        repos = conn.repositories
+        if not isinstance(repos, _Repositories) or repos.owner is not self:
+            repos = conn.repositories = _Repositories(self, conn)
+        return repos
 
     async def schema_revision(self) -> str | None:
         """The migration the database is at (None before the first): for /readyz. Raises
