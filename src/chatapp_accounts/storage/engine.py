@@ -15,6 +15,9 @@ from ..config import ConfigError
 # Read by the "begin" hook: a write transaction on SQLite takes the write lock up front,
 # so a read-then-write transaction never fails with "database is locked" half-way.
 BEGIN_IMMEDIATE = "chatapp_begin_immediate"
+# Seconds to wait for a PostgreSQL connection to open: never hang on a black-holed server
+# (the engine's connections and the request path's pool, storage/postgres.py, alike).
+CONNECT_TIMEOUT = 5
 
 
 def normalise_url(url: str) -> str:
@@ -39,7 +42,7 @@ def make_engine(database_url: str, *, pool_size: int = 5) -> Engine:
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,
-            connect_args={"connect_timeout": 5},  # never hang on a black-holed server
+            connect_args={"connect_timeout": CONNECT_TIMEOUT},
         )
     raise ConfigError(
         f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql"

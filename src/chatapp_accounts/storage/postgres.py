@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import Engine
 
 from .db import Connection, ConnectionUnavailable, Row
+from .engine import CONNECT_TIMEOUT
 
 
 class PostgresConnection:
@@ -88,7 +89,7 @@ class PostgresDatabase:
         conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._pool = AsyncConnectionPool(
             conninfo,
-            kwargs={"autocommit": True, "connect_timeout": 5},  # never hang on a dead host
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
             min_size=1,
             max_size=size,
             timeout=timeout,
