@@ -47,6 +47,19 @@ class Settings:
     # HTTPS: both set, or neither.
     ssl_certfile: str = ""
     ssl_keyfile: str = ""
+    # Webhooks (docs/messages.md): how long an attempt may take, the retry schedule (first
+    # retry after, doubling up to, for at most), refusal of private addresses, and how many
+    # days messages and their webhook records are kept.
+    webhook_timeout_seconds: float = 10.0
+    webhook_retry_first_seconds: float = 5.0
+    webhook_retry_max_interval_seconds: float = 900.0
+    webhook_retry_for_seconds: float = 86400.0
+    webhook_deny_private: bool = False
+    webhook_concurrency: int = 64
+    webhook_per_destination: int = 8
+    message_retention_days: float = 7.0
+    # Off: no webhook is sent by this process (the outbox still fills; another process sends).
+    dispatcher: bool = True
 
     @property
     def is_sqlite(self) -> bool:
@@ -104,6 +117,19 @@ def _int(
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
     if maximum is not None and value > maximum:
         raise ConfigError(f"{name} must be at most {maximum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not value >= minimum or value == float("inf"):
+        raise ConfigError(f"{name} must be a finite number of at least {minimum}, got {raw!r}")
     return value
 
 
@@ -187,6 +213,17 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         jwt_cache_size=_int(env, "CHATAPP_JWT_CACHE_SIZE", 10_000, 1),
         ssl_certfile=env.get("CHATAPP_SSL_CERTFILE", ""),
         ssl_keyfile=env.get("CHATAPP_SSL_KEYFILE", ""),
+        webhook_timeout_seconds=_float(env, "CHATAPP_WEBHOOK_TIMEOUT_SECONDS", 10.0, 0.1),
+        webhook_retry_first_seconds=_float(env, "CHATAPP_WEBHOOK_RETRY_FIRST_SECONDS", 5.0, 0.01),
+        webhook_retry_max_interval_seconds=_float(
+            env, "CHATAPP_WEBHOOK_RETRY_MAX_INTERVAL_SECONDS", 900.0, 0.01
+        ),
+        webhook_retry_for_seconds=_float(env, "CHATAPP_WEBHOOK_RETRY_FOR_SECONDS", 86400.0, 0),
+        webhook_deny_private=_bool(env, "CHATAPP_WEBHOOK_DENY_PRIVATE", False),
+        webhook_concurrency=_int(env, "CHATAPP_WEBHOOK_CONCURRENCY", 64, 1, 1024),
+        webhook_per_destination=_int(env, "CHATAPP_WEBHOOK_PER_DESTINATION", 8, 1, 1024),
+        message_retention_days=_float(env, "CHATAPP_MESSAGE_RETENTION_DAYS", 7.0, 0.0001),
+        dispatcher=_bool(env, "CHATAPP_DISPATCHER", True),
     )
 
 

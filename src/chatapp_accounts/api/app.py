@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import IO
 
 from sqlalchemy import Engine
 from starlette.routing import Router
 
+from ..channels.sandbox import SandboxChannel
 from ..config import Settings, get_settings
+from ..delivery.client import WebhookClient
+from ..delivery.dispatcher import Dispatcher
+from ..domain.webhooks import RetryPolicy
 from ..security.jwt import JwtVerifier
 from ..security.service import SecurityService
 from ..security.tokens import TokenCipher, load_cipher
@@ -29,7 +33,9 @@ from .applications import application_routes
 from .docs import docs_routes
 from .health import health_routes
 from .http import Services, not_found
+from .messages import message_routes
 from .observability import AccessLog, Metrics, Observability
+from .sandbox import sandbox_routes
 
 
 def create_app(
@@ -59,6 +65,29 @@ def create_app(
         )
     )
     services = Services(settings, uow_factory, security)
+    dispatcher = None
+    if settings.dispatcher:
+        dispatcher = Dispatcher(
+            uow_factory,
+            WebhookClient(
+                timeout=settings.webhook_timeout_seconds,
+                deny_private=settings.webhook_deny_private,
+                concurrency=settings.webhook_concurrency,
+                per_destination=settings.webhook_per_destination,
+            ),
+            RetryPolicy(
+                settings.webhook_retry_first_seconds,
+                settings.webhook_retry_max_interval_seconds,
+                settings.webhook_retry_for_seconds,
+            ),
+            timeout=settings.webhook_timeout_seconds,
+            concurrency=settings.webhook_concurrency,
+            per_destination=settings.webhook_per_destination,
+            retention_seconds=settings.message_retention_days * 86400,
+            on_attempt=lambda outcome: metrics.webhook_attempts.labels(outcome).inc(),
+            on_stats=_stats_setter(metrics),
+        )
+        uow_factory.on_outbox = dispatcher.wake
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: object) -> AsyncIterator[None]:
@@ -66,13 +95,23 @@ def create_app(
         # collector from walking it again and again under load.
         gc.collect()
         gc.freeze()
+        if dispatcher is not None:
+            dispatcher.start()
         yield
+        if dispatcher is not None:
+            await dispatcher.stop()
         await uow_factory.close()
 
     router = Router(
         routes=[
             *account_routes(services),
             *application_routes(services),
+            *message_routes(
+                services,
+                SandboxChannel(),
+                lambda channel: metrics.messages_accepted.labels(channel).inc(),
+            ),
+            *sandbox_routes(services),
             *health_routes(uow_factory, metrics),
             *docs_routes(),
         ],
@@ -82,3 +121,11 @@ def create_app(
     )
     log = AccessLog(settings.log_format, stream=log_stream) if settings.access_log else None
     return Observability(router, metrics, log)
+
+
+def _stats_setter(metrics: Metrics) -> Callable[[int, float], None]:
+    def set_stats(pending: int, oldest_age: float) -> None:
+        metrics.webhooks_pending.set(pending)
+        metrics.webhook_oldest_pending_age.set(oldest_age)
+
+    return set_stats

@@ -23,11 +23,21 @@ from ..domain.errors import (
     CannotLink,
     CannotUnlink,
     DomainError,
+    InvalidChannelParams,
+    InvalidClientRef,
     InvalidInput,
+    InvalidJson,
+    InvalidMessageParams,
+    InvalidMessageType,
+    InvalidRecipient,
+    InvalidSender,
     LinkConflict,
+    MessageNotFound,
+    MessageRejected,
     NotAuthenticated,
     ServiceUnavailable,
     UnlinkConflict,
+    UnsupportedChannel,
 )
 from .request_id import request_id
 
@@ -162,9 +172,84 @@ def render(request: Request, problem: Problem) -> Response:
     )
 
 
+# The Messages API and the sandbox answer in the Messages spec's shapes (docs/messages.md).
+MESSAGES_PREFIXES = ("/v1/messages", "/sandbox/v1")
+_VONAGE = "https://developer.vonage.com/api-errors"
+MESSAGES_TABLE: dict[type[DomainError], tuple[int, str, str]] = {
+    InvalidJson: (422, _VONAGE + "#invalid-json", "The request body did not contain valid JSON"),
+    UnsupportedChannel: (422, _VONAGE + "/messages#1100", "Unsupported channel"),
+    InvalidChannelParams: (422, _VONAGE + "/messages#1110", "Invalid channel parameters"),
+    InvalidSender: (422, _VONAGE + "/messages#1120", "Invalid sender"),
+    InvalidRecipient: (422, _VONAGE + "/messages#1130", "Invalid recipient"),
+    InvalidMessageType: (422, _VONAGE + "/messages#1140", "Invalid message type"),
+    InvalidMessageParams: (422, _VONAGE + "/messages#1150", "Invalid params"),
+    InvalidClientRef: (422, _VONAGE + "/messages#1060", "Invalid client reference"),
+    AccessDenied: (403, _VONAGE + "#forbidden", "Forbidden"),
+    MessageNotFound: (404, _VONAGE + "#not-found", "Not Found"),
+    ServiceUnavailable: (503, _VONAGE + "#service-unavailable", "Service Unavailable"),
+}
+# The spec's 401, as its example gives it.
+MESSAGES_401 = {
+    "type": _VONAGE + "/#unathorized",
+    "title": "You did not provide correct credentials.",
+    "detail": "Check that you're using the correct credentials, and that your account has this "
+    "feature enabled",
+}
+_MESSAGES_HTTP = {
+    404: ("#not-found", "Not Found", "No such resource"),
+    405: ("#wrong-verb", "Method Not Allowed", ""),
+    413: ("#payload-too-large", "Payload Too Large", _HTTP_KINDS[413][1]),
+    415: ("#content-type-header", "Unsupported Media Type", _HTTP_KINDS[415][1]),
+}
+
+
+def _messages_response(request: Request, exc: Exception) -> Response:
+    headers: dict[str, str] = {}
+    body: dict[str, Any]
+    if isinstance(exc, NotAuthenticated):
+        status, body = 401, {**MESSAGES_401}
+        headers["WWW-Authenticate"] = CHALLENGES[0]
+    elif isinstance(exc, DomainError) and type(exc) in MESSAGES_TABLE:
+        status, type_, title = MESSAGES_TABLE[type(exc)]
+        body = {"type": type_, "title": title, "detail": exc.detail}
+        if isinstance(exc, MessageRejected) and exc.params:
+            body["invalid_parameters"] = [{"name": p.name, "reason": p.reason} for p in exc.params]
+        if status == 503:
+            headers["Retry-After"] = "1"
+    elif isinstance(exc, HTTPException) and exc.status_code in _MESSAGES_HTTP:
+        status = exc.status_code
+        anchor, title, detail = _MESSAGES_HTTP[status]
+        if status == 405:
+            detail = f"Request method '{request.method}' not supported"
+            headers.update(exc.headers or {})
+        body = {"type": _VONAGE + anchor, "title": title, "detail": detail}
+    elif isinstance(exc, (DomainError, HTTPException)):
+        # Another domain error (a sandbox listing's bad query is a MessageRejected above).
+        status = (
+            exc.status_code
+            if isinstance(exc, HTTPException)
+            else ERROR_TABLE.get(type(exc), (422, ""))[0]
+        )
+        body = {"type": _VONAGE, "title": "Bad Request", "detail": str(getattr(exc, "detail", ""))}
+    else:
+        _unexpected(request, exc)
+        status = 500
+        body = {"type": _VONAGE + "#internal-error", "title": "Internal Server Error",
+                "detail": "Something went wrong on our side"}  # fmt: skip
+    body["instance"] = request_id(request)
+    return Response(
+        msgspec.json.encode(body),
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
 def error_response(request: Request, exc: Exception) -> Response:
     """The answer to whatever a route raised: the table's for a domain error, the HTTP error's
     own (404, 405, 413, 415), else a logged 500 that says nothing of its cause."""
+    if request.scope["path"].startswith(MESSAGES_PREFIXES):
+        return _messages_response(request, exc)
     if isinstance(exc, DomainError):
         return render(request, problem_for(exc))
     if isinstance(exc, HTTPException):

@@ -59,6 +59,22 @@ class Metrics:
             "chatapp_db_unavailable", "Requests answered 503 because the database was unreachable",
             registry=r,
         )  # fmt: skip
+        self.messages_accepted = Counter(
+            "chatapp_messages_accepted", "Messages accepted (202), by channel", ["channel"],
+            registry=r,
+        )  # fmt: skip
+        self.webhook_attempts = Counter(
+            "chatapp_webhook_attempts", "Webhook delivery attempts, by outcome "
+            "(delivered, retry, failed)", ["outcome"], registry=r,
+        )  # fmt: skip
+        self.webhooks_pending = Gauge(
+            "chatapp_webhooks_pending", "Webhooks not yet delivered nor failed (all processes)",
+            registry=r, multiprocess_mode="max",
+        )  # fmt: skip
+        self.webhook_oldest_pending_age = Gauge(
+            "chatapp_webhook_oldest_pending_age_seconds", "Age of the oldest pending webhook",
+            registry=r, multiprocess_mode="max",
+        )  # fmt: skip
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:

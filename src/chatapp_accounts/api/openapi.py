@@ -311,3 +311,48 @@ def served_spec_bytes() -> bytes:
 def served_application_spec_bytes() -> bytes:
     """The Application API's served spec, at /v2/applications/openapi.json."""
     return _json(apply_fixes(load_published_application(), APPLICATION_FIXES))
+
+
+PUBLISHED_MESSAGES = "messages.v1.20.0.yaml"
+SANDBOX = "sandbox.v1.yaml"
+SERVED_MESSAGES_VERSION = "1.20.0+chatapp-accounts.1"
+
+
+@lru_cache(maxsize=1)
+def load_published_messages() -> Spec:
+    """Vonage's Messages API v1 spec, as published (its schemas validate sends and webhooks)."""
+    return _read(PUBLISHED_MESSAGES)
+
+
+@lru_cache(maxsize=1)
+def served_messages_spec_bytes() -> bytes:
+    """The Messages API's served spec, at /v1/messages/openapi.json: the published one, its
+    server this one (paths are under /v1) and its status enums the union the spec means
+    (docs/messages.md, "Known defects")."""
+    spec = copy.deepcopy(load_published_messages())
+    spec["info"]["version"] = SERVED_MESSAGES_VERSION
+    spec["servers"] = [{"url": "/v1", "description": "this server"}]
+    fix_status_enums(spec)
+    return _json(spec)
+
+
+def fix_status_enums(spec: Spec) -> None:
+    """Each messageStatus{Channel} is allOf its part (status enum ["read"]) and
+    messageStatusBase (submitted, delivered, rejected, undeliverable): no status satisfies
+    both. The statuses of a channel are the union of the two."""
+    schemas = spec["components"]["schemas"]
+    base = schemas["messageStatusBase"]["properties"]["status"]["enum"]
+    for name, schema in schemas.items():
+        if not name.startswith("messageStatus") or "allOf" not in schema:
+            continue
+        for part in schema["allOf"]:
+            status = part.get("properties", {}).get("status")
+            if isinstance(status, dict) and "enum" in status:
+                status["enum"] = [*base, *(s for s in status["enum"] if s not in base)]
+    schemas["messageStatusBase"]["properties"]["status"]["enum"] = [*base, "read"]
+
+
+@lru_cache(maxsize=1)
+def served_sandbox_spec_bytes() -> bytes:
+    """This project's own sandbox API, at /sandbox/v1/openapi.json."""
+    return _json(_read(SANDBOX))

@@ -82,3 +82,55 @@ class ServiceUnavailable(DomainError):
 class TenantNotFound(DomainError):
     def __init__(self, api_key: str) -> None:
         super().__init__(f"no tenant with api_key {api_key!r}")
+
+
+# The Messages API's 422s (docs/messages.md): one class per error of its spec.
+class MessageRejected(DomainError):
+    """A send (or an update, or a sandbox call) the Messages API answers 422."""
+
+    params: list[InvalidParam] | None = None
+
+    def __init__(self, detail: str | None = None, params: list[InvalidParam] | None = None) -> None:
+        self.params = params
+        super().__init__(detail)
+
+
+class InvalidJson(MessageRejected):
+    detail = "The request body did not contain valid JSON"
+
+
+class UnsupportedChannel(MessageRejected):
+    detail = "The specified channel is not supported."
+
+
+class InvalidChannelParams(MessageRejected):
+    detail = "The value of one or more parameters is invalid."
+
+
+class InvalidSender(MessageRejected):
+    detail = "The `from` parameter is invalid for the given channel."
+
+
+class InvalidRecipient(MessageRejected):
+    detail = "The `to` parameter is invalid for the given channel."
+
+
+class InvalidMessageType(MessageRejected):
+    detail = "The message type specified in the request is not supported for the given channel."
+
+
+class InvalidMessageParams(MessageRejected):
+    detail = "The value of one or more parameters is invalid."
+
+
+class InvalidClientRef(MessageRejected):
+    detail = "The client reference can be a string of up to 100 characters."
+
+
+class MessageNotFound(DomainError):
+    detail = "The message was not found, or you do not have access to it"
+
+
+class WebhookNotFound(DomainError):
+    def __init__(self, webhook_id: str) -> None:
+        super().__init__(f"no webhook with id {webhook_id!r}")

@@ -35,6 +35,7 @@ PROVIDERS = tuple(p.value for p in Provider)
 class Tenant(msgspec.Struct, frozen=True):
     id: int
     api_key: str
+    application_id: str | None = None  # the application whose JWT the request came with
 
 
 class BasicCredentials(msgspec.Struct, frozen=True):
@@ -150,3 +151,131 @@ class PageRequest(msgspec.Struct, frozen=True):
     number: int
     size: int
     provider: Provider | None = None
+
+
+# Messages (docs/messages.md) -------------------------------------------------------------
+
+# The Messages API's channels this server sends through, and the provider of their accounts.
+CHANNEL_PROVIDERS: dict[str, Provider] = {
+    "messenger": Provider.MESSENGER,
+    "whatsapp": Provider.WHATSAPP,
+    "viber_service": Provider.VIBER_SERVICE_MSG,
+    "rcs": Provider.RCS,
+}
+
+
+class OutboundMessage(msgspec.Struct, frozen=True):
+    """One message of a send, checked against the spec: `content` is its body as given (without
+    `failover`); the fields the server acts on are read out of it."""
+
+    channel: str
+    message_type: str
+    to: str
+    sender: str  # "from"
+    content: dict[str, Any]
+    client_ref: str | None = None
+    webhook_url: str | None = None
+
+
+class StatusChange(msgspec.Struct, frozen=True):
+    """What a channel says became of a message: a status, when, and the spec's `error` object
+    for `rejected` and `undeliverable`."""
+
+    status: str
+    at: float  # epoch seconds
+    error: dict[str, str] | None = None
+
+
+class InboundInput(msgspec.Struct, frozen=True):
+    """A simulated customer's message (sandbox): to an account, in the spec's inbound shape."""
+
+    channel: str
+    to: str  # the account's external_id
+    sender: str  # the customer
+    message_type: str
+    content: dict[str, Any]  # the message_type's fields (text, image, ...), as given
+    context: str | None = None  # the message_uuid replied to
+    profile_name: str | None = None  # WhatsApp's profile.name
+
+
+class Sent(msgspec.Struct, frozen=True):
+    """The answer to a send."""
+
+    message_uuid: str
+    channel: str
+    workflow_id: str | None = None
+
+
+class StatusRecord(msgspec.Struct, frozen=True):
+    status: str
+    at: float
+    error: dict[str, str] | None = None
+
+
+class AttemptRecord(msgspec.Struct, frozen=True):
+    at: float
+    url: str
+    status_code: int | None
+    error: str | None
+    next_attempt_at: float | None
+
+
+class WebhookRecord(msgspec.Struct, frozen=True):
+    id: int
+    message_uuid: str
+    api_key: str
+    kind: str  # "status" | "inbound"
+    url: str
+    state: str  # "pending" | "delivered" | "failed"
+    attempts: list[AttemptRecord]
+    created_at: float
+    next_attempt_at: float | None
+    body: bytes
+
+
+class StoredMessage(msgspec.Struct, frozen=True):
+    """A message as the use cases read it back: its record, and what only the server uses."""
+
+    pk: int
+    root: int  # the pk of its workflow's first message (its own when it is the first)
+    tenant_id: int
+    record: MessageRecord
+    webhook_url: str | None
+    workflow: dict[str, str] | None
+
+
+class MessageRecord(msgspec.Struct, frozen=True):
+    uuid: str
+    direction: str  # "outbound" | "inbound"
+    channel: str
+    message_type: str
+    to: str
+    sender: str
+    status: str | None
+    application_id: str | None
+    client_ref: str | None
+    created_at: float
+    content: dict[str, Any]
+    statuses: list[StatusRecord] = msgspec.field(default_factory=list)
+    webhooks: list[WebhookRecord] = msgspec.field(default_factory=list)
+
+
+class MessageFilter(msgspec.Struct, frozen=True):
+    """Which of a tenant's messages a sandbox listing shows, and which page."""
+
+    number: int = 1
+    size: int = 10
+    account: str | None = None  # an external_id: the messages sent from or to it
+    direction: str | None = None
+    status: str | None = None
+
+
+class MessagePage(msgspec.Struct, frozen=True):
+    items: list[MessageRecord]
+    page_number: int
+    page_size: int
+    total_items: int
+
+    @property
+    def total_pages(self) -> int:
+        return rules.page_count(self.total_items, self.page_size)

@@ -3,9 +3,21 @@ tests fake them (tests/unit/fakes.py)."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
-from .models import Account, Application, ApplicationKey, Provider, TenantRecord
+from .models import (
+    Account,
+    Application,
+    ApplicationKey,
+    MessageFilter,
+    MessageRecord,
+    OutboundMessage,
+    Provider,
+    StatusChange,
+    StoredMessage,
+    TenantRecord,
+    WebhookRecord,
+)
 
 
 class AccountRepository(Protocol):
@@ -88,6 +100,60 @@ class TenantRepository(Protocol):
     async def count(self) -> int: ...
 
 
+class MessageRepository(Protocol):
+    async def add(
+        self,
+        tenant: int,
+        record: MessageRecord,
+        *,
+        root: int | None,
+        webhook_url: str | None,
+        workflow: dict[str, str] | None,
+    ) -> int:
+        """Insert; the new message's pk (`root` None: it is its workflow's first)."""
+
+    async def add_status(self, message: int, change: StatusChange) -> None:
+        """Record a status and make it the message's current one."""
+
+    async def get(self, tenant: int | None, uuid: str) -> StoredMessage | None:
+        """The tenant's message (tenant None: anyone's, for the operator)."""
+
+    async def page(
+        self, tenant: int | None, query: MessageFilter
+    ) -> tuple[int, list[MessageRecord]]:
+        """(how many match, the page's messages newest first, with statuses and webhooks)."""
+
+
+class WebhookRepository(Protocol):
+    """The outbox: webhooks written in the transaction of what caused them, sent later by a
+    dispatcher (delivery/)."""
+
+    async def add(
+        self,
+        tenant: int,
+        message: int,
+        order_key: int,
+        application_id: str,
+        kind: str,
+        url: str,
+        body: dict[str, Any],
+        due_at: float,
+    ) -> None: ...
+
+    async def listing(self, state: str | None, limit: int) -> list[WebhookRecord]: ...
+
+    async def redeliver(self, webhook_id: int, now: float) -> bool:
+        """Make a webhook pending again, due now, with a fresh retry window."""
+
+
+class Channel(Protocol):
+    """Where an account's messages go: the sandbox (channels/sandbox.py) or, later, a provider."""
+
+    async def submit(self, message: OutboundMessage, message_uuid: str) -> list[StatusChange]:
+        """Send it; the statuses known once it is handed over, in order (the sandbox knows
+        them all at once; a provider knows `submitted` or `rejected`, the rest comes later)."""
+
+
 class UnitOfWork(Protocol):
     """One transaction. Use cases call commit(); leaving the block without it rolls back."""
 
@@ -99,6 +165,12 @@ class UnitOfWork(Protocol):
 
     @property
     def tenants(self) -> TenantRepository: ...
+
+    @property
+    def messages(self) -> MessageRepository: ...
+
+    @property
+    def webhooks(self) -> WebhookRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
 

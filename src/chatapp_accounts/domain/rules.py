@@ -79,3 +79,24 @@ def page_count(total_items: int, page_size: int) -> int:
     """Pages of a list: an empty list is one empty page, so a client that stops paging when
     `page == total_pages` (Vonage's SDK does) stops."""
     return max(1, -(-total_items // page_size))
+
+
+# Messages --------------------------------------------------------------------------------
+
+CLIENT_REF_MAX = 100  # the field's own description and Vonage's SDK; the 1060 example's 40 is stale
+
+
+def retry_delay(attempts: int, first: float, max_interval: float) -> float:
+    """Seconds to wait after the `attempts`-th failed attempt: `first`, then doubling, at most
+    `max_interval` apart (Vonage's schedule, docs/messages.md)."""
+    return float(min(max_interval, first * 2 ** min(attempts - 1, 60)))
+
+
+def is_retryable(status_code: int | None) -> bool:
+    """A connection failure or timeout (None), 429 or 5xx is tried again; any other answer
+    that is not 2xx fails the webhook at once."""
+    return status_code is None or status_code == 429 or status_code >= 500
+
+
+def is_delivered(status_code: int | None) -> bool:
+    return status_code is not None and 200 <= status_code < 300

@@ -86,4 +86,4 @@ async def authenticate(uow: UnitOfWork, security: Security, credentials: Credent
     if application_id is not None and rules.could_be_id(application_id):
         key = await uow.applications.signing_key(application_id)
     key = security.verify_token(credentials.token, credentials.path, key)
-    return Tenant(key.tenant_id, key.api_key)
+    return Tenant(key.tenant_id, key.api_key, application_id)

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -98,4 +99,82 @@ accounts = Table(
     Index("ix_accounts_tenant_id_pk", "tenant_id", "pk"),
     Index("ix_accounts_tenant_id_provider_pk", "tenant_id", "provider", "pk"),
     Index("ix_accounts_application_id", "application_id"),
+)
+
+# Messages and their webhooks (migration 0005, docs/messages.md). Times are epoch seconds
+# (double precision): the dispatcher compares them with its own clock, the same way on both
+# databases.
+messages = Table(
+    "messages",
+    metadata,
+    Column("pk", Id, primary_key=True, autoincrement=True),
+    Column("uuid", String(36), nullable=False),
+    Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    # The pk of its failover workflow's first message; NULL: it is the first.
+    Column("root_pk", BigInteger, nullable=True),
+    Column("direction", String(8), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("message_type", String(16), nullable=False),
+    Column("to_id", Text, nullable=False),
+    Column("from_id", Text, nullable=False),
+    Column("status", String(16), nullable=True),
+    # Not a foreign key: a message outlives the application it was sent for.
+    Column("application_id", String(100), nullable=True),
+    Column("client_ref", Text, nullable=True),
+    Column("webhook_url", Text, nullable=True),
+    Column("workflow", Text, nullable=True),  # JSON
+    Column("content", Text, nullable=False),  # JSON, as given
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("uuid"),
+    Index("ix_messages_tenant_id_pk", "tenant_id", "pk"),
+    Index("ix_messages_created_at", "created_at"),
+)
+
+message_statuses = Table(
+    "message_statuses",
+    metadata,
+    Column("pk", Id, primary_key=True, autoincrement=True),
+    Column("message_pk", Id, ForeignKey("messages.pk", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("error", Text, nullable=True),  # JSON
+    Index("ix_message_statuses_message_pk", "message_pk"),
+)
+
+# The outbox. A webhook is `pending` until delivered or failed; the dispatcher claims due ones
+# (`claimed_until`, a lease) and sends the statuses of one workflow (`order_key`) in pk order.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("pk", Id, primary_key=True, autoincrement=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("message_pk", Id, ForeignKey("messages.pk", ondelete="CASCADE"), nullable=False),
+    Column("order_key", BigInteger, nullable=False),
+    Column("application_id", String(100), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("destination", Text, nullable=False),  # scheme://host:port, its share of the dispatcher
+    Column("body", LargeBinary, nullable=False),  # the exact bytes sent and signed
+    Column("state", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("due_at", Float, nullable=False),
+    Column("first_attempt_at", Float, nullable=True),
+    Column("claimed_until", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Index("ix_webhooks_state_due_at", "state", "due_at"),
+    Index("ix_webhooks_order_key_pk", "order_key", "pk"),
+    Index("ix_webhooks_message_pk", "message_pk"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("pk", Id, primary_key=True, autoincrement=True),
+    Column("webhook_pk", Id, ForeignKey("webhooks.pk", ondelete="CASCADE"), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("next_attempt_at", Float, nullable=True),
+    Index("ix_webhook_attempts_webhook_pk", "webhook_pk"),
 )

@@ -8,26 +8,42 @@ databases, reads and writes alike; nothing holds the loop while PostgreSQL answe
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..domain.errors import ServiceUnavailable
 from ..security.tokens import TokenCipher
 from .db import Connection, ConnectionUnavailable, Database
+from .messages import MessageStatements, Outbox, SqlMessages, SqlWebhooks
 from .repositories import AccountRows, SqlAccounts, SqlApplications, SqlTenants, Statements
 
 
 class _Repositories:
     """The repositories of one connection, made once: a unit of work only borrows them."""
 
-    __slots__ = ("accounts", "applications", "owner", "tenants")
+    __slots__ = ("accounts", "applications", "messages", "owner", "tenants", "webhooks")
 
     def __init__(self, factory: SqlUnitOfWorkFactory, conn: Connection) -> None:
         self.owner = factory
         self.accounts = SqlAccounts(factory.db, conn, factory.sql, factory.rows)
         self.applications = SqlApplications(conn, factory.sql)
         self.tenants = SqlTenants(conn, factory.sql, factory.cipher)
+        self.messages = SqlMessages(conn, factory.message_sql)
+        self.webhooks = SqlWebhooks(conn, factory.message_sql)
 
 
 class SqlUnitOfWork:
-    __slots__ = ("_conn", "_factory", "_open", "_write", "accounts", "applications", "tenants")
+    __slots__ = (
+        "_conn",
+        "_factory",
+        "_hooks",
+        "_open",
+        "_write",
+        "accounts",
+        "applications",
+        "messages",
+        "tenants",
+        "webhooks",
+    )
 
     def __init__(self, factory: SqlUnitOfWorkFactory, *, write: bool) -> None:
         self._factory = factory
@@ -53,12 +69,22 @@ class SqlUnitOfWork:
         self.accounts = repos.accounts
         self.applications = repos.applications
         self.tenants = repos.tenants
+        self.messages = repos.messages
+        self.webhooks = repos.webhooks
+        self._hooks = repos.webhooks.added
         return self
+
+    @property
+    def conn(self) -> Connection:
+        """The unit of work's connection, for the outbox's dispatcher (storage/messages.py)."""
+        return self._conn
 
     async def commit(self) -> None:
         if self._open:
             await self._conn.commit()
             self._open = False
+            if self.webhooks.added != self._hooks:
+                self._factory.outbox_written()
 
     async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if self._open:
@@ -96,6 +122,14 @@ class SqlUnitOfWorkFactory:
         self.cipher = cipher
         self.sql = Statements(db)
         self.rows = AccountRows(cipher)
+        self.message_sql = MessageStatements(db)
+        self.outbox = Outbox(db, cipher)
+        # Called after a commit that wrote webhooks: the dispatcher wakes (api/app.py).
+        self.on_outbox: Callable[[], None] | None = None
+
+    def outbox_written(self) -> None:
+        if self.on_outbox is not None:
+            self.on_outbox()
 
     def __call__(self, *, write: bool = False) -> SqlUnitOfWork:
         return SqlUnitOfWork(self, write=write)

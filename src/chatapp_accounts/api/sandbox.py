@@ -1,0 +1,139 @@
+"""Routes of the sandbox API, this project's own (docs/messages.md): a simulated customer
+sends to an account and reads what it was sent; the tenant's messages are listed with their
+statuses and webhook attempts. Authenticated like the other APIs (Basic or Bearer)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..domain import messages
+from ..domain.models import MessagePage, MessageRecord, WebhookRecord
+from ..domain.payloads import timestamp
+from . import message_bodies
+from .auth import credentials
+from .http import Services, base_url, json_input, json_response, page_links, query, route
+from .openapi import served_sandbox_spec_bytes
+
+PREFIX = "/sandbox/v1"
+
+
+def webhook_json(hook: WebhookRecord) -> dict[str, Any]:
+    return {
+        "id": str(hook.id),
+        "message_uuid": hook.message_uuid,
+        "kind": hook.kind,
+        "url": hook.url,
+        "state": hook.state,
+        "created_at": timestamp(hook.created_at),
+        "next_attempt_at": timestamp(hook.next_attempt_at) if hook.next_attempt_at else None,
+        "body": json.loads(hook.body),
+        "attempts": [
+            {
+                "timestamp": timestamp(a.at),
+                "url": a.url,
+                "status_code": a.status_code,
+                "error": a.error,
+                "next_attempt_at": timestamp(a.next_attempt_at) if a.next_attempt_at else None,
+            }
+            for a in hook.attempts
+        ],
+    }
+
+
+def message_json(message: MessageRecord) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "message_uuid": message.uuid,
+        "direction": message.direction,
+        "channel": message.channel,
+        "message_type": message.message_type,
+        "to": message.to,
+        "from": message.sender,
+        "status": message.status,
+        "application_id": message.application_id,
+        "created_at": timestamp(message.created_at),
+        "content": message.content,
+        "statuses": [
+            {
+                "status": s.status,
+                "timestamp": timestamp(s.at),
+                **({"error": s.error} if s.error else {}),
+            }
+            for s in message.statuses
+        ],
+        "webhooks": [webhook_json(h) for h in message.webhooks],
+    }
+    if message.client_ref is not None:
+        body["client_ref"] = message.client_ref
+    return body
+
+
+def page_json(page: MessagePage, base: str, params: dict[str, str]) -> dict[str, Any]:
+    kept = "".join(
+        f"&{k}={quote(params[k], safe='')}"
+        for k in ("account", "direction", "status")
+        if k in params
+    )
+
+    def href(number: int) -> str:
+        return f"{base}{PREFIX}/messages?page_number={number}&page_size={page.page_size}{kept}"
+
+    return {
+        "page_number": page.page_number,
+        "page_size": page.page_size,
+        "total_items": page.total_items,
+        "total_pages": page.total_pages,
+        "_embedded": {"messages": [message_json(m) for m in page.items]},
+        "_links": page_links(href, page.page_number, page.total_pages),
+    }
+
+
+def sandbox_routes(services: Services) -> list[Route]:
+    call = services.call
+    settings = services.settings
+    limit = settings.max_body_bytes
+
+    async def inbound(request: Request) -> Response:
+        scope = request.scope
+        creds = credentials(scope)
+        message_uuid = await call(
+            scope,
+            messages.sandbox_inbound,
+            creds,
+            await json_input(request, limit, message_bodies.inbound_message),
+        )
+        return json_response({"message_uuid": message_uuid}, 202)
+
+    async def read(request: Request) -> Response:
+        scope = request.scope
+        message_uuid = scope["path_params"]["message_uuid"]
+        await call(scope, messages.sandbox_read, credentials(scope), message_uuid)
+        return json_response({"message_uuid": message_uuid, "status": "read"}, 202)
+
+    async def list_all(request: Request) -> Response:
+        scope = request.scope
+        params = query(scope)
+        page = await call(
+            scope,
+            messages.list_messages,
+            credentials(scope),
+            lambda: message_bodies.messages_query(params),
+        )
+        return json_response(page_json(page, base_url(settings, scope), params))
+
+    spec = served_sandbox_spec_bytes()
+
+    async def openapi(request: Request) -> Response:
+        return Response(spec, media_type="application/json")
+
+    return [
+        route(PREFIX + "/inbound", POST=inbound),
+        route(PREFIX + "/messages", GET=list_all),
+        route(PREFIX + "/messages/{message_uuid}/read", POST=read),
+        route(PREFIX + "/openapi.json", GET=openapi),
+    ]

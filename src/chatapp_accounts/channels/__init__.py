@@ -1,0 +1,1 @@
+"""Where accounts send: each channel is one module behind the domain's `Channel` port."""

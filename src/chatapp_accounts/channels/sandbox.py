@@ -1,0 +1,44 @@
+"""The sandbox channel, every account's default: nothing leaves the machine. A message is
+`submitted`, then `delivered` to a simulated customer (who may read it later, through the
+sandbox API). Reserved recipients make failures testable, as payment sandboxes' test cards do:
+
+- a `to` ending in 0001 ends `undeliverable` (error 1260, "Destination unreachable");
+- a `to` ending in 0002 ends `rejected` (error 1282, "Message rejected by provider");
+- a `to` ending in 0003 stays `submitted` (it is never delivered: an RCS message to it can be
+  revoked).
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..domain.models import OutboundMessage, StatusChange
+
+ERRORS_URL = "https://developer.vonage.com/api-errors/messages#"
+UNDELIVERABLE = {
+    "type": ERRORS_URL + "1260",
+    "title": "1260",
+    "detail": "Destination unreachable - The message could not be delivered to the phone number.",
+}
+REJECTED = {
+    "type": ERRORS_URL + "1282",
+    "title": "1282",
+    "detail": "Message rejected by provider - The provider blocked the message.",
+}
+
+
+class SandboxChannel:
+    async def submit(self, message: OutboundMessage, message_uuid: str) -> list[StatusChange]:
+        now = time.time()
+        to = message.to
+        if to.endswith("0002"):
+            return [StatusChange("rejected", now, {**REJECTED, "instance": message_uuid})]
+        submitted = StatusChange("submitted", now)
+        if to.endswith("0001"):
+            return [
+                submitted,
+                StatusChange("undeliverable", now, {**UNDELIVERABLE, "instance": message_uuid}),
+            ]
+        if to.endswith("0003"):
+            return [submitted]
+        return [submitted, StatusChange("delivered", now)]

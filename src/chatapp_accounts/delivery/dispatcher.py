@@ -1,0 +1,200 @@
+"""The dispatcher: a task in every server process that sends the outbox's webhooks.
+
+One loop, one write transaction a turn: record the outcomes of the attempts that finished,
+then claim due webhooks (a lease: `claimed_until`; PostgreSQL skips the rows another process
+has locked), then start an attempt for each. Attempts run concurrently, at most
+`concurrency` in all and `per_destination` to one destination, so a slow or dead endpoint
+holds only its own share. A process that dies mid-attempt leaves its leases to expire; the
+webhooks are claimed again (at least once). The loop sleeps until a commit of this process
+wrote webhooks, an attempt finished, or a short poll interval passed (for other processes'
+webhooks and retries that came due)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from ..domain.webhooks import Outcome, RetryPolicy, decide
+from ..security.webhooks import sign_webhook
+from ..storage.messages import Claimed, Result
+from ..storage.uow import SqlUnitOfWorkFactory
+from .client import WebhookClient
+
+log = logging.getLogger("chatapp_accounts.webhooks")
+
+POLL_SECONDS = 0.25
+STATS_SECONDS = 5.0
+PRUNE_SECONDS = 60.0
+PRUNE_BATCH = 1000
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        uow_factory: SqlUnitOfWorkFactory,
+        client: WebhookClient,
+        policy: RetryPolicy,
+        *,
+        timeout: float,
+        concurrency: int,
+        per_destination: int,
+        retention_seconds: float,
+        on_attempt: Callable[[str], None] | None = None,
+        on_stats: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._outbox = uow_factory.outbox
+        self._client = client
+        self._policy = policy
+        # Longer than an attempt can take, so that no healthy process's attempt is taken over.
+        self._lease = 3 * timeout + 2
+        self._concurrency = concurrency
+        self._per_destination = per_destination
+        self._retention = retention_seconds
+        self._on_attempt = on_attempt
+        self._on_stats = on_stats
+        self._wake = asyncio.Event()
+        self._results: list[Result] = []
+        self._attempts: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._next_stats = 0.0
+        self._next_prune = 0.0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="dispatcher")
+
+    async def stop(self) -> None:
+        """Stop claiming; let running attempts finish (a few seconds at most) and record them."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._attempts:
+            await asyncio.wait(self._attempts, timeout=2)
+        with contextlib.suppress(Exception):
+            await self._turn(claim=False)
+        await self._client.close()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                busy = await self._turn(claim=True)
+                await self._housekeeping()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("webhook dispatcher turn failed; retrying in 1 s")
+                await asyncio.sleep(1)
+                continue
+            if busy:
+                await asyncio.sleep(0)  # let requests and attempts run between turns
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+
+    async def _turn(self, *, claim: bool) -> bool:
+        """Record what finished, claim what is due; True when something was claimed."""
+        results, self._results = self._results, []
+        free = self._concurrency - len(self._attempts) if claim else 0
+        if not results and free <= 0:
+            return False
+        room = {dest: self._per_destination - n for dest, n in self._in_flight.items() if n > 0}
+        now = time.time()
+        try:
+            async with self._uow_factory(write=True) as uow:
+                if results:
+                    await self._outbox.record(uow.conn, results)
+                claimed = []
+                if free > 0:
+                    claimed = await self._outbox.claim(
+                        uow.conn, now, now + self._lease, free, room, self._per_destination
+                    )
+                await uow.commit()
+        except BaseException:
+            self._results = results + self._results  # recorded on the next turn
+            raise
+        for webhook in claimed:
+            self._in_flight[webhook.destination] = self._in_flight.get(webhook.destination, 0) + 1
+            task = asyncio.get_running_loop().create_task(self._attempt(webhook))
+            self._attempts.add(task)
+            task.add_done_callback(self._attempts.discard)
+        return bool(claimed)
+
+    async def _attempt(self, webhook: Claimed) -> None:
+        started = time.time()
+        try:
+            if webhook.signature_secret is None:
+                outcome = Outcome(
+                    None,
+                    "the tenant has no webhook signature secret "
+                    "(chatapp-accounts tenants signature-secret API_KEY)",
+                    permanent=True,
+                )
+            else:
+                token = sign_webhook(
+                    webhook.body,
+                    webhook.signature_secret,
+                    api_key=webhook.api_key,
+                    application_id=webhook.application_id,
+                )
+                outcome = await self._client.post(webhook.url, webhook.body, token)
+        except Exception as exc:  # noqa: BLE001 - an attempt that broke is a failed attempt
+            outcome = Outcome(None, f"{type(exc).__name__}")
+        finally:
+            left = self._in_flight.get(webhook.destination, 1) - 1
+            if left > 0:
+                self._in_flight[webhook.destination] = left
+            else:
+                self._in_flight.pop(webhook.destination, None)
+        now = time.time()
+        first = webhook.first_attempt_at if webhook.first_attempt_at is not None else started
+        decision = decide(outcome, webhook.attempts + 1, first, now, self._policy)
+        if self._on_attempt is not None:
+            kind = {"pending": "retry"}.get(decision.state, decision.state)
+            self._on_attempt(kind)
+        if decision.state != "delivered":
+            log.info(
+                "webhook %d to %s: %s (%s)",
+                webhook.pk, webhook.destination, outcome.error, decision.state,
+            )  # fmt: skip
+        self._results.append(
+            Result(
+                pk=webhook.pk,
+                order_key=webhook.order_key,
+                at=started,
+                url=webhook.url,
+                status_code=outcome.status_code,
+                error=outcome.error,
+                state=decision.state,
+                next_attempt_at=decision.next_attempt_at,
+                first_attempt_at=first,
+            )
+        )
+        self._wake.set()
+
+    async def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_stats and self._on_stats is not None:
+            self._next_stats = now + STATS_SECONDS
+            async with self._uow_factory() as uow:
+                pending, oldest = await self._outbox.stats(uow.conn)
+            self._on_stats(pending, max(0.0, time.time() - oldest) if oldest else 0.0)
+        if now >= self._next_prune:
+            self._next_prune = now + PRUNE_SECONDS
+            before = time.time() - self._retention
+            while True:
+                async with self._uow_factory(write=True) as uow:
+                    deleted = await self._outbox.prune(uow.conn, before, PRUNE_BATCH)
+                    await uow.commit()
+                if deleted:
+                    log.info("pruned %d messages older than the retention", deleted)
+                if deleted < PRUNE_BATCH:
+                    break

@@ -1,0 +1,65 @@
+"""The bodies of the webhooks a message causes, in the Messages API v1 shapes of its spec's
+`x-webhooks` (message-status, inbound-message), as plain dicts. Nothing secret is ever in one:
+they are made of the message's own fields."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from .models import InboundInput, MessageRecord, StatusChange
+
+# Where a customer may reply to a message, the channels whose inbound shape has a `context`.
+CONTEXT_CHANNELS = ("whatsapp", "viber_service")
+
+
+def timestamp(at: float) -> str:
+    """ISO 8601 in UTC with milliseconds, as Vonage sends: 2025-02-03T12:14:25.123Z."""
+    moment = datetime.fromtimestamp(at, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def status_body(
+    message: MessageRecord, change: StatusChange, workflow: dict[str, str] | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "message_uuid": message.uuid,
+        "to": message.to,
+        "from": message.sender,
+        "timestamp": timestamp(change.at),
+        "status": change.status,
+        "channel": message.channel,
+    }
+    if message.client_ref is not None:
+        body["client_ref"] = message.client_ref
+    if change.error is not None:
+        body["error"] = change.error
+    if workflow is not None:
+        body["workflow"] = workflow
+    return body
+
+
+def inbound_body(
+    message: MessageRecord, inbound: InboundInput, replied_from: str | None
+) -> dict[str, Any]:
+    """`replied_from`: the sender of the message `inbound.context` names (its `message_from`)."""
+    body: dict[str, Any] = {
+        "channel": message.channel,
+        "message_uuid": message.uuid,
+        "to": message.to,
+        "from": message.sender,
+        "timestamp": timestamp(message.created_at),
+        "message_type": message.message_type,
+        **inbound.content,
+    }
+    if message.channel == "whatsapp":
+        if inbound.profile_name is not None:
+            body["profile"] = {"name": inbound.profile_name}
+        body["context_status"] = "available" if inbound.context else "none"
+        if inbound.context:
+            body["context"] = {"message_uuid": inbound.context, "message_from": replied_from}
+    elif message.channel == "viber_service" and inbound.context:
+        body["context"] = {"message_uuid": inbound.context}
+    elif message.channel == "rcs":
+        body["context_status"] = "none"  # the spec: RCS has no context
+    return body

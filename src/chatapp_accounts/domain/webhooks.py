@@ -1,0 +1,76 @@
+"""What becomes of a webhook after an attempt (Vonage's schedule), and the operator's use cases
+on the outbox (list, redeliver). The dispatcher (delivery/) makes the attempts."""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+
+from . import rules
+from .errors import WebhookNotFound
+from .models import WebhookRecord
+from .ports import UnitOfWorkFactory
+
+STATES = ("pending", "delivered", "failed")
+
+
+class RetryPolicy(msgspec.Struct, frozen=True):
+    """A retry after `first` seconds, then doubling, at most `max_interval` apart, for
+    `retry_for` seconds from the first attempt."""
+
+    first: float = 5.0
+    max_interval: float = 900.0
+    retry_for: float = 86400.0
+
+
+class Outcome(msgspec.Struct, frozen=True):
+    """One attempt: the answer's status (None: no answer: refused, failed or timed out), what
+    went wrong, and the answer's Retry-After in seconds."""
+
+    status_code: int | None
+    error: str | None = None
+    retry_after: float | None = None
+    permanent: bool = False  # no answer, and none will ever come (a refused address, say)
+
+
+class Decision(msgspec.Struct, frozen=True):
+    state: str  # one of STATES
+    next_attempt_at: float | None = None
+
+
+def decide(
+    outcome: Outcome, attempts: int, first_attempt_at: float, now: float, policy: RetryPolicy
+) -> Decision:
+    """`attempts` counts this one. 2xx: delivered. A connection failure, a timeout, 429 or 5xx:
+    tried again on the schedule (429's and 503's Retry-After instead, when it gives one), unless
+    that is past the retry window: failed. Any other answer: failed at once."""
+    code = outcome.status_code
+    if rules.is_delivered(code):
+        return Decision("delivered")
+    if outcome.permanent or not rules.is_retryable(code):
+        return Decision("failed")
+    delay = rules.retry_delay(attempts, policy.first, policy.max_interval)
+    if outcome.retry_after is not None and code in (429, 503):
+        delay = outcome.retry_after
+    next_at = now + delay
+    if next_at > first_attempt_at + policy.retry_for:
+        return Decision("failed")
+    return Decision("pending", next_at)
+
+
+async def list_webhooks(
+    uow_factory: UnitOfWorkFactory, state: str | None, limit: int
+) -> list[WebhookRecord]:
+    async with uow_factory() as uow:
+        return await uow.webhooks.listing(state, limit)
+
+
+async def redeliver_webhook(uow_factory: UnitOfWorkFactory, webhook_id: str) -> None:
+    """Send a webhook again from now (a failed one, usually), with a new retry window."""
+    if not webhook_id.isdigit() or len(webhook_id) > rules.QUERY_INT_DIGITS_MAX * 2:
+        raise WebhookNotFound(webhook_id)
+    async with uow_factory(write=True) as uow:
+        if not await uow.webhooks.redeliver(int(webhook_id), time.time()):
+            raise WebhookNotFound(webhook_id)
+        await uow.commit()

@@ -1,0 +1,449 @@
+"""Messages, their statuses, and the webhook outbox: the repositories the use cases write to
+(SqlMessages, SqlWebhooks) and the outbox's side the dispatcher works (Outbox: claim, record,
+prune, stats). Plain SQL, the same on both databases but for PostgreSQL's row locks
+(`FOR UPDATE SKIP LOCKED`) when claiming."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+
+from ..domain.models import (
+    AttemptRecord,
+    MessageFilter,
+    MessageRecord,
+    StatusChange,
+    StatusRecord,
+    StoredMessage,
+    WebhookRecord,
+)
+from ..security.tokens import TokenCipher, signature_binding
+from .db import Connection, Database
+
+_encode = msgspec.json.Encoder().encode
+
+_MESSAGE = (
+    "SELECT pk, root_pk, tenant_id, uuid, direction, channel, message_type, to_id, from_id, "
+    "status, application_id, client_ref, created_at, content, webhook_url, workflow "
+    "FROM messages "
+)
+_WEBHOOK = (
+    "SELECT w.pk, m.uuid, t.api_key, w.kind, w.url, w.state, w.created_at, w.due_at, w.body "
+    "FROM webhooks w JOIN messages m ON m.pk = w.message_pk JOIN tenants t ON t.id = w.tenant_id "
+)
+
+
+def destination(url: str) -> str:
+    """A webhook URL's scheme://host:port: the destination whose share of the dispatcher it
+    takes."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    default = 443 if parts.scheme == "https" else 80
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port or default}"
+
+
+class MessageStatements:
+    def __init__(self, db: Database) -> None:
+        q = db.sql
+        self.insert = q(
+            "INSERT INTO messages (uuid, tenant_id, root_pk, direction, channel, message_type, "
+            "to_id, from_id, status, application_id, client_ref, webhook_url, workflow, content, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk"
+        )
+        self.status_insert = q(
+            "INSERT INTO message_statuses (message_pk, status, at, error) VALUES (?, ?, ?, ?)"
+        )
+        self.status_set = q("UPDATE messages SET status = ? WHERE pk = ?")
+        self.get = q(_MESSAGE + "WHERE uuid = ? AND tenant_id = ?")
+        self.get_any = q(_MESSAGE + "WHERE uuid = ?")
+        self.webhook_insert = q(
+            "INSERT INTO webhooks (tenant_id, message_pk, order_key, application_id, kind, url, "
+            "destination, body, state, attempts, due_at, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)"
+        )
+        self.webhook_redeliver = q(
+            "UPDATE webhooks SET state = 'pending', due_at = ?, attempts = 0, "
+            "first_attempt_at = NULL, claimed_until = NULL WHERE pk = ?"
+        )
+        self.db = db
+
+
+def _filters(tenant: int | None, query: MessageFilter) -> tuple[str, list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if tenant is not None:
+        where.append("tenant_id = ?")
+        params.append(tenant)
+    if query.account is not None:
+        where.append("(to_id = ? OR from_id = ?)")
+        params += [query.account, query.account]
+    if query.direction is not None:
+        where.append("direction = ?")
+        params.append(query.direction)
+    if query.status is not None:
+        where.append("status = ?")
+        params.append(query.status)
+    return (" WHERE " + " AND ".join(where)) if where else "", params
+
+
+def _placeholders(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def _record(row: Sequence[Any]) -> MessageRecord:
+    return MessageRecord(
+        uuid=row[3],
+        direction=row[4],
+        channel=row[5],
+        message_type=row[6],
+        to=row[7],
+        sender=row[8],
+        status=row[9],
+        application_id=row[10],
+        client_ref=row[11],
+        created_at=float(row[12]),
+        content=json.loads(row[13]),
+    )
+
+
+class SqlMessages:
+    __slots__ = ("_conn", "_sql")
+
+    def __init__(self, conn: Connection, sql: MessageStatements) -> None:
+        self._conn = conn
+        self._sql = sql
+
+    async def add(
+        self,
+        tenant: int,
+        record: MessageRecord,
+        *,
+        root: int | None,
+        webhook_url: str | None,
+        workflow: dict[str, str] | None,
+    ) -> int:
+        row = await self._conn.fetchone(
+            self._sql.insert,
+            (
+                record.uuid,
+                tenant,
+                root,
+                record.direction,
+                record.channel,
+                record.message_type,
+                record.to,
+                record.sender,
+                record.status,
+                record.application_id,
+                record.client_ref,
+                webhook_url,
+                json.dumps(workflow) if workflow is not None else None,
+                _encode(record.content).decode(),
+                record.created_at,
+            ),
+        )
+        assert row is not None
+        return int(row[0])
+
+    async def add_status(self, message: int, change: StatusChange) -> None:
+        error = json.dumps(change.error) if change.error is not None else None
+        await self._conn.execute(
+            self._sql.status_insert, (message, change.status, change.at, error)
+        )
+        await self._conn.execute(self._sql.status_set, (change.status, message))
+
+    async def get(self, tenant: int | None, uuid: str) -> StoredMessage | None:
+        if tenant is None:
+            row = await self._conn.fetchone(self._sql.get_any, (uuid,))
+        else:
+            row = await self._conn.fetchone(self._sql.get, (uuid, tenant))
+        if row is None:
+            return None
+        return StoredMessage(
+            pk=int(row[0]),
+            root=int(row[1]) if row[1] is not None else int(row[0]),
+            tenant_id=int(row[2]),
+            record=_record(row),
+            webhook_url=row[14],
+            workflow=json.loads(row[15]) if row[15] is not None else None,
+        )
+
+    async def page(
+        self, tenant: int | None, query: MessageFilter
+    ) -> tuple[int, list[MessageRecord]]:
+        q = self._sql.db.sql
+        where, params = _filters(tenant, query)
+        count = await self._conn.fetchone(q("SELECT COUNT(*) FROM messages" + where), params)  # noqa: S608 - the filters are this module's constants
+        total = int(count[0]) if count is not None else 0
+        rows = await self._conn.fetchall(
+            q(_MESSAGE + where + " ORDER BY pk DESC LIMIT ? OFFSET ?"),
+            [*params, query.size, (query.number - 1) * query.size],
+        )
+        if not rows:
+            return total, []
+        pks = [int(row[0]) for row in rows]
+        marks = _placeholders(len(pks))
+        statuses: dict[int, list[StatusRecord]] = {pk: [] for pk in pks}
+        for pk, status, at, error in await self._conn.fetchall(
+            q(
+                "SELECT message_pk, status, at, error FROM message_statuses "  # noqa: S608
+                f"WHERE message_pk IN ({marks}) ORDER BY pk"
+            ),
+            pks,
+        ):
+            statuses[int(pk)].append(
+                StatusRecord(status, float(at), json.loads(error) if error else None)
+            )
+        hooks = await _webhooks(self._conn, q, f"w.message_pk IN ({marks})", pks)
+        by_message: dict[str, list[WebhookRecord]] = {}
+        for hook in hooks:
+            by_message.setdefault(hook.message_uuid, []).append(hook)
+        items = [
+            msgspec.structs.replace(
+                _record(row),
+                statuses=statuses[int(row[0])],
+                webhooks=by_message.get(row[3], []),
+            )
+            for row in rows
+        ]
+        return total, items
+
+
+async def _webhooks(
+    conn: Connection, q: Any, where: str, params: Sequence[Any], tail: str = " ORDER BY w.pk"
+) -> list[WebhookRecord]:
+    rows = await conn.fetchall(q(_WEBHOOK + "WHERE " + where + tail), params)
+    if not rows:
+        return []
+    pks = [int(row[0]) for row in rows]
+    attempts: dict[int, list[AttemptRecord]] = {pk: [] for pk in pks}
+    for webhook, at, url, code, error, next_at in await conn.fetchall(
+        q(
+            "SELECT webhook_pk, at, url, status_code, error, next_attempt_at FROM webhook_attempts "  # noqa: S608
+            f"WHERE webhook_pk IN ({_placeholders(len(pks))}) ORDER BY pk"
+        ),
+        pks,
+    ):
+        attempts[int(webhook)].append(
+            AttemptRecord(
+                float(at), url, code, error, float(next_at) if next_at is not None else None
+            )
+        )
+    return [
+        WebhookRecord(
+            id=int(row[0]),
+            message_uuid=row[1],
+            api_key=row[2],
+            kind=row[3],
+            url=row[4],
+            state=row[5],
+            attempts=attempts[int(row[0])],
+            created_at=float(row[6]),
+            next_attempt_at=float(row[7]) if row[5] == "pending" else None,
+            body=bytes(row[8]),
+        )
+        for row in rows
+    ]
+
+
+class SqlWebhooks:
+    __slots__ = ("_conn", "_sql", "added")
+
+    def __init__(self, conn: Connection, sql: MessageStatements) -> None:
+        self._conn = conn
+        self._sql = sql
+        self.added = (
+            0  # webhooks written on this connection: a commit after more wakes the dispatcher
+        )
+
+    async def add(
+        self,
+        tenant: int,
+        message: int,
+        order_key: int,
+        application_id: str,
+        kind: str,
+        url: str,
+        body: dict[str, Any],
+        due_at: float,
+    ) -> None:
+        self.added += 1
+        await self._conn.execute(
+            self._sql.webhook_insert,
+            (
+                tenant,
+                message,
+                order_key,
+                application_id,
+                kind,
+                url,
+                destination(url),
+                _encode(body),
+                due_at,
+                due_at,
+            ),
+        )
+
+    async def listing(self, state: str | None, limit: int) -> list[WebhookRecord]:
+        q = self._sql.db.sql
+        where, params = ("w.state = ?", [state]) if state is not None else ("1 = 1", [])
+        return await _webhooks(
+            self._conn, q, where, [*params, limit], " ORDER BY w.pk DESC LIMIT ?"
+        )
+
+    async def redeliver(self, webhook_id: int, now: float) -> bool:
+        return await self._conn.execute(self._sql.webhook_redeliver, (now, webhook_id)) == 1
+
+
+# The dispatcher's side ---------------------------------------------------------------------
+
+
+class Claimed(msgspec.Struct, frozen=True):
+    """A webhook claimed for one attempt, with what signing it takes."""
+
+    pk: int
+    url: str
+    destination: str
+    body: bytes
+    attempts: int  # before this one
+    first_attempt_at: float | None
+    order_key: int
+    application_id: str
+    api_key: str
+    signature_secret: str | None  # None: the tenant has none (made before migration 0005)
+
+
+class Result(msgspec.Struct, frozen=True):
+    """An attempt's outcome and what the policy decided (domain/webhooks.py)."""
+
+    pk: int
+    order_key: int
+    at: float
+    url: str
+    status_code: int | None
+    error: str | None
+    state: str
+    next_attempt_at: float | None
+    first_attempt_at: float
+
+
+class Outbox:
+    """Claims and records on one connection, in the dispatcher's unit of work."""
+
+    def __init__(self, db: Database, cipher: TokenCipher) -> None:
+        q = db.sql
+        self._db = db
+        self._cipher = cipher
+        lock = " FOR UPDATE OF w SKIP LOCKED" if db.dialect == "postgresql" else ""
+        # Due, not leased, and first of its workflow's pending webhooks (pk order): the
+        # statuses of a message reach its URL in order.
+        self._candidates = q(
+            "SELECT w.pk, w.url, w.destination, w.body, w.attempts, w.first_attempt_at, "
+            "w.order_key, w.application_id, t.api_key, t.signature_secret "
+            "FROM webhooks w JOIN tenants t ON t.id = w.tenant_id "
+            "WHERE w.state = 'pending' AND w.due_at <= ? "
+            "AND (w.claimed_until IS NULL OR w.claimed_until <= ?) "
+            "AND NOT EXISTS (SELECT 1 FROM webhooks p WHERE p.order_key = w.order_key "
+            "AND p.pk < w.pk AND p.state = 'pending') "
+            "ORDER BY w.due_at LIMIT ?" + lock
+        )
+        self._lease = q("UPDATE webhooks SET claimed_until = ? WHERE pk = ?")
+        self._record = q(
+            "UPDATE webhooks SET state = ?, attempts = attempts + 1, due_at = COALESCE(?, due_at), "
+            "first_attempt_at = COALESCE(first_attempt_at, ?), claimed_until = NULL WHERE pk = ?"
+        )
+        self._attempt = q(
+            "INSERT INTO webhook_attempts (webhook_pk, at, url, status_code, error, "
+            "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)"
+        )
+        # A webhook waiting behind one that is retried waits until that retry: it is not read
+        # again and again by every claim meanwhile. When the one ahead ends, it is due at once.
+        self._hold = q(
+            "UPDATE webhooks SET due_at = ? WHERE order_key = ? AND pk > ? AND state = 'pending' "
+            "AND attempts = 0 AND due_at < ?"
+        )
+        self._release = q(
+            "UPDATE webhooks SET due_at = ? WHERE order_key = ? AND pk > ? AND state = 'pending' "
+            "AND attempts = 0 AND due_at > ?"
+        )
+        self._stats = q("SELECT COUNT(*), MIN(created_at) FROM webhooks WHERE state = 'pending'")
+        self._prune = q(
+            "DELETE FROM messages WHERE pk IN "
+            "(SELECT pk FROM messages WHERE created_at < ? ORDER BY created_at LIMIT ?)"
+        )
+
+    async def claim(
+        self,
+        conn: Connection,
+        now: float,
+        lease_until: float,
+        free: int,
+        room: dict[str, int],
+        per_destination: int,
+    ) -> list[Claimed]:
+        """Up to `free` due webhooks, at most `room[destination]` (else `per_destination`) of
+        any destination, leased until `lease_until`. The candidates are locked (PostgreSQL:
+        skipping those another process holds); those left over are not leased."""
+        rows = await conn.fetchall(self._candidates, (now, now, free * 2))
+        chosen: list[Claimed] = []
+        taken: dict[str, int] = {}
+        for row in rows:
+            dest = row[2]
+            if taken.get(dest, 0) >= room.get(dest, per_destination):
+                continue
+            taken[dest] = taken.get(dest, 0) + 1
+            api_key, sealed = row[8], row[9]
+            secret = None
+            if sealed is not None:
+                secret = self._cipher.decrypt(bytes(sealed), signature_binding(api_key))
+            chosen.append(
+                Claimed(
+                    pk=int(row[0]),
+                    url=row[1],
+                    destination=dest,
+                    body=bytes(row[3]),
+                    attempts=int(row[4]),
+                    first_attempt_at=float(row[5]) if row[5] is not None else None,
+                    order_key=int(row[6]),
+                    application_id=row[7],
+                    api_key=api_key,
+                    signature_secret=secret,
+                )
+            )
+            if len(chosen) >= free:
+                break
+        for claimed in chosen:
+            await conn.execute(self._lease, (lease_until, claimed.pk))
+        return chosen
+
+    async def record(self, conn: Connection, results: Iterable[Result]) -> None:
+        for r in results:
+            await conn.execute(self._record, (r.state, r.next_attempt_at, r.first_attempt_at, r.pk))
+            await conn.execute(
+                self._attempt, (r.pk, r.at, r.url, r.status_code, r.error, r.next_attempt_at)
+            )
+            if r.state == "pending" and r.next_attempt_at is not None:
+                await conn.execute(
+                    self._hold, (r.next_attempt_at, r.order_key, r.pk, r.next_attempt_at)
+                )
+            else:
+                await conn.execute(self._release, (r.at, r.order_key, r.pk, r.at))
+
+    async def stats(self, conn: Connection) -> tuple[int, float | None]:
+        """(pending webhooks, when the oldest of them was made)."""
+        row = await conn.fetchone(self._stats)
+        if row is None:
+            return 0, None
+        return int(row[0]), float(row[1]) if row[1] is not None else None
+
+    async def prune(self, conn: Connection, before: float, limit: int) -> int:
+        """Delete up to `limit` messages made before `before`, with their statuses, webhooks
+        and attempts (foreign keys, ON DELETE CASCADE)."""
+        return await conn.execute(self._prune, (before, limit))
