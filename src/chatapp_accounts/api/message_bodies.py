@@ -72,9 +72,27 @@ def _variants(group: dict[str, Any], components: dict[str, Any]) -> dict[str, Va
     return out
 
 
+def _cleaned(node: Any) -> Any:
+    """The spec with its one schema defect a validator refuses mended: `properties: null`
+    (channelOptionsWhatsapp) is no properties (docs/messages.md, "Known defects")."""
+    if isinstance(node, dict):
+        return {
+            k: ({} if k == "properties" and v is None else _cleaned(v)) for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_cleaned(v) for v in node]
+    return node
+
+
+@functools.lru_cache(maxsize=1)
+def _spec() -> dict[str, Any]:
+    spec: dict[str, Any] = _cleaned(load_published_messages())
+    return spec
+
+
 @functools.lru_cache(maxsize=1)
 def outbound_validators() -> dict[str, dict[str, Validator]]:
-    spec = load_published_messages()
+    spec = _spec()
     components = spec["components"]
     groups = {g["title"]: g for g in components["schemas"]["AnyOutboundMessage"]["oneOf"]}
     return {channel: _variants(groups[title], components) for channel, title in TITLES.items()}
@@ -82,7 +100,7 @@ def outbound_validators() -> dict[str, dict[str, Validator]]:
 
 @functools.lru_cache(maxsize=1)
 def inbound_validators() -> dict[str, dict[str, Validator]]:
-    spec = load_published_messages()
+    spec = _spec()
     components = spec["components"]
     schema = spec["x-webhooks"]["inbound-message"]["{$request.body#/callback}"]["post"]
     one_of = schema["requestBody"]["content"]["application/json"]["schema"]["oneOf"]

@@ -25,6 +25,7 @@ def message_routes(
 ) -> list[Route]:
     call = services.call
     limit = services.settings.max_body_bytes
+    message_bodies.outbound_validators()  # built now, not on the first request
 
     async def send(request: Request) -> Response:
         scope = request.scope

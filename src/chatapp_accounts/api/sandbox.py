@@ -97,6 +97,7 @@ def sandbox_routes(services: Services) -> list[Route]:
     call = services.call
     settings = services.settings
     limit = settings.max_body_bytes
+    message_bodies.inbound_validators()  # built now, not on the first request
 
     async def inbound(request: Request) -> Response:
         scope = request.scope

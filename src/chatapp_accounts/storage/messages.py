@@ -344,7 +344,7 @@ class Outbox:
         lock = " FOR UPDATE OF w SKIP LOCKED" if db.dialect == "postgresql" else ""
         # Due, not leased, and first of its workflow's pending webhooks (pk order): the
         # statuses of a message reach its URL in order.
-        self._candidates = q(
+        candidates = (
             "SELECT w.pk, w.url, w.destination, w.body, w.attempts, w.first_attempt_at, "
             "w.order_key, w.application_id, t.api_key, t.signature_secret "
             "FROM webhooks w JOIN tenants t ON t.id = w.tenant_id "
@@ -352,8 +352,9 @@ class Outbox:
             "AND (w.claimed_until IS NULL OR w.claimed_until <= ?) "
             "AND NOT EXISTS (SELECT 1 FROM webhooks p WHERE p.order_key = w.order_key "
             "AND p.pk < w.pk AND p.state = 'pending') "
-            "ORDER BY w.due_at LIMIT ?" + lock
+            "ORDER BY w.due_at LIMIT ?"
         )
+        self._candidates = q(candidates + lock)
         self._lease = q("UPDATE webhooks SET claimed_until = ? WHERE pk = ?")
         self._record = q(
             "UPDATE webhooks SET state = ?, attempts = attempts + 1, due_at = COALESCE(?, due_at), "
