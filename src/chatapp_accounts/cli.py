@@ -22,11 +22,16 @@ from typing import Any, NoReturn, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from .api import message_bodies
+from .api.sandbox import message_json, webhook_json
 from .config import ConfigError, Settings, check_port, get_settings
 from .domain import accounts as account_cases
+from .domain import messages as message_cases
 from .domain import tenants as tenant_cases
-from .domain.errors import DomainError, InvalidInput
-from .domain.models import PROVIDERS, NewTenant, Provider
+from .domain import webhooks as webhook_cases
+from .domain.errors import DomainError, InvalidInput, MessageRejected
+from .domain.models import CHANNEL_PROVIDERS, PROVIDERS, NewTenant, Provider
+from .domain.webhooks import STATES
 from .security.service import SecurityService
 from .security.tokens import TokenCipher, TokenDecryptError, load_cipher, new_key
 from .storage.db import open_database
@@ -250,6 +255,79 @@ def cmd_accounts_provision(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_sandbox_inbound(args: argparse.Namespace, settings: Settings) -> int:
+    """A simulated customer's message, checked as the sandbox API checks it."""
+    body: dict[str, Any] = {}
+    if args.content is not None:
+        try:
+            content = json.loads(args.content)
+        except ValueError as exc:
+            raise CliError(f"--content is not JSON: {exc}") from None
+        if not isinstance(content, dict):
+            raise CliError('--content must be a JSON object, such as \'{"text": "hi"}\'')
+        body.update(content)
+    if args.text is not None:
+        body["text"] = args.text
+    body.update(channel=args.channel, to=args.to, message_type=args.message_type)
+    body["from"] = args.sender
+    if args.context is not None:
+        body["context"] = args.context
+    inbound = message_bodies.inbound_message(json.dumps(body).encode())
+    message_uuid = _run(settings, lambda uow: message_cases.operator_inbound(uow, inbound))
+    _print_json({"message_uuid": message_uuid}) if args.json else print(message_uuid)
+    return 0
+
+
+def cmd_sandbox_read(args: argparse.Namespace, settings: Settings) -> int:
+    _run(settings, lambda uow: message_cases.operator_read(uow, args.message_uuid))
+    print(f"read {args.message_uuid}")
+    return 0
+
+
+def cmd_sandbox_messages(args: argparse.Namespace, settings: Settings) -> int:
+    params = {
+        k: str(v)
+        for k, v in (
+            ("page_number", args.page),
+            ("page_size", args.page_size),
+            ("account", args.account),
+            ("direction", args.direction),
+            ("status", args.status),
+        )
+        if v is not None
+    }
+    query = message_bodies.messages_query(params)
+    page = _run(settings, lambda uow: message_cases.operator_messages(uow, query))
+    _print_json(
+        {
+            "page_number": page.page_number,
+            "page_size": page.page_size,
+            "total_items": page.total_items,
+            "total_pages": page.total_pages,
+            "messages": [message_json(m) for m in page.items],
+        }
+    )
+    return 0
+
+
+def cmd_webhooks_list(args: argparse.Namespace, settings: Settings) -> int:
+    hooks = _run(settings, lambda uow: webhook_cases.list_webhooks(uow, args.state, args.limit))
+    if args.json:
+        _print_json([webhook_json(h) for h in hooks])
+        return 0
+    for h in hooks:
+        last = h.attempts[-1] if h.attempts else None
+        answer = "" if last is None else f"  last: {last.status_code or last.error}"
+        print(f"{h.id}  {h.state:9}  {h.kind:7}  {h.message_uuid}  {h.url}{answer}")
+    return 0
+
+
+def cmd_webhooks_redeliver(args: argparse.Namespace, settings: Settings) -> int:
+    _run(settings, lambda uow: webhook_cases.redeliver_webhook(uow, args.webhook_id))
+    print(f"webhook {args.webhook_id} is pending again: a running server sends it now")
+    return 0
+
+
 def cmd_secrets_new_key(args: argparse.Namespace, settings: Settings) -> int:
     print(new_key())
     return 0
@@ -365,12 +443,52 @@ def build_parser() -> argparse.ArgumentParser:
     secrets.add_parser(
         "rotate", help="re-encrypt every access token under the first key, while serving"
     ).set_defaults(func=cmd_secrets_rotate)
+    _sandbox_parsers(sub)
     return parser
+
+
+def _sandbox_parsers(sub: Any) -> None:
+    sandbox = sub.add_parser(
+        "sandbox", help="play the customer: send to an account, read, list messages"
+    ).add_subparsers(dest="sandbox_command", required=True, metavar="ACTION")
+    inbound = sandbox.add_parser("inbound", help="a customer sends a message to an account")
+    inbound.add_argument("channel", choices=sorted(CHANNEL_PROVIDERS))
+    inbound.add_argument("to", help="the account's external_id")
+    inbound.add_argument("sender", metavar="from", help="the customer")
+    inbound.add_argument("--message-type", default="text")
+    inbound.add_argument("--text", help="the text of a text message")
+    inbound.add_argument("--content", help="the message's other fields, as a JSON object")
+    inbound.add_argument("--context", help="the message_uuid replied to")
+    inbound.add_argument("--json", action="store_true")
+    inbound.set_defaults(func=cmd_sandbox_inbound)
+    read = sandbox.add_parser("read", help="the customer reads a delivered message")
+    read.add_argument("message_uuid")
+    read.set_defaults(func=cmd_sandbox_read)
+    listing = sandbox.add_parser("messages", help="messages, newest first, as JSON")
+    listing.add_argument("--account", help="an external_id: messages from or to it")
+    listing.add_argument("--direction", choices=("outbound", "inbound"))
+    listing.add_argument("--status")
+    listing.add_argument("--page", type=int)
+    listing.add_argument("--page-size", type=int)
+    listing.set_defaults(func=cmd_sandbox_messages)
+    webhooks = sub.add_parser("webhooks", help="the webhook outbox").add_subparsers(
+        dest="webhooks_command", required=True, metavar="ACTION"
+    )
+    hooks = webhooks.add_parser("list", help="webhooks, newest first")
+    hooks.add_argument("--state", choices=STATES)
+    hooks.add_argument("--limit", type=int, default=50)
+    hooks.add_argument("--json", action="store_true")
+    hooks.set_defaults(func=cmd_webhooks_list)
+    again = webhooks.add_parser("redeliver", help="send a (failed) webhook again, from now")
+    again.add_argument("webhook_id")
+    again.set_defaults(func=cmd_webhooks_redeliver)
 
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, InvalidInput):
         return "; ".join(f"{p.name}: {p.reason}" for p in exc.params)
+    if isinstance(exc, MessageRejected) and exc.params:
+        return exc.detail + " " + "; ".join(f"{p.name}: {p.reason}" for p in exc.params)
     if isinstance(exc, SQLAlchemyError):
         orig = getattr(exc, "orig", None)
         text = str(orig if orig is not None else exc).strip().splitlines()

@@ -72,21 +72,21 @@ def _variants(group: dict[str, Any], components: dict[str, Any]) -> dict[str, Va
     return out
 
 
-def _cleaned(node: Any) -> Any:
+def mend_null_properties(node: Any) -> Any:
     """The spec with its one schema defect a validator refuses mended: `properties: null`
     (channelOptionsWhatsapp) is no properties (docs/messages.md, "Known defects")."""
     if isinstance(node, dict):
         return {
-            k: ({} if k == "properties" and v is None else _cleaned(v)) for k, v in node.items()
+            k: ({} if k == "properties" and v is None else mend_null_properties(v)) for k, v in node.items()
         }
     if isinstance(node, list):
-        return [_cleaned(v) for v in node]
+        return [mend_null_properties(v) for v in node]
     return node
 
 
 @functools.lru_cache(maxsize=1)
 def _spec() -> dict[str, Any]:
-    spec: dict[str, Any] = _cleaned(load_published_messages())
+    spec: dict[str, Any] = mend_null_properties(load_published_messages())
     return spec
 
 
