@@ -108,7 +108,7 @@ def receiver() -> Iterator[Receiver]:
     counts: dict[str, int] = {}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             with state.lock:
                 counts[self.path] = counts.get(self.path, 0) + 1
@@ -164,19 +164,23 @@ class Setup:
         return str(self.application["id"])
 
 
-def messaging_setup(server: Server, env: dict[str, str], creds: dict[str, str], hooks: str) -> Setup:
-    """An application whose webhooks go to `hooks`, and an account of every channel linked to it."""
-    client = httpx.Client(base_url=server.url, auth=(creds["api_key"], creds["api_secret"]),
-                          timeout=30)  # fmt: skip
+def messaging_setup(
+    server: Server, env: dict[str, str], creds: dict[str, str], hooks: str, **client: Any
+) -> Setup:
+    """An application whose webhooks go to `hooks`, and an account of every channel linked to
+    it. `client`: httpx.Client's options (base_url, verify) where the server is not plain HTTP."""
+    options = {"base_url": server.url, "timeout": 30, **client}
+    http = httpx.Client(auth=(creds["api_key"], creds["api_secret"]), **options)
     webhooks = {"inbound_url": {"address": hooks + "/inbound", "http_method": "POST"},
                 "status_url": {"address": hooks + "/status", "http_method": "POST"}}  # fmt: skip
-    made = client.post(
-        "/v2/applications", json={"name": "msgs", "capabilities": {"messages": {"webhooks": webhooks}}}
+    made = http.post(
+        "/v2/applications",
+        json={"name": "msgs", "capabilities": {"messages": {"webhooks": webhooks}}},
     )
     assert made.status_code == 201, made.text
     application = made.json()
     ea = "/beta/chatapp-accounts"
-    page = client.post(f"{ea}/messenger", json={"external_id": SENDERS["messenger"],
+    page = http.post(f"{ea}/messenger", json={"external_id": SENDERS["messenger"],
                                                 "access_token": "tok-secret"})  # fmt: skip
     assert page.status_code == 201, page.text
     for channel in ("whatsapp", "viber_service", "rcs"):
@@ -184,10 +188,10 @@ def messaging_setup(server: Server, env: dict[str, str], creds: dict[str, str], 
                    "--api-key", creds["api_key"], env=env)  # fmt: skip
         assert done.returncode == 0, done.stderr
     for channel, sender in SENDERS.items():
-        linked = client.post(f"{ea}/{PROVIDER[channel]}/{sender}/applications",
+        linked = http.post(f"{ea}/{PROVIDER[channel]}/{sender}/applications",
                              json={"application": application["id"]})  # fmt: skip
         assert linked.status_code == 200, linked.text
-    return Setup(creds, application, client)
+    return Setup(creds, application, http)
 
 
 def text(channel: str, to: str | None = None, **extra: Any) -> dict[str, Any]:

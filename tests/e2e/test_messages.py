@@ -55,7 +55,7 @@ def _check_all(hooks: list[Any], setup: Setup) -> list[dict[str, Any]]:
     return [check_webhook(h, secret, key, setup.application_id) for h in hooks]
 
 
-def test_sends_on_every_channel_with_basic_and_jwt_and_signed_status_webhooks(world: Any) -> None:
+def _sends_on_every_channel(world: Any) -> None:
     server, setup, hooks, _ = world
     private_key = setup.application["keys"]["private_key"]
     sent: dict[str, str] = {}
@@ -82,13 +82,15 @@ def test_sends_on_every_channel_with_basic_and_jwt_and_signed_status_webhooks(wo
     # The sandbox lists them with their statuses and the attempts that delivered them.
     listed = setup.client.get("/sandbox/v1/messages", params={"page_size": 100}).json()
     assert listed["total_items"] == len(sent)
-    first = next(m for m in listed["_embedded"]["messages"] if m["message_uuid"] == sent["basic-rcs"])
+    first = next(
+        m for m in listed["_embedded"]["messages"] if m["message_uuid"] == sent["basic-rcs"]
+    )
     assert [s["status"] for s in first["statuses"]] == ["submitted", "delivered"]
     assert [w["state"] for w in first["webhooks"]] == ["delivered", "delivered"]
     assert first["webhooks"][0]["attempts"][0]["status_code"] == 200
 
 
-def test_every_422_of_the_contract_and_the_401(world: Any, db_env: dict[str, str]) -> None:
+def test_every_422_of_the_contract_and_the_401(world: Any) -> None:
     server, setup, hooks, env = world
     post = setup.client.post
 
@@ -134,7 +136,9 @@ def test_every_422_of_the_contract_and_the_401(world: Any, db_env: dict[str, str
     assert as_other.status_code == 422 and as_other.json()["detail"] == missing["detail"].replace(
         "447700900998", SENDERS["whatsapp"]
     )
-    second = setup.client.post("/v2/applications", json={"name": "b", "capabilities": {"messages": {}}})
+    second = setup.client.post(
+        "/v2/applications", json={"name": "b", "capabilities": {"messages": {}}}
+    )
     token = _jwt(setup, second.json()["keys"]["private_key"], application_id=second.json()["id"])
     foreign = httpx.post(f"{server.url}/v1/messages", json=text("whatsapp"),
                          headers={"Authorization": f"Bearer {token}"})  # fmt: skip
@@ -154,8 +158,8 @@ def test_every_422_of_the_contract_and_the_401(world: Any, db_env: dict[str, str
     assert hooks.hooks == []
 
 
-def test_reserved_recipients_and_failover(world: Any) -> None:
-    server, setup, hooks, _ = world
+def _reserved_recipients_and_failover(world: Any) -> None:
+    _server, setup, hooks, _ = world
     undeliverable = setup.client.post("/v1/messages", json=text("whatsapp", to="447700900001"))
     rejected = setup.client.post("/v1/messages", json=text("viber_service", to="447700900002"))
     failover = setup.client.post(
@@ -179,7 +183,7 @@ def test_reserved_recipients_and_failover(world: Any) -> None:
     assert [b["workflow"]["items_number"] for b in workflow] == ["1", "2", "2"]
 
 
-def test_sandbox_customer_sends_and_reads_and_patch(world: Any) -> None:
+def _sandbox_api(world: Any) -> None:
     server, setup, hooks, _ = world
     private_key = setup.application["keys"]["private_key"]
     sent = setup.client.post("/v1/messages", json=text("whatsapp")).json()["message_uuid"]
@@ -229,9 +233,10 @@ def test_sandbox_customer_sends_and_reads_and_patch(world: Any) -> None:
     assert after["total_items"] == 4
 
 
-def test_a_receiver_that_fails_for_a_while_gets_everything(world: Any) -> None:
-    server, setup, hooks, _ = world
-    hooks.answer = lambda path, n: 500 if n <= 4 else 200
+def _receiver_failing_for_a_while(world: Any) -> None:
+    _server, setup, hooks, _ = world
+    failures = iter(range(4))
+    hooks.answer = lambda path, n: 500 if next(failures, None) is not None else 200
     uuids = [setup.client.post("/v1/messages", json=text("messenger")).json()["message_uuid"]
              for _ in range(3)]  # fmt: skip
     got = hooks.wait_for(lambda seen: len(seen) >= 6, timeout=30)
@@ -244,8 +249,8 @@ def test_a_receiver_that_fails_for_a_while_gets_everything(world: Any) -> None:
     assert all(a["next_attempt_at"] for a in attempts if a["status_code"] == 500)
 
 
-def test_a_4xx_receiver_fails_the_webhook_and_redelivery_works(world: Any) -> None:
-    server, setup, hooks, env = world
+def _receiver_answering_4xx(world: Any) -> None:
+    _server, setup, hooks, env = world
     hooks.answer = lambda path, n: 410
     message_uuid = setup.client.post("/v1/messages", json=text("rcs")).json()["message_uuid"]
 
@@ -276,8 +281,8 @@ def test_a_4xx_receiver_fails_the_webhook_and_redelivery_works(world: Any) -> No
     assert unknown.returncode == 1 and "no webhook" in unknown.stderr
 
 
-def test_sandbox_cli_plays_the_customer(world: Any) -> None:
-    server, setup, hooks, env = world
+def _sandbox_cli(world: Any) -> None:
+    _server, setup, hooks, env = world
     sent = setup.client.post("/v1/messages", json=text("viber_service")).json()["message_uuid"]
     hooks.wait_for(lambda seen: len(seen) >= 2)
     assert cli("sandbox", "read", sent, env=env).returncode == 0
@@ -289,6 +294,29 @@ def test_sandbox_cli_plays_the_customer(world: Any) -> None:
     inbound = next(b for b in bodies if b["message_uuid"] == made.stdout.strip())
     assert inbound["text"] == "hello from the shell" and inbound["context"]["message_uuid"] == sent
     listed = json.loads(cli("sandbox", "messages", "--direction", "inbound", env=env).stdout)
-    assert [m["message_uuid"] for m in listed["messages"]] == [made.stdout.strip()]
-    bad = cli("sandbox", "inbound", "viber_service", "no-such", "447700900777", "--text", "x", env=env)
+    assert listed["messages"][0]["message_uuid"] == made.stdout.strip()
+    bad = cli(
+        "sandbox", "inbound", "viber_service", "no-such", "447700900777", "--text", "x", env=env
+    )
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and "no-such" in bad.stderr
+
+
+# One server and tenant for several checks each: every world costs a server and six CLI runs.
+
+
+def test_sends_on_every_channel_then_reserved_recipients_and_failover(world: Any) -> None:
+    _sends_on_every_channel(world)
+    world[2].hooks.clear()
+    _reserved_recipients_and_failover(world)
+
+
+def test_sandbox_api_then_cli(world: Any) -> None:
+    _sandbox_api(world)
+    world[2].hooks.clear()
+    _sandbox_cli(world)
+
+
+def test_a_4xx_receiver_then_one_failing_for_a_while(world: Any) -> None:
+    _receiver_answering_4xx(world)
+    world[2].hooks.clear()
+    _receiver_failing_for_a_while(world)
