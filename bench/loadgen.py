@@ -66,6 +66,8 @@ def request_maker(url: str, scenario: dict[str, Any], worker: int, connections: 
             body = json.dumps(
                 {"external_id": f"new-{time.time_ns()}-{n}", "access_token": f"t{n}"}
             ).encode()
+        elif kind == "send":
+            method, body = "POST", json.dumps(scenario["body"]).encode()
         elif kind == "link_unlink":
             k = mine[n % len(mine)]
             ext = f"{(scenario.get('link_first', 0) + k) * 4 + 1:09d}"

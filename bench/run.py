@@ -211,6 +211,9 @@ def drive(url: str, seconds: float, scenario: dict[str, Any], use_wrk: bool) -> 
         if scenario.get("kind") == "create":
             cmd += ["-s", str(HERE / "wrk" / "create.lua")]
             env["BENCH_RUN"] = uuid.uuid4().hex[:12]
+        elif scenario.get("kind") == "send":
+            cmd += ["-s", str(HERE / "wrk" / "send.lua")]
+            env["BENCH_BODY"] = json.dumps(scenario["body"])
         elif scenario.get("kind") == "link_unlink":
             cmd += ["-s", str(HERE / "wrk" / "link_unlink.lua")]
             env.update(

@@ -60,6 +60,9 @@ def _message_types(node: Any, components: dict[str, Any], depth: int = 0) -> set
     return found
 
 
+_FAILOVER = "#/components/schemas/Failover"
+
+
 def _variants(group: dict[str, Any], components: dict[str, Any]) -> dict[str, Validator]:
     """message_type -> validator, for the variants of one channel's oneOf."""
     out: dict[str, Validator] = {}
@@ -68,8 +71,31 @@ def _variants(group: dict[str, Any], components: dict[str, Any]) -> dict[str, Va
         if len(types) != 1:
             continue
         (message_type,) = types
-        out[message_type] = jsonschema_rs.validator_for({**variant, "components": components})
+        # `failover` is checked item by item, each against its own channel's schema: this
+        # validator leaves it out (it would compile every outbound schema again).
+        parts = [p for p in variant.get("allOf", [variant]) if p.get("$ref") != _FAILOVER]
+        out[message_type] = jsonschema_rs.validator_for(_with_refs({"allOf": parts}, components))
     return out
+
+
+def _with_refs(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with the component schemas it reaches through $ref, and no others: each
+    validator compiles only what it uses (all of them for each: 85 MB more per process)."""
+    needed: dict[str, Any] = {}
+    pending = [schema]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+                name = ref.rsplit("/", 1)[1]
+                if name not in needed:
+                    needed[name] = components["schemas"][name]
+                    pending.append(needed[name])
+            pending.extend(v for k, v in node.items() if k != "$ref")
+        elif isinstance(node, list):
+            pending.extend(node)
+    return {**schema, "components": {"schemas": needed}}
 
 
 def mend_null_properties(node: Any) -> Any:
@@ -77,7 +103,8 @@ def mend_null_properties(node: Any) -> Any:
     (channelOptionsWhatsapp) is no properties (docs/messages.md, "Known defects")."""
     if isinstance(node, dict):
         return {
-            k: ({} if k == "properties" and v is None else mend_null_properties(v)) for k, v in node.items()
+            k: ({} if k == "properties" and v is None else mend_null_properties(v))
+            for k, v in node.items()
         }
     if isinstance(node, list):
         return [mend_null_properties(v) for v in node]
@@ -177,9 +204,10 @@ def _outbound(body: Any, prefix: str) -> OutboundMessage:
         raise InvalidClientRef(
             params=[InvalidParam(prefix + "client_ref", "at most 100 characters")]
         )
+    content = {k: v for k, v in body.items() if k != "failover"}
     params = [
         InvalidParam(_name(prefix, e), _reason(e))
-        for e in validators[message_type].iter_errors(body)
+        for e in validators[message_type].iter_errors(content)
     ]
     text = body.get("text")
     if message_type == "text" and isinstance(text, str) and len(text) > TEXT_MAX[channel]:
@@ -194,7 +222,6 @@ def _outbound(body: Any, prefix: str) -> OutboundMessage:
         params.append(InvalidParam(prefix + "webhook_url", "must be an http or https URL"))
     if params:
         raise _classify(channel, params, prefix)
-    content = {k: v for k, v in body.items() if k != "failover"}
     return OutboundMessage(
         channel=channel,
         message_type=message_type,

@@ -1,0 +1,454 @@
+"""The messages benchmark (docs/benchmark.md, "Messages"): sends and their webhooks, one worker.
+
+    .venv/bin/python bench/messages.py                       # SQLite
+    .venv/bin/python bench/messages.py --database postgres   # PostgreSQL
+    .venv/bin/python bench/messages.py --quick               # a smoke run: small, short
+
+`chatapp-accounts serve` runs as in production (one worker, access log on) with its webhooks
+going to bench/receiver.py, another process on the same server stack. Scenarios:
+
+1. sends accepted per second (POST /v1/messages, JWT, 32 connections, closed loop), against
+   the bare-ASGI ceiling (bench/ceiling.py) measured before and after with the same load;
+2. RATE sends/s sustained for SUSTAIN seconds (open loop): the `delivered` webhooks' rate at
+   the receiver, and the pending webhooks (the server's own gauge) every 5 s;
+3. at half that rate: time from a send's 202 to its `delivered` webhook, and from
+   POST /sandbox/v1/inbound's 202 to the inbound webhook, p50 and p99;
+4. 100,000 pending webhooks whose receiver is down (the server retrying them): its peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import Request, urlopen
+
+import jwt
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import run as bench  # noqa: E402 - bench/run.py: databases, server, ceiling, load
+
+BIN = Path(sys.executable).parent
+CHANNEL_FROM = "447700900000"
+STATS_WAIT = 6  # the server's pending gauge is refreshed every 5 s
+
+
+def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    with urlopen(request, timeout=30) as answer:
+        raw = answer.read()
+    return json.loads(raw) if raw else None
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [str(BIN / "chatapp-accounts"), *args], env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+class World:
+    """A server on a fresh database, a tenant, an application whose webhooks go to the
+    receiver, and a linked WhatsApp account."""
+
+    def __init__(self, kind: str, folder: Path, pg_url: str) -> None:
+        self.url = bench.fresh_database(kind, folder, pg_url)
+        self.keys = bench.new_key()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CHATAPP_")}
+        self.env.update(CHATAPP_DATABASE_URL=self.url, CHATAPP_ENCRYPTION_KEYS=self.keys)
+        self.folder = folder
+        cli(self.env, "db", "upgrade")
+        self.creds = json.loads(cli(self.env, "tenants", "create", "--json"))
+        self.receiver_port = bench.free_port()
+        self.receiver = subprocess.Popen(
+            [sys.executable, str(HERE / "receiver.py"), str(self.receiver_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        bench.wait_listening(self.receiver_port, self.receiver)
+        self.start()
+        hooks = f"http://127.0.0.1:{self.receiver_port}"
+        pair = f"{self.creds['api_key']}:{self.creds['api_secret']}".encode()
+        self.basic = {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+        webhooks = {
+            "inbound_url": {"address": hooks + "/inbound", "http_method": "POST"},
+            "status_url": {"address": hooks + "/status", "http_method": "POST"},
+        }
+        app = http(
+            "POST",
+            self.base + "/v2/applications",
+            {"name": "bench", "capabilities": {"messages": {"webhooks": webhooks}}},
+            self.basic,
+        )
+        self.application_id = app["id"]
+        cli(
+            self.env,
+            "accounts",
+            "provision",
+            "whatsapp",
+            CHANNEL_FROM,
+            "--api-key",
+            self.creds["api_key"],
+        )
+        http(
+            "POST",
+            f"{self.base}{bench.PREFIX}/whatsapp/{CHANNEL_FROM}/applications",
+            {"application": self.application_id},
+            self.basic,
+        )
+        now = int(time.time())
+        token = jwt.encode(
+            {
+                "application_id": self.application_id,
+                "iat": now,
+                "exp": now + 7200,
+                "jti": str(uuid.uuid4()),
+            },
+            app["keys"]["private_key"],
+            algorithm="RS256",
+        )
+        self.jwt = {"Authorization": f"Bearer {token}"}
+
+    def start(self) -> None:
+        self.server, self.port = bench.start_server(self.url, self.keys, self.folder / "server.log")
+        self.base = f"http://127.0.0.1:{self.port}"
+        bench.wait_listening(self.port, self.server)
+
+    def stop(self) -> None:
+        self.server.terminate()
+        self.server.wait(30)
+
+    def received(self) -> dict[str, Any]:
+        return http("GET", f"http://127.0.0.1:{self.receiver_port}/stats")  # type: ignore[no-any-return]
+
+    def dump(self) -> list[list[Any]]:
+        return http("GET", f"http://127.0.0.1:{self.receiver_port}/dump")  # type: ignore[no-any-return]
+
+    def pending(self) -> float:
+        with urlopen(self.base + "/metrics", timeout=10) as answer:
+            for line in answer.read().decode().splitlines():
+                if line.startswith("chatapp_webhooks_pending "):
+                    return float(line.split()[1])
+        return float("nan")
+
+    def drain(self, expected: int, timeout: float = 300) -> float:
+        """Wait until the receiver has `expected` webhooks; the seconds it took."""
+        start = time.monotonic()
+        while self.received()["total"] < expected and time.monotonic() - start < timeout:
+            time.sleep(0.5)
+        return time.monotonic() - start
+
+    def close(self) -> None:
+        self.stop()
+        self.receiver.terminate()
+        self.receiver.wait(10)
+
+
+def message(to: str = "447700900123") -> dict[str, Any]:
+    return {
+        "channel": "whatsapp",
+        "message_type": "text",
+        "to": to,
+        "from": CHANNEL_FROM,
+        "text": "hello from the benchmark",
+    }
+
+
+async def paced(
+    base: str,
+    path: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    rate: float,
+    seconds: float,
+    connections: int = 32,
+) -> list[tuple[float, str]]:
+    """Open loop: request i is sent at start + i / rate, on whichever connection is free; the
+    (time of the 202, message_uuid) of each answer."""
+    parts = urlsplit(base)
+    raw = json.dumps(body).encode()
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n{head}Content-Type: "
+        f"application/json\r\nContent-Length: {len(raw)}\r\n\r\n"
+    ).encode() + raw
+    total = int(rate * seconds)
+    start = time.perf_counter() + 0.05
+    next_index = [0]
+    done: list[tuple[float, str]] = []
+    late = [0]
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        try:
+            while next_index[0] < total:
+                i = next_index[0]
+                next_index[0] += 1
+                delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                elif delay < -0.05:
+                    late[0] += 1
+                writer.write(request)
+                answer_head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in answer_head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                payload = await reader.readexactly(length) if length else b""
+                if b" 202 " in answer_head.split(b"\r\n", 1)[0] + b" ":
+                    done.append((time.time(), json.loads(payload)["message_uuid"]))
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return done
+
+
+def percentile(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p * len(values)))] if values else float("nan")
+
+
+def latencies(world: World, sent: list[tuple[float, str]], kind: str) -> dict[str, float]:
+    arrivals = {uuid_: at for at, uuid_, k in world.dump() if k == kind}
+    gaps = [(arrivals[u] - t) * 1000 for t, u in sent if u in arrivals]
+    return {
+        "count": len(gaps),
+        "of": len(sent),
+        "p50_ms": percentile(gaps, 0.5),
+        "p99_ms": percentile(gaps, 0.99),
+    }
+
+
+def seed_pending(world: World, count: int) -> None:
+    """`count` pending webhooks (two per message) to a port nobody listens on, in bulk."""
+    from chatapp_accounts.storage.engine import make_engine
+
+    engine = make_engine(world.url)
+    raw = engine.raw_connection()
+    conn: Any = raw.dbapi_connection
+    pg = engine.dialect.name == "postgresql"
+    ph = "%s" if pg else "?"
+    cur = conn.cursor()
+    cur.execute(f"SELECT id FROM tenants WHERE api_key = {ph}", (world.creds["api_key"],))
+    tenant = cur.fetchone()[0]
+    dead = f"http://127.0.0.1:{bench.free_port()}/status"
+    now = time.time()
+    body = json.dumps({"message_uuid": "x", "status": "submitted"}).encode()
+    per_batch = min(5000, count // 2)
+    for batch in range(count // 2 // per_batch):
+        for _ in range(per_batch):
+            cur.execute(
+                "INSERT INTO messages (uuid, tenant_id, direction, channel, message_type, to_id, "
+                "from_id, status, application_id, content, created_at) VALUES "
+                f"({ph}, {ph}, 'outbound', 'whatsapp', 'text', '447700900123', {ph}, 'delivered', "
+                f"{ph}, '{{}}', {ph}) RETURNING pk",
+                (str(uuid.uuid4()), tenant, CHANNEL_FROM, world.application_id, now),
+            )
+            pk = cur.fetchone()[0]
+            for _ in range(2):
+                cur.execute(
+                    "INSERT INTO webhooks (tenant_id, message_pk, order_key, application_id, kind, "
+                    "url, destination, body, state, attempts, due_at, created_at) VALUES "
+                    f"({ph}, {ph}, {ph}, {ph}, 'status', {ph}, {ph}, {ph}, 'pending', 0, "
+                    f"{ph}, {ph})",
+                    (
+                        tenant,
+                        pk,
+                        pk,
+                        world.application_id,
+                        dead,
+                        dead.rsplit("/", 1)[0],
+                        body,
+                        now + batch,
+                        now,
+                    ),
+                )
+        conn.commit()
+    raw.close()
+    engine.dispose()
+
+
+def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    folder = Path(tempfile.mkdtemp(prefix="bench-messages-"))
+    results: dict[str, Any] = {"database": kind, "rate": args.rate, "sustain_s": args.sustain}
+    ceiling = bench.Ceiling(args.seconds, bench.shutil.which("wrk") is not None)
+    world = World(kind, folder, args.pg_url)
+    try:
+        use_wrk = ceiling.use_wrk
+        send = {"kind": "send", "body": message(), "headers": world.jwt}
+        bench.drive(world.base + "/v1/messages", 2, send, use_wrk)  # warm up
+        before = ceiling.measure()
+        accepted = bench.drive(world.base + "/v1/messages", args.seconds, send, use_wrk)
+        after = ceiling.measure()
+        ceiling_rps = (before["rps"] + after["rps"]) / 2
+        results["sends_jwt"] = {
+            **accepted,
+            "ceiling_rps": ceiling_rps,
+            "ratio": accepted["rps"] / ceiling_rps,
+        }
+        # Everything sent so far is delivered before the next scenario starts.
+        time.sleep(STATS_WAIT)
+        results["sends_jwt"]["drain_after_s"] = world.drain(
+            world.received()["total"] + int(world.pending())
+        )
+
+        # 2. sustained
+        before_total = world.received()["by_kind"].get("delivered", 0)
+        samples: list[tuple[float, float, int]] = []
+
+        async def sustain() -> list[tuple[float, str]]:
+            task = asyncio.create_task(
+                paced(world.base, "/v1/messages", message(), world.jwt, args.rate, args.sustain)
+            )
+            started = time.monotonic()
+            while not task.done():
+                await asyncio.sleep(5)
+                stats = await asyncio.to_thread(world.received)
+                samples.append(
+                    (
+                        round(time.monotonic() - started),
+                        await asyncio.to_thread(world.pending),
+                        stats["by_kind"].get("delivered", 0) - before_total,
+                    )
+                )
+            return await task
+
+        sent = asyncio.run(sustain())
+        end = time.time()
+        delivered_in_window = [r for r in world.dump() if r[2] == "delivered" and r[0] <= end]
+        sent_uuids = {u for _, u in sent}
+        ontime = sum(1 for r in delivered_in_window if r[1] in sent_uuids)
+        wait = time.monotonic()
+        while (
+            sum(1 for r in world.dump() if r[2] == "delivered" and r[1] in sent_uuids) < len(sent)
+            and time.monotonic() - wait < 120
+        ):
+            time.sleep(1)
+        results["sustained"] = {
+            "sent": len(sent),
+            "send_rate": len(sent) / args.sustain,
+            "delivered_within_window": ontime,
+            "delivered_rate": ontime / args.sustain,
+            "all_delivered_after_s": round(time.monotonic() - wait, 1),
+            "samples_t_pending_delivered": samples,
+        }
+
+        # 3. latency at half the rate
+        half = args.rate / 2
+        sent = asyncio.run(
+            paced(world.base, "/v1/messages", message(), world.jwt, half, args.latency_seconds)
+        )
+        time.sleep(2)
+        results["send_to_delivered"] = {"rate": half, **latencies(world, sent, "delivered")}
+        inbound = {
+            "channel": "whatsapp",
+            "to": CHANNEL_FROM,
+            "from": "447700900555",
+            "message_type": "text",
+            "text": "hi",
+        }
+        got = asyncio.run(
+            paced(world.base, "/sandbox/v1/inbound", inbound, world.jwt, half, args.latency_seconds)
+        )
+        time.sleep(2)
+        results["inbound_to_webhook"] = {"rate": half, **latencies(world, got, "inbound")}
+
+        # 4. 100,000 pending webhooks, receiver down
+        world.stop()
+        seed_pending(world, args.pending)
+        world.start()
+        time.sleep(args.pending_seconds)
+        results["pending"] = {
+            "webhooks": args.pending,
+            "seconds": args.pending_seconds,
+            "pending_gauge": world.pending(),
+            "peak_rss_mb": bench.peak_rss_mb(world.server.pid),
+        }
+        results["ceiling"] = ceiling.summary()
+        results["tool"] = "wrk" if use_wrk else "loadgen"
+    finally:
+        world.close()
+        ceiling.close()
+        bench.drop_database(world.url, args.pg_url)
+    return results
+
+
+def report(r: dict[str, Any]) -> str:
+    s, sus, lat, inb, pend = (
+        r["sends_jwt"],
+        r["sustained"],
+        r["send_to_delivered"],
+        r["inbound_to_webhook"],
+        r["pending"],
+    )
+    lines = [
+        f"### Messages on {r['database']} ({r['tool']}, one worker)",
+        "",
+        "| measure | result | target |",
+        "|---|---|---|",
+        f"| sends accepted, JWT | {s['rps']:.0f}/s = {s['ratio']:.1%} of the ceiling "
+        f"({s['ceiling_rps']:.0f}/s), p99 {s['p99_ms']:.1f} ms | >= 10% |",
+        f"| sustained {r['rate']}/s for {r['sustain_s']} s | sent {sus['send_rate']:.0f}/s, "
+        f"delivered webhooks {sus['delivered_rate']:.0f}/s within the window, all delivered "
+        f"{sus['all_delivered_after_s']} s after it | keeps up |",
+        "| pending webhooks every 5 s (t, pending, delivered) | "
+        f"{sus['samples_t_pending_delivered']} | not growing |",
+        f"| 202 -> `delivered` webhook at {lat['rate']:.0f}/s | p50 {lat['p50_ms']:.1f} ms, "
+        f"p99 {lat['p99_ms']:.1f} ms ({lat['count']} of {lat['of']}) | p99 < 100 ms |",
+        f"| sandbox inbound -> webhook at {inb['rate']:.0f}/s | p50 {inb['p50_ms']:.1f} ms, "
+        f"p99 {inb['p99_ms']:.1f} ms ({inb['count']} of {inb['of']}) | p99 < 50 ms |",
+        f"| {pend['webhooks']:,} pending, receiver down, {pend['seconds']} s | peak RSS "
+        f"{pend['peak_rss_mb']:.0f} MB (gauge: {pend['pending_gauge']:.0f} pending) | < 200 MB |",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get(
+            "CHATAPP_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--sustain", type=float, default=60.0)
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--pending", type=int, default=100_000)
+    parser.add_argument("--pending-seconds", type=float, default=30.0)
+    parser.add_argument("--quick", action="store_true", help="small and short (a smoke run)")
+    args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.rate, args.sustain = 2.0, 100.0, 5.0
+        args.latency_seconds, args.pending, args.pending_seconds = 3.0, 2_000, 3.0
+    results = run(args.database, args)
+    out = HERE / "results" / f"messages-{args.database}.json"
+    if not args.quick:
+        out.write_text(json.dumps(results, indent=2) + "\n")
+    print(report(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
