@@ -1,5 +1,5 @@
 """Interactive documentation of both APIs at /docs: Swagger UI, from the files the
-`swagger-ui-bundle` package installs, over the two specs this server serves. Nothing is fetched
+`swagger-ui-bundle` package installs, over the specs this server serves. Nothing is fetched
 from another host: the page's Content-Security-Policy allows this server alone (Swagger UI's
 online validator is turned off), so a browser would refuse anything else."""
 
@@ -18,6 +18,8 @@ from swagger_ui_bundle import swagger_ui_path
 from .accounts import PREFIX as ACCOUNTS
 from .applications import PREFIX as APPLICATIONS
 from .errors import error_response
+from .messages import PREFIX as MESSAGES
+from .sandbox import PREFIX as SANDBOX
 from .http import route
 
 DOCS = "/docs"
@@ -26,6 +28,8 @@ ASSETS = DOCS + "/assets"
 SPECS = (
     ("External Accounts API", ACCOUNTS + "/openapi.json"),
     ("Application API v2", APPLICATIONS + "/openapi.json"),
+    ("Messages API v1", MESSAGES + "/openapi.json"),
+    ("Sandbox API", SANDBOX + "/openapi.json"),
 )
 _POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
