@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install serve test test-sqlite lint format bench instructions profile clean
+.PHONY: help install serve test test-sqlite lint format bench bench-messages instructions profile clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ format: install ## apply ruff's formatting and safe fixes
 
 bench: install ## the benchmark on SQLite, 10 thousand and 1 million accounts (docs/benchmark.md)
 	$(PY) bench/run.py
+
+bench-messages: install ## the messages benchmark on SQLite: sends, webhooks, latencies, memory
+	$(PY) bench/messages.py
 
 instructions: install ## the app's instructions per request, in process: make instructions SCENARIO=list_first
 	$(PY) bench/inprocess.py $(or $(SCENARIO),get_basic) --instructions
