@@ -240,8 +240,9 @@ def latencies(world: World, sent: list[tuple[float, str]], kind: str) -> dict[st
     }
 
 
-def seed_pending(world: World, count: int) -> None:
-    """`count` pending webhooks (two per message) to a port nobody listens on, in bulk."""
+def seed_pending(world: World, count: int, url: str | None = None) -> None:
+    """`count` pending webhooks (two per message) to `url` (default: a port nobody listens
+    on), in bulk."""
     from chatapp_accounts.storage.engine import make_engine
 
     engine = make_engine(world.url)
@@ -252,7 +253,7 @@ def seed_pending(world: World, count: int) -> None:
     cur = conn.cursor()
     cur.execute(f"SELECT id FROM tenants WHERE api_key = {ph}", (world.creds["api_key"],))
     tenant = cur.fetchone()[0]
-    dead = f"http://127.0.0.1:{bench.free_port()}/status"
+    dead = url or f"http://127.0.0.1:{bench.free_port()}/status"
     now = time.time()
     body = json.dumps({"message_uuid": "x", "status": "submitted"}).encode()
     per_batch = min(5000, count // 2)

@@ -18,9 +18,9 @@ from swagger_ui_bundle import swagger_ui_path
 from .accounts import PREFIX as ACCOUNTS
 from .applications import PREFIX as APPLICATIONS
 from .errors import error_response
+from .http import route
 from .messages import PREFIX as MESSAGES
 from .sandbox import PREFIX as SANDBOX
-from .http import route
 
 DOCS = "/docs"
 ASSETS = DOCS + "/assets"

@@ -26,6 +26,7 @@ from .client import WebhookClient
 log = logging.getLogger("chatapp_accounts.webhooks")
 
 POLL_SECONDS = 0.25
+COALESCE_SECONDS = 0.002
 STATS_SECONDS = 5.0
 PRUNE_SECONDS = 60.0
 PRUNE_BATCH = 1000
@@ -99,11 +100,19 @@ class Dispatcher:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            if self._attempts:
+                # Attempts are finishing: gather a few more outcomes into the next turn's
+                # transaction rather than commit one at a time.
+                await asyncio.sleep(COALESCE_SECONDS)
 
     async def _turn(self, *, claim: bool) -> bool:
         """Record what finished, claim what is due; True when something was claimed."""
         results, self._results = self._results, []
         free = self._concurrency - len(self._attempts) if claim else 0
+        if self._attempts and free < min(self._concurrency, self._per_destination) // 4:
+            # A claim reads past the webhooks in flight and those waiting behind them: made
+            # for a few slots at least, not for each one that frees.
+            free = 0
         if not results and free <= 0:
             return False
         room = {dest: self._per_destination - n for dest, n in self._in_flight.items() if n > 0}
@@ -176,6 +185,7 @@ class Dispatcher:
                 state=decision.state,
                 next_attempt_at=decision.next_attempt_at,
                 first_attempt_at=first,
+                retried=webhook.attempts > 0,
             )
         )
         self._wake.set()

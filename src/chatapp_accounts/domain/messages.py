@@ -109,7 +109,7 @@ async def send_message(
                 message_type=message.message_type,
                 to=message.to,
                 sender=message.sender,
-                status=None,
+                status=changes[-1].status if changes else None,  # its statuses come with it
                 application_id=application.id,
                 client_ref=message.client_ref,
                 created_at=sent_at,
@@ -128,7 +128,7 @@ async def send_message(
             root = pk if root is None else root
             url = message.webhook_url or _webhook_url(application, "status_url")
             for change in changes:
-                await uow.messages.add_status(pk, change)
+                await uow.messages.add_status(pk, change, current=False)
                 if url is not None:
                     body = status_body(record, change, workflow)
                     await uow.webhooks.add(

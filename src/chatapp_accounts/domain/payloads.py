@@ -4,6 +4,7 @@ they are made of the message's own fields."""
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,8 +16,13 @@ CONTEXT_CHANNELS = ("whatsapp", "viber_service")
 
 def timestamp(at: float) -> str:
     """ISO 8601 in UTC with milliseconds, as Vonage sends: 2025-02-03T12:14:25.123Z."""
-    moment = datetime.fromtimestamp(at, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    seconds = int(at)
+    return f"{_second(seconds)}.{int((at - seconds) * 1000):03d}Z"
+
+
+@functools.lru_cache(maxsize=64)  # a burst's statuses share their second
+def _second(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def status_body(

@@ -112,8 +112,8 @@ class MessageRepository(Protocol):
     ) -> int:
         """Insert; the new message's pk (`root` None: it is its workflow's first)."""
 
-    async def add_status(self, message: int, change: StatusChange) -> None:
-        """Record a status and make it the message's current one."""
+    async def add_status(self, message: int, change: StatusChange, *, current: bool = True) -> None:
+        """Record a status and (`current`) make it the message's current one."""
 
     async def get(self, tenant: int | None, uuid: str) -> StoredMessage | None:
         """The tenant's message (tenant None: anyone's, for the operator)."""

@@ -16,10 +16,17 @@ new one, so the server recovers by itself when the database comes back. Statemen
 once by the drivers (sqlite3's statement cache; psycopg prepares a query after a few runs).
 SQLAlchemy still makes the SQLite connections (its connect hooks set the pragmas), runs the
 migrations and describes the schema in tables.py.
+
+SQLite's WAL is checkpointed by a thread of the process's own (`PRAGMA wal_checkpoint(PASSIVE)`
+every second, on a connection of its own), not by the commit that happens to cross the WAL's
+threshold: the request path's connections have `wal_autocheckpoint = 0`. A commit that
+checkpoints copies and syncs a thousand pages while the event loop waits; moved off the loop,
+a send's transaction costs half (docs/benchmark.md, "Messages").
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -27,6 +34,8 @@ from typing import Any, Protocol
 from sqlalchemy import Engine
 
 Row = tuple[Any, ...]
+log = logging.getLogger("chatapp_accounts.storage")
+CHECKPOINT_SECONDS = 1.0
 
 
 class Connection(Protocol):
@@ -112,6 +121,8 @@ class SqliteDatabase:
         self._local = threading.local()
         self._all: list[SqliteConnection] = []
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
 
     def sql(self, statement: str) -> str:
         return statement
@@ -124,8 +135,11 @@ class SqliteDatabase:
             except Exception as exc:
                 raise ConnectionUnavailable(str(exc)) from exc
             proxied.detach()  # ours for the thread's lifetime, not the engine pool's
-            conn = self._local.conn = SqliteConnection(proxied.dbapi_connection)
+            dbapi: Any = proxied.dbapi_connection
+            dbapi.execute("PRAGMA wal_autocheckpoint = 0")
+            conn = self._local.conn = SqliteConnection(dbapi)
             self._count(conn, add=True)
+            self._start_checkpointer()
         if conn.raw.in_transaction:
             raise RuntimeError("a unit of work is already open on this thread's connection")
         return conn
@@ -152,7 +166,37 @@ class SqliteDatabase:
         if self._on_connections is not None:
             self._on_connections(count)
 
+    def _start_checkpointer(self) -> None:
+        with self._lock:
+            if self._checkpointer is None:
+                self._stop.clear()
+                self._checkpointer = threading.Thread(
+                    target=self._checkpoints, name="sqlite-checkpoint", daemon=True
+                )
+                self._checkpointer.start()
+
+    def _checkpoints(self) -> None:
+        raw: Any = None
+        while not self._stop.wait(CHECKPOINT_SECONDS):
+            try:
+                if raw is None:
+                    proxied = self.engine.raw_connection()
+                    proxied.detach()
+                    raw = proxied.dbapi_connection
+                raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except Exception as exc:  # noqa: BLE001 - tried again in a second
+                log.warning("SQLite checkpoint failed: %s", exc)
+                if raw is not None:
+                    _close(raw)
+                raw = None
+        if raw is not None:
+            _close(raw)
+
     async def close(self) -> None:
+        self._stop.set()
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            checkpointer.join(5)
         with self._lock:
             conns, self._all = self._all, []
         for conn in conns:

@@ -5,8 +5,9 @@ prune, stats). Plain SQL, the same on both databases but for PostgreSQL's row lo
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,6 +38,7 @@ _WEBHOOK = (
 )
 
 
+@functools.lru_cache(maxsize=4096)  # an application's few URLs, again and again
 def destination(url: str) -> str:
     """A webhook URL's scheme://host:port: the destination whose share of the dispatcher it
     takes."""
@@ -152,12 +154,13 @@ class SqlMessages:
         assert row is not None
         return int(row[0])
 
-    async def add_status(self, message: int, change: StatusChange) -> None:
+    async def add_status(self, message: int, change: StatusChange, *, current: bool = True) -> None:
         error = json.dumps(change.error) if change.error is not None else None
         await self._conn.execute(
             self._sql.status_insert, (message, change.status, change.at, error)
         )
-        await self._conn.execute(self._sql.status_set, (change.status, message))
+        if current:
+            await self._conn.execute(self._sql.status_set, (change.status, message))
 
     async def get(self, tenant: int | None, uuid: str) -> StoredMessage | None:
         if tenant is None:
@@ -332,6 +335,11 @@ class Result(msgspec.Struct, frozen=True):
     state: str
     next_attempt_at: float | None
     first_attempt_at: float
+    retried: bool  # it had been tried before: webhooks behind it may wait on its retry
+
+
+_CHUNK = 100  # rows per multi-row statement
+_SECRETS_KEPT = 10_000
 
 
 class Outbox:
@@ -341,9 +349,13 @@ class Outbox:
         q = db.sql
         self._db = db
         self._cipher = cipher
+        # Decrypted signature secrets by their ciphertext (a replaced secret has another).
+        self._secrets: dict[bytes, str] = {}
         lock = " FOR UPDATE OF w SKIP LOCKED" if db.dialect == "postgresql" else ""
         # Due, not leased, and first of its workflow's pending webhooks (pk order): the
-        # statuses of a message reach its URL in order.
+        # statuses of a message reach its URL in order. (Leaving out the destinations whose
+        # share is full, with `destination NOT IN (...)`, made claims three times slower on
+        # SQLite: 820 -> 290 webhooks/s.)
         candidates = (
             "SELECT w.pk, w.url, w.destination, w.body, w.attempts, w.first_attempt_at, "
             "w.order_key, w.application_id, t.api_key, t.signature_secret "
@@ -355,14 +367,10 @@ class Outbox:
             "ORDER BY w.due_at LIMIT ?"
         )
         self._candidates = q(candidates + lock)
-        self._lease = q("UPDATE webhooks SET claimed_until = ? WHERE pk = ?")
+        self._q = q
         self._record = q(
             "UPDATE webhooks SET state = ?, attempts = attempts + 1, due_at = COALESCE(?, due_at), "
             "first_attempt_at = COALESCE(first_attempt_at, ?), claimed_until = NULL WHERE pk = ?"
-        )
-        self._attempt = q(
-            "INSERT INTO webhook_attempts (webhook_pk, at, url, status_code, error, "
-            "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)"
         )
         # A webhook waiting behind one that is retried waits until that retry: it is not read
         # again and again by every claim meanwhile. When the one ahead ends, it is due at once.
@@ -403,7 +411,13 @@ class Outbox:
             api_key, sealed = row[8], row[9]
             secret = None
             if sealed is not None:
-                secret = self._cipher.decrypt(bytes(sealed), signature_binding(api_key))
+                sealed = bytes(sealed)
+                secret = self._secrets.get(sealed)
+                if secret is None:
+                    if len(self._secrets) > _SECRETS_KEPT:
+                        self._secrets.clear()
+                    secret = self._cipher.decrypt(sealed, signature_binding(api_key))
+                    self._secrets[sealed] = secret
             chosen.append(
                 Claimed(
                     pk=int(row[0]),
@@ -420,22 +434,47 @@ class Outbox:
             )
             if len(chosen) >= free:
                 break
-        for claimed in chosen:
-            await conn.execute(self._lease, (lease_until, claimed.pk))
+        for start in range(0, len(chosen), _CHUNK):
+            pks = [c.pk for c in chosen[start : start + _CHUNK]]
+            marks = _placeholders(len(pks))
+            lease = "UPDATE webhooks SET claimed_until = ? WHERE pk IN "
+            await conn.execute(self._q(lease + f"({marks})"), [lease_until, *pks])
         return chosen
 
-    async def record(self, conn: Connection, results: Iterable[Result]) -> None:
-        for r in results:
-            await conn.execute(self._record, (r.state, r.next_attempt_at, r.first_attempt_at, r.pk))
+    async def record(self, conn: Connection, results: Sequence[Result]) -> None:
+        """The outcomes of attempts: the webhooks' states, and an attempts row each. First
+        attempts that delivered (nearly all of them) are written a hundred a statement; the
+        others one by one, with what they mean for the webhooks behind them."""
+        plain = [r for r in results if r.state == "delivered" and not r.retried]
+        delivered = "UPDATE webhooks SET state = 'delivered', attempts = attempts + 1, "
+        delivered += "first_attempt_at = COALESCE(first_attempt_at, ?), claimed_until = NULL "
+        for start in range(0, len(plain), _CHUNK):
+            chunk = plain[start : start + _CHUNK]
+            where = f"WHERE pk IN ({_placeholders(len(chunk))})"
             await conn.execute(
-                self._attempt, (r.pk, r.at, r.url, r.status_code, r.error, r.next_attempt_at)
+                self._q(delivered + where), [min(r.at for r in chunk), *(r.pk for r in chunk)]
             )
+        for r in results:
+            if r.state == "delivered" and not r.retried:
+                continue
+            await conn.execute(self._record, (r.state, r.next_attempt_at, r.first_attempt_at, r.pk))
             if r.state == "pending" and r.next_attempt_at is not None:
                 await conn.execute(
                     self._hold, (r.next_attempt_at, r.order_key, r.pk, r.next_attempt_at)
                 )
-            else:
+            elif r.retried:
                 await conn.execute(self._release, (r.at, r.order_key, r.pk, r.at))
+        insert = "INSERT INTO webhook_attempts "
+        insert += "(webhook_pk, at, url, status_code, error, next_attempt_at) VALUES "
+        for start in range(0, len(results), _CHUNK):
+            rows = results[start : start + _CHUNK]
+            values = [
+                v
+                for r in rows
+                for v in (r.pk, r.at, r.url, r.status_code, r.error, r.next_attempt_at)
+            ]
+            marks = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(rows))
+            await conn.execute(self._q(insert + marks), values)
 
     async def stats(self, conn: Connection) -> tuple[int, float | None]:
         """(pending webhooks, when the oldest of them was made)."""
