@@ -29,6 +29,7 @@ POLL_SECONDS = 0.25
 COALESCE_SECONDS = 0.002
 STATS_SECONDS = 5.0
 PRUNE_SECONDS = 60.0
+ANALYZE_SECONDS = 15.0
 PRUNE_BATCH = 1000
 
 
@@ -64,6 +65,7 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._next_stats = 0.0
         self._next_prune = 0.0
+        self._next_analyze = 0.0
 
     def wake(self) -> None:
         self._wake.set()
@@ -85,6 +87,10 @@ class Dispatcher:
 
     async def _run(self) -> None:
         while True:
+            # Cleared before the turn, not after: an attempt that finishes while the turn waits
+            # on the database (PostgreSQL) sets it again, and is recorded at once rather than
+            # at the next poll (that lost wake-up held PostgreSQL to 180 webhooks/s).
+            self._wake.clear()
             try:
                 busy = await self._turn(claim=True)
                 await self._housekeeping()
@@ -97,7 +103,6 @@ class Dispatcher:
             if busy:
                 await asyncio.sleep(0)  # let requests and attempts run between turns
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
             if self._attempts:
@@ -197,6 +202,10 @@ class Dispatcher:
             async with self._uow_factory() as uow:
                 pending, oldest = await self._outbox.stats(uow.conn)
             self._on_stats(pending, max(0.0, time.time() - oldest) if oldest else 0.0)
+        if now >= self._next_analyze:
+            self._next_analyze = now + ANALYZE_SECONDS
+            async with self._uow_factory() as uow:
+                await self._outbox.analyze(uow.conn)
         if now >= self._next_prune:
             self._next_prune = now + PRUNE_SECONDS
             before = time.time() - self._retention

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 
 NAMING_CONVENTION = {
@@ -141,6 +142,8 @@ message_statuses = Table(
     Index("ix_message_statuses_message_pk", "message_pk"),
 )
 
+PENDING = text("state = 'pending'")
+
 # The outbox. A webhook is `pending` until delivered or failed; the dispatcher claims due ones
 # (`claimed_until`, a lease) and sends the statuses of one workflow (`order_key`) in pk order.
 webhooks = Table(
@@ -161,8 +164,17 @@ webhooks = Table(
     Column("first_attempt_at", Float, nullable=True),
     Column("claimed_until", Float, nullable=True),
     Column("created_at", Float, nullable=False),
-    Index("ix_webhooks_state_due_at", "state", "due_at"),
-    Index("ix_webhooks_order_key_pk", "order_key", "pk"),
+    # Partial: the dispatcher reads pending webhooks only, in due order, and checks each has
+    # none pending before it in its workflow. Without the predicate PostgreSQL planned the check
+    # against the whole (state) index, row by row: 63 s for one claim over 40,000 webhooks.
+    Index("ix_webhooks_pending_due_at", "due_at", sqlite_where=PENDING, postgresql_where=PENDING),
+    Index(
+        "ix_webhooks_pending_order_key_pk",
+        "order_key",
+        "pk",
+        sqlite_where=PENDING,
+        postgresql_where=PENDING,
+    ),
     Index("ix_webhooks_message_pk", "message_pk"),
 )
 

@@ -82,8 +82,15 @@ def upgrade() -> None:
         _fk("webhooks", "tenant_id", "tenants.id"),
         _fk("webhooks", "message_pk", "messages.pk"),
     )
-    op.create_index("ix_webhooks_state_due_at", "webhooks", ["state", "due_at"])
-    op.create_index("ix_webhooks_order_key_pk", "webhooks", ["order_key", "pk"])
+    pending = sa.text("state = 'pending'")
+    op.create_index(
+        "ix_webhooks_pending_due_at", "webhooks", ["due_at"],
+        sqlite_where=pending, postgresql_where=pending,
+    )  # fmt: skip
+    op.create_index(
+        "ix_webhooks_pending_order_key_pk", "webhooks", ["order_key", "pk"],
+        sqlite_where=pending, postgresql_where=pending,
+    )  # fmt: skip
     op.create_index("ix_webhooks_message_pk", "webhooks", ["message_pk"])
     op.create_table(
         "webhook_attempts",
