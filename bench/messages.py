@@ -131,9 +131,17 @@ class World:
         self.base = f"http://127.0.0.1:{self.port}"
         bench.wait_listening(self.port, self.server)
 
-    def stop(self) -> None:
+    def stop(self) -> float:
+        """SIGTERM; the seconds the server took to stop (killed after 60: inf)."""
+        started = time.monotonic()
         self.server.terminate()
-        self.server.wait(30)
+        try:
+            self.server.wait(60)
+        except subprocess.TimeoutExpired:
+            self.server.kill()
+            self.server.wait(10)
+            return float("inf")
+        return time.monotonic() - started
 
     def received(self) -> dict[str, Any]:
         return http("GET", f"http://127.0.0.1:{self.receiver_port}/stats")  # type: ignore[no-any-return]
@@ -157,10 +165,11 @@ class World:
             time.sleep(1)
         return time.monotonic() - start
 
-    def close(self) -> None:
-        self.stop()
+    def close(self) -> float:
+        stopped = self.stop()
         self.receiver.terminate()
         self.receiver.wait(10)
+        return stopped
 
 
 def message(to: str = "447700900123") -> dict[str, Any]:
@@ -373,7 +382,7 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         results["inbound_to_webhook"] = {"rate": half, **latencies(world, got, "inbound")}
 
         # 4. 100,000 pending webhooks, receiver down
-        world.stop()
+        results["stop_after_load_s"] = world.stop()
         seed_pending(world, args.pending)
         world.start()
         time.sleep(args.pending_seconds)
@@ -386,7 +395,7 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         results["ceiling"] = ceiling.summary()
         results["tool"] = "wrk" if use_wrk else "loadgen"
     finally:
-        world.close()
+        results["stop_with_pending_s"] = world.close()
         ceiling.close()
         bench.drop_database(world.url, args.pg_url)
     return results
@@ -418,6 +427,8 @@ def report(r: dict[str, Any]) -> str:
         f"p99 {inb['p99_ms']:.1f} ms ({inb['count']} of {inb['of']}) | p99 < 50 ms |",
         f"| {pend['webhooks']:,} pending, receiver down, {pend['seconds']} s | peak RSS "
         f"{pend['peak_rss_mb']:.0f} MB (gauge: {pend['pending_gauge']:.0f} pending) | < 200 MB |",
+        f"| SIGTERM to exit, after the load / with the pending | {r['stop_after_load_s']:.1f} s / "
+        f"{r['stop_with_pending_s']:.1f} s | prompt |",
     ]
     return "\n".join(lines)
 

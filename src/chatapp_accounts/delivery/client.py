@@ -115,7 +115,10 @@ class WebhookClient:
         except TimeoutError:
             return Outcome(None, f"no answer within {self._timeout:g} s")
         except (aiohttp.ClientError, OSError) as exc:
-            return Outcome(None, f"{type(exc).__name__}: {exc}"[:300])
+            error = f"{type(exc).__name__}: {exc}"
+            if parts.password:  # a URL's credentials reach neither a log nor a listing
+                error = error.replace(parts.password, "***")
+            return Outcome(None, error[:300])
 
     async def close(self) -> None:
         if self._session is not None:

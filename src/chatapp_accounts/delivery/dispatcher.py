@@ -77,8 +77,8 @@ class Dispatcher:
         """Stop claiming; let running attempts finish (a few seconds at most) and record them."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._task, 5)
         if self._attempts:
             await asyncio.wait(self._attempts, timeout=2)
         with contextlib.suppress(Exception):
