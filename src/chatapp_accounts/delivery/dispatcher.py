@@ -63,6 +63,7 @@ class Dispatcher:
         self._attempts: set[asyncio.Task[None]] = set()
         self._in_flight: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._next_stats = 0.0
         self._next_prune = 0.0
         self._next_analyze = 0.0
@@ -75,6 +76,8 @@ class Dispatcher:
 
     async def stop(self) -> None:
         """Stop claiming; let running attempts finish (a few seconds at most) and record them."""
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
@@ -86,7 +89,7 @@ class Dispatcher:
         await self._client.close()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             # Cleared before the turn, not after: an attempt that finishes while the turn waits
             # on the database (PostgreSQL) sets it again, and is recorded at once rather than
             # at the next poll (that lost wake-up held PostgreSQL to 180 webhooks/s).
@@ -103,8 +106,11 @@ class Dispatcher:
             if busy:
                 await asyncio.sleep(0)  # let requests and attempts run between turns
                 continue
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation
+            # that meets its own completion, and the loop would outlive stop().
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self._wake.wait()
             if self._attempts:
                 # Attempts are finishing: gather a few more outcomes into the next turn's
                 # transaction rather than commit one at a time.
