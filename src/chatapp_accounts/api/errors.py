@@ -232,7 +232,7 @@ def _messages_response(request: Request, exc: Exception) -> Response:
         )
         body = {"type": _VONAGE, "title": "Bad Request", "detail": str(getattr(exc, "detail", ""))}
     else:
-        _unexpected(request, exc)
+        _log_unexpected(request, exc)
         status = 500
         body = {"type": _VONAGE + "#internal-error", "title": "Internal Server Error",
                 "detail": "Something went wrong on our side"}  # fmt: skip
@@ -268,6 +268,11 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
 
 
 def _unexpected(request: Request, exc: Exception) -> Response:
+    _log_unexpected(request, exc)
+    return render(request, Problem(500, "internal", "Something went wrong on our side"))
+
+
+def _log_unexpected(request: Request, exc: Exception) -> None:
     log.error(
         "unhandled error on %s %s (request %s): %s",
         request.method,
@@ -276,4 +281,3 @@ def _unexpected(request: Request, exc: Exception) -> Response:
         type(exc).__name__,
         exc_info=exc,
     )
-    return render(request, Problem(500, "internal", "Something went wrong on our side"))

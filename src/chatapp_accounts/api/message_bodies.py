@@ -143,6 +143,11 @@ def _name(prefix: str, error: Any) -> str:
     return prefix + (".".join(path) if path else "body")
 
 
+def _problems(validator: Validator, instance: Any, prefix: str) -> list[InvalidParam]:
+    """What the spec's schema finds wrong with `instance`, one entry per failure."""
+    return [InvalidParam(_name(prefix, e), _reason(e)) for e in validator.iter_errors(instance)]
+
+
 def _reason(error: Any) -> str:
     message = str(error.message)
     return message if len(message) <= _REASON_MAX else message[: _REASON_MAX - 1] + "…"
@@ -205,10 +210,7 @@ def _outbound(body: Any, prefix: str) -> OutboundMessage:
             params=[InvalidParam(prefix + "client_ref", "at most 100 characters")]
         )
     content = {k: v for k, v in body.items() if k != "failover"}
-    params = [
-        InvalidParam(_name(prefix, e), _reason(e))
-        for e in validators[message_type].iter_errors(content)
-    ]
+    params = _problems(validators[message_type], content, prefix)
     text = body.get("text")
     if message_type == "text" and isinstance(text, str) and len(text) > TEXT_MAX[channel]:
         params.append(
@@ -298,10 +300,7 @@ def inbound_message(raw: bytes) -> InboundInput:
     }
     if channel in ("whatsapp", "rcs"):
         candidate["context_status"] = "none"
-    params += [
-        InvalidParam(_name("", e), _reason(e))
-        for e in validators[message_type].iter_errors(candidate)
-    ]
+    params += _problems(validators[message_type], candidate, "")
     if params:
         raise _classify(channel, params, "")
     return InboundInput(
