@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from openapi_spec_validator import validate
 
-from chatapp_accounts.api.message_bodies import inbound_message, outbound_messages
+from chatapp_accounts.api.message_bodies import inbound_message, messages_query, outbound_messages
 from chatapp_accounts.api.openapi import (
     fix_status_enums,
     load_published_messages,
@@ -124,6 +124,19 @@ def test_the_messages_spec_is_kept_verbatim_and_served_with_its_status_fix() -> 
     served = json.loads(served_messages_spec_bytes())
     assert served["servers"] == [{"url": "/v1", "description": "this server"}]
     assert "fix_status_enums" in (ROOT / "docs/messages.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"page_number": "0"}, {"page_number": "²"}, {"page_size": "101"}, {"page_size": "1e2"},
+     {"direction": "sideways"}, {"account": "a b"}],
+)  # fmt: skip
+def test_a_bad_sandbox_listing_query_is_a_1150(params: dict[str, str]) -> None:
+    """The page parameters are read as the accounts list reads them (ASCII digits only: "²"
+    is a digit to str.isdigit, and no number to int)."""
+    with pytest.raises(errors.InvalidMessageParams) as caught:
+        messages_query(params)
+    assert [p.name for p in caught.value.params or []] == list(params)
 
 
 def test_the_sandbox_spec_is_valid_openapi() -> None:

@@ -178,20 +178,27 @@ def link_body(body: bytes) -> str:
     return application
 
 
-def _page_param(
-    c: _Checker, query: Mapping[str, str], name: str, default: int, maximum: int | None
+def page_param(
+    errors: list[InvalidParam],
+    query: Mapping[str, str],
+    name: str,
+    default: int,
+    maximum: int | None,
 ) -> int:
+    """A page query parameter: 1 to 9 ASCII digits, at least 1 and at most `maximum`; a
+    problem is added to `errors` (and `default` answered) otherwise."""
     raw = query.get(name)
     if raw is None:
         return default
     # ASCII digits only: int() would also take a sign, spaces and other scripts' digits.
     if not (raw.isascii() and raw.isdigit() and len(raw) <= rules.QUERY_INT_DIGITS_MAX):
-        c.fail(name, f"`{name}` must be an integer of at most {rules.QUERY_INT_DIGITS_MAX} digits")
+        reason = f"`{name}` must be an integer of at most {rules.QUERY_INT_DIGITS_MAX} digits"
+        errors.append(InvalidParam(name, reason))
         return default
     value = int(raw)
     if value < 1 or (maximum is not None and value > maximum):
         bounds = f"between 1 and {maximum}" if maximum else "at least 1"
-        c.fail(name, f"`{name}` must be {bounds}")
+        errors.append(InvalidParam(name, f"`{name}` must be {bounds}"))
         return default
     return value
 
@@ -204,16 +211,16 @@ def list_query(query: Mapping[str, str]) -> PageRequest:
         provider = Provider.parse(raw)
         if provider is None:
             c.fail("provider", f"`provider` must be one of: {', '.join(PROVIDERS)}")
-    page_number = _page_param(c, query, "page_number", 1, None)
-    page_size = _page_param(c, query, "page_size", 20, rules.PAGE_SIZE_MAX)
+    page_number = page_param(c.errors, query, "page_number", 1, None)
+    page_size = page_param(c.errors, query, "page_size", 20, rules.PAGE_SIZE_MAX)
     c.done()
     return PageRequest(page_number, page_size, provider)
 
 
 def applications_query(query: Mapping[str, str]) -> PageRequest:
     c = _Checker({})
-    page = _page_param(c, query, "page", 1, None)
-    page_size = _page_param(c, query, "page_size", 10, rules.PAGE_SIZE_MAX)
+    page = page_param(c.errors, query, "page", 1, None)
+    page_size = page_param(c.errors, query, "page_size", 10, rules.PAGE_SIZE_MAX)
     c.done()
     return PageRequest(page, page_size)
 

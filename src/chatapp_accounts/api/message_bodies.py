@@ -25,6 +25,7 @@ from ..domain.errors import (
     UnsupportedChannel,
 )
 from ..domain.models import CHANNEL_PROVIDERS, InboundInput, MessageFilter, OutboundMessage
+from .bodies import page_param
 from .openapi import load_published_messages
 
 Validator = Any
@@ -318,22 +319,8 @@ def messages_query(params: dict[str, str]) -> MessageFilter:
     """The sandbox listing's query: page_number, page_size (as the accounts list), account,
     direction, status."""
     problems: list[InvalidParam] = []
-
-    def number(name: str, default: int, maximum: int) -> int:
-        raw = params.get(name)
-        if raw is None:
-            return default
-        if (
-            not raw.isdigit()
-            or len(raw) > rules.QUERY_INT_DIGITS_MAX
-            or not 1 <= int(raw) <= maximum
-        ):
-            problems.append(InvalidParam(name, f"must be a whole number from 1 to {maximum}"))
-            return default
-        return int(raw)
-
-    page = number("page_number", 1, rules.QUERY_INT_MAX)
-    size = number("page_size", 10, rules.PAGE_SIZE_MAX)
+    page = page_param(problems, params, "page_number", 1, None)
+    size = page_param(problems, params, "page_size", 10, rules.PAGE_SIZE_MAX)
     direction = params.get("direction")
     if direction is not None and direction not in ("outbound", "inbound"):
         problems.append(InvalidParam("direction", "must be outbound or inbound"))

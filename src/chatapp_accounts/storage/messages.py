@@ -262,9 +262,8 @@ class SqlWebhooks:
     def __init__(self, conn: Connection, sql: MessageStatements) -> None:
         self._conn = conn
         self._sql = sql
-        self.added = (
-            0  # webhooks written on this connection: a commit after more wakes the dispatcher
-        )
+        # Webhooks written on this connection: a commit after more wakes the dispatcher.
+        self.added = 0
 
     async def add(
         self,
