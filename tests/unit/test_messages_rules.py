@@ -17,6 +17,7 @@ from chatapp_accounts.api.openapi import (
     served_messages_spec_bytes,
     served_sandbox_spec_bytes,
 )
+from chatapp_accounts.delivery.dispatcher import LAG_HIGH, LAG_LOW, SHARE_FLOOR, next_share
 from chatapp_accounts.domain import errors
 from chatapp_accounts.domain.webhooks import Outcome, RetryPolicy, decide
 
@@ -141,3 +142,19 @@ def test_a_bad_sandbox_listing_query_is_a_1150(params: dict[str, str]) -> None:
 
 def test_the_sandbox_spec_is_valid_openapi() -> None:
     validate(json.loads(served_sandbox_spec_bytes()))
+
+
+def test_the_dispatcher_yields_to_requests_only_while_the_loop_lags() -> None:
+    """A destination's share of attempts at once: halved while the event loop lags and
+    requests are in flight, down to the floor; grown back by one a turn otherwise (a backlog
+    draining with no request in flight takes the whole loop)."""
+    lagging, calm = LAG_HIGH * 2, LAG_LOW / 2
+    assert next_share(32, lagging, requests=3, ceiling=32) == 16
+    assert next_share(3, lagging, requests=3, ceiling=32) == SHARE_FLOOR
+    assert next_share(SHARE_FLOOR, lagging, requests=3, ceiling=32) == SHARE_FLOOR
+    assert next_share(16, lagging, requests=0, ceiling=32) == 17  # its own attempts' lag
+    assert next_share(16, calm, requests=3, ceiling=32) == 17
+    assert next_share(32, calm, requests=3, ceiling=32) == 32
+    between = (LAG_LOW + LAG_HIGH) / 2
+    assert next_share(10, between, requests=3, ceiling=32) == 10
+    assert next_share(8, lagging, requests=1, ceiling=1) == 1  # never above the setting

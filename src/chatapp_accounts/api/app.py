@@ -86,6 +86,7 @@ def create_app(
             retention_seconds=settings.message_retention_days * 86400,
             on_attempt=lambda outcome: metrics.webhook_attempts.labels(outcome).inc(),
             on_stats=_stats_setter(metrics),
+            requests=lambda: metrics.in_flight,
         )
         uow_factory.on_outbox = dispatcher.wake
 

@@ -36,6 +36,8 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        # Requests being served now, for the webhook dispatcher, which yields to them.
+        self.in_flight = 0
         self.requests = Counter(
             "chatapp_http_requests", "HTTP requests answered", ["route", "method", "status"],
             registry=r,
@@ -199,6 +201,7 @@ class Observability:
             rid = f"{self._prefix}{self._count:012x}"
             rid_bytes = rid.encode("ascii")
         scope["request_id"] = rid
+        self.metrics.in_flight += 1
         status = 500
         status_sent: int | None = None
 
@@ -217,6 +220,7 @@ class Observability:
             if status_sent is None:
                 raise
         finally:
+            self.metrics.in_flight -= 1
             seconds = time.perf_counter() - start
             route = scope.get("route_template", UNMATCHED)
             self.metrics.observe(route, scope["method"], status, seconds)

@@ -7,7 +7,16 @@ has locked), then start an attempt for each. Attempts run concurrently, at most
 holds only its own share. A process that dies mid-attempt leaves its leases to expire; the
 webhooks are claimed again (at least once). The loop sleeps until a commit of this process
 wrote webhooks, an attempt finished, or a short poll interval passed (for other processes'
-webhooks and retries that came due)."""
+webhooks and retries that came due).
+
+Requests come first. Each turn starts by yielding to the event loop once and timing how long
+that took (the loop's lag: the work queued before the dispatcher's turn came back). While the
+lag is long and requests are being served, the loop is saturated and the webhooks can wait (they
+are in the outbox): each destination's share of attempts at once is halved, down to
+`SHARE_FLOOR`. Otherwise it grows back by one a turn, up to `per_destination`: with no request
+in flight (a backlog draining) the dispatcher takes the whole loop. A slow destination's attempts
+wait on the network and take no CPU: the share bounds what a destination is given, not the
+others' room."""
 
 from __future__ import annotations
 
@@ -31,6 +40,19 @@ STATS_SECONDS = 5.0
 PRUNE_SECONDS = 60.0
 ANALYZE_SECONDS = 15.0
 PRUNE_BATCH = 1000
+LAG_HIGH = 0.002  # seconds: the loop is saturated; a destination's share is halved
+LAG_LOW = 0.001  # seconds: the loop has room; a share grows by one
+SHARE_FLOOR = 2
+
+
+def next_share(share: int, lag: float, requests: int, ceiling: int) -> int:
+    """A destination's share of attempts at once for the next turn: halved while the loop lags
+    and requests are in flight, else one more, within [SHARE_FLOOR, ceiling]."""
+    if lag > LAG_HIGH and requests > 0:
+        return min(ceiling, max(SHARE_FLOOR, share // 2))
+    if lag < LAG_LOW or requests == 0:
+        return min(ceiling, share + 1)
+    return min(ceiling, share)
 
 
 class Dispatcher:
@@ -46,6 +68,7 @@ class Dispatcher:
         retention_seconds: float,
         on_attempt: Callable[[str], None] | None = None,
         on_stats: Callable[[int, float], None] | None = None,
+        requests: Callable[[], int] = lambda: 0,
     ) -> None:
         self._uow_factory = uow_factory
         self._outbox = uow_factory.outbox
@@ -55,9 +78,11 @@ class Dispatcher:
         self._lease = 3 * timeout + 2
         self._concurrency = concurrency
         self._per_destination = per_destination
+        self._share = per_destination  # attempts at once to one destination, for now
         self._retention = retention_seconds
         self._on_attempt = on_attempt
         self._on_stats = on_stats
+        self._requests = requests  # requests in flight in this process
         self._wake = asyncio.Event()
         self._results: list[Result] = []
         self._attempts: set[asyncio.Task[None]] = set()
@@ -90,6 +115,11 @@ class Dispatcher:
 
     async def _run(self) -> None:
         while not self._stopping:
+            yielded = time.perf_counter()
+            await asyncio.sleep(0)  # requests and attempts run between turns
+            self._share = next_share(
+                self._share, time.perf_counter() - yielded, self._requests(), self._per_destination
+            )
             # Cleared before the turn, not after: an attempt that finishes while the turn waits
             # on the database (PostgreSQL) sets it again, and is recorded at once rather than
             # at the next poll (that lost wake-up held PostgreSQL to 180 webhooks/s).
@@ -104,7 +134,6 @@ class Dispatcher:
                 await asyncio.sleep(1)
                 continue
             if busy:
-                await asyncio.sleep(0)  # let requests and attempts run between turns
                 continue
             # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation
             # that meets its own completion, and the loop would outlive stop().
@@ -119,14 +148,17 @@ class Dispatcher:
     async def _turn(self, *, claim: bool) -> bool:
         """Record what finished, claim what is due; True when something was claimed."""
         results, self._results = self._results, []
-        free = self._concurrency - len(self._attempts) if claim else 0
-        if self._attempts and free < min(self._concurrency, self._per_destination) // 4:
+        share = self._share
+        # A claim reads twice as many candidates as it may take: while the share is small, a
+        # few destinations' worth, not the whole concurrency's.
+        free = min(self._concurrency - len(self._attempts), 4 * share) if claim else 0
+        if self._attempts and free < min(self._concurrency, share) // 4:
             # A claim reads past the webhooks in flight and those waiting behind them: made
             # for a few slots at least, not for each one that frees.
             free = 0
         if not results and free <= 0:
             return False
-        room = {dest: self._per_destination - n for dest, n in self._in_flight.items() if n > 0}
+        room = {dest: share - n for dest, n in self._in_flight.items() if n > 0}
         now = time.time()
         try:
             async with self._uow_factory(write=True) as uow:
@@ -135,7 +167,7 @@ class Dispatcher:
                 claimed = []
                 if free > 0:
                     claimed = await self._outbox.claim(
-                        uow.conn, now, now + self._lease, free, room, self._per_destination
+                        uow.conn, now, now + self._lease, free, room, share
                     )
                 await uow.commit()
         except BaseException:
