@@ -1,18 +1,19 @@
 """Connections for the repositories' plain SQL, one interface on both databases: a unit of work
 acquires a `Connection`, awaits its statements, and releases it.
 
-- **SQLite**: one long-lived connection per thread (a server process serves from its event
-  loop's thread, so one connection serves every request). Its statements take microseconds on a
-  local file, so they run inline: awaiting one never suspends, and a write unit of work runs
-  from its first statement to its commit in one step of the event loop. That is also why one
-  connection can serve every request: no two units of work are ever open on it at once
-  (checked). Writes are committed in groups: the first write unit of work of a turn of the
-  event loop opens the transaction (BEGIN IMMEDIATE), each one is a savepoint in it (released
-  on commit, rolled back alone on failure), and the transaction is committed once, at the next
-  turn, for all of them; each unit's `commit()` returns when that COMMIT has (its error, if it
-  failed). A read that comes while a group is open waits for its COMMIT first: nobody reads
-  what is not committed. One COMMIT for the sends of a turn instead of one each: it was a fifth
-  of a send's time (docs/benchmark.md, "Messages").
+- **SQLite**: two long-lived connections per thread, one for reads and one for writes (a
+  server process serves from its event loop's thread, so they serve every request). Statements
+  take microseconds on a local file, so they run inline: awaiting one never suspends, and a
+  write unit of work runs from its first statement to its commit in one step of the event loop.
+  That is also why one writer can serve every request: no two write units of work are ever open
+  on it at once (checked). Writes are committed in groups: the first write unit of work of a
+  turn of the event loop opens the transaction (BEGIN IMMEDIATE), each one is a savepoint in it
+  (released on commit, rolled back alone on failure), and the transaction is committed once, at
+  the next turn, for all of them; each unit's `commit()` returns when that COMMIT has (with its
+  error, if it failed). Reads run on the other connection, which sees only what is committed
+  (WAL): never what a group has written and not yet committed, and never waiting for it. One
+  COMMIT for the sends of a turn instead of one each: it was a fifth of a send's time
+  (docs/benchmark.md, "Messages").
 - **PostgreSQL**: psycopg's asyncio connections from a psycopg_pool pool, on the event loop.
   Every statement is a round trip to another host; while a unit of work waits for one, the loop
   serves other requests. Connections are in autocommit: a write unit of work sends BEGIN and
@@ -34,7 +35,6 @@ a send's transaction costs half (docs/benchmark.md, "Messages").
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -73,8 +73,9 @@ class Database(Protocol):
     def sql(self, statement: str) -> str:
         """A statement written with `?` placeholders, in the driver's own."""
 
-    async def acquire(self) -> Connection:
-        """A connection; raises ConnectionUnavailable when none can be had."""
+    async def acquire(self, *, write: bool = False) -> Connection:
+        """A connection, for a write unit of work or a read one; raises ConnectionUnavailable
+        when none can be had."""
 
     async def release(self, conn: Connection, *, broken: bool = False) -> None: ...
 
@@ -105,20 +106,14 @@ class SqliteConnection:
         return self._unit
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        if self._group is not None and not self._unit:
-            await self._settled()
         row: Row | None = self.raw.execute(sql, params).fetchone()
         return row
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        if self._group is not None and not self._unit:
-            await self._settled()
         rows: list[Row] = self.raw.execute(sql, params).fetchall()
         return rows
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        if self._group is not None and not self._unit:
-            await self._settled()
         return int(self.raw.execute(sql, params).rowcount)
 
     async def begin(self) -> None:
@@ -191,17 +186,6 @@ class SqliteConnection:
             else:
                 group.set_result(None)  # nobody waits; readers go on
 
-    async def _settled(self) -> None:
-        """A read waits for the open group's COMMIT, whatever its outcome."""
-        group = self._group
-        if group is None:
-            return
-        if group.get_loop() is not asyncio.get_running_loop():
-            self.end_group()
-            return
-        with contextlib.suppress(Exception):  # the units' error, not the reader's
-            await asyncio.shield(group)  # shielded: a reader cancelled leaves it to the others
-
 
 class SqliteDatabase:
     dialect = "sqlite"
@@ -221,8 +205,9 @@ class SqliteDatabase:
     def sql(self, statement: str) -> str:
         return statement
 
-    async def acquire(self) -> Connection:
-        conn: SqliteConnection | None = getattr(self._local, "conn", None)
+    async def acquire(self, *, write: bool = False) -> Connection:
+        slot = "writer" if write else "reader"
+        conn: SqliteConnection | None = getattr(self._local, slot, None)
         if conn is None:
             try:
                 proxied = self.engine.raw_connection()
@@ -231,7 +216,8 @@ class SqliteDatabase:
             proxied.detach()  # ours for the thread's lifetime, not the engine pool's
             dbapi: Any = proxied.dbapi_connection
             dbapi.execute("PRAGMA wal_autocheckpoint = 0")
-            conn = self._local.conn = SqliteConnection(dbapi)
+            conn = SqliteConnection(dbapi)
+            setattr(self._local, slot, conn)
             self._count(conn, add=True)
             self._start_checkpointer()
         if conn.in_unit:
@@ -242,8 +228,9 @@ class SqliteDatabase:
         if broken:
             assert isinstance(conn, SqliteConnection)
             conn.abandon(ConnectionError("the database connection broke"))
-            if getattr(self._local, "conn", None) is conn:
-                self._local.conn = None
+            for slot in ("reader", "writer"):
+                if getattr(self._local, slot, None) is conn:
+                    setattr(self._local, slot, None)
             self._count(conn, add=False)
             _close(conn.raw)
 

@@ -18,6 +18,11 @@ BEGIN_IMMEDIATE = "chatapp_begin_immediate"
 # Seconds to wait for a PostgreSQL connection to open: never hang on a black-holed server
 # (the engine's connections and the request path's pool, storage/postgres.py, alike).
 CONNECT_TIMEOUT = 5
+# Prepared statements kept per connection (sqlite3's cache; psycopg's `prepared_max`). The
+# outbox's multi-row statements come in a hundred sizes each (`IN (?, ...)`, `VALUES (...), ...`):
+# past the drivers' defaults (128, 100) they pushed the request path's statements out, to be
+# prepared again and again (docs/benchmark.md, "Messages").
+STATEMENTS_KEPT = 1024
 
 
 def normalise_url(url: str) -> str:
@@ -50,7 +55,9 @@ def make_engine(database_url: str, *, pool_size: int = 5) -> Engine:
 
 
 def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url, connect_args={"check_same_thread": False})
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "cached_statements": STATEMENTS_KEPT}
+    )
     path = make_url(url).database
 
     @event.listens_for(engine, "do_connect")

@@ -11,7 +11,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import Engine
 
 from .db import Connection, ConnectionUnavailable, Row
-from .engine import CONNECT_TIMEOUT
+from .engine import CONNECT_TIMEOUT, STATEMENTS_KEPT
 
 
 class PostgresConnection:
@@ -69,6 +69,10 @@ class PostgresConnection:
             await self._control.execute(statement)
 
 
+async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    conn.prepared_max = STATEMENTS_KEPT
+
+
 class PostgresDatabase:
     """A pool of `size` connections at most, opened by the first unit of work (in the event loop
     that serves it); a unit of work waits up to `timeout` seconds for one."""
@@ -90,6 +94,7 @@ class PostgresDatabase:
         self._pool = AsyncConnectionPool(
             conninfo,
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+            configure=_configure,
             min_size=1,
             max_size=size,
             timeout=timeout,
@@ -104,7 +109,7 @@ class PostgresDatabase:
     def sql(self, statement: str) -> str:
         return statement.replace("?", "%s")
 
-    async def acquire(self) -> Connection:
+    async def acquire(self, *, write: bool = False) -> Connection:
         try:
             if not self._opened:
                 await self._pool.open()  # safe to call again; bound to this event loop

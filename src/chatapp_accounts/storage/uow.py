@@ -54,7 +54,7 @@ class SqlUnitOfWork:
         factory = self._factory
         db = factory.db
         try:
-            conn = await db.acquire()
+            conn = await db.acquire(write=self._write)
         except ConnectionUnavailable as exc:
             raise ServiceUnavailable() from exc
         self._conn: Connection = conn
