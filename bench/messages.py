@@ -3,6 +3,8 @@
     .venv/bin/python bench/messages.py                       # SQLite
     .venv/bin/python bench/messages.py --database postgres   # PostgreSQL
     .venv/bin/python bench/messages.py --quick               # a smoke run: small, short
+    .venv/bin/python bench/messages.py --only sends --server-env CHATAPP_DISPATCHER=false
+    .venv/bin/python bench/messages.py --only drain          # the dispatcher alone
 
 `chatapp-accounts serve` runs as in production (one worker, access log on) with its webhooks
 going to bench/receiver.py, another process on the same server stack. Scenarios:
@@ -14,6 +16,11 @@ going to bench/receiver.py, another process on the same server stack. Scenarios:
 3. at half that rate: time from a send's 202 to its `delivered` webhook, and from
    POST /sandbox/v1/inbound's 202 to the inbound webhook, p50 and p99;
 4. 100,000 pending webhooks whose receiver is down (the server retrying them): its peak RSS.
+
+`--only SCENARIO` runs one of them (sends, sustained) or `drain`: DRAIN pending webhooks
+bulk-inserted (the server stopped), then the server started with no request to serve: the rate
+at which the receiver gets them. `--server-env NAME=VALUE` sets the server's settings. Neither
+writes bench/results/.
 """
 
 from __future__ import annotations
@@ -68,7 +75,10 @@ class World:
     """A server on a fresh database, a tenant, an application whose webhooks go to the
     receiver, and a linked WhatsApp account."""
 
-    def __init__(self, kind: str, folder: Path, pg_url: str) -> None:
+    def __init__(
+        self, kind: str, folder: Path, pg_url: str, settings: dict[str, str] | None = None
+    ) -> None:
+        self.settings = settings or {}
         self.url = bench.fresh_database(kind, folder, pg_url)
         self.keys = bench.new_key()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CHATAPP_")}
@@ -127,7 +137,9 @@ class World:
         self.jwt = {"Authorization": f"Bearer {token}"}
 
     def start(self) -> None:
-        self.server, self.port = bench.start_server(self.url, self.keys, self.folder / "server.log")
+        self.server, self.port = bench.start_server(
+            self.url, self.keys, self.folder / "server.log", self.settings
+        )
         self.base = f"http://127.0.0.1:{self.port}"
         bench.wait_listening(self.port, self.server)
 
@@ -299,109 +311,166 @@ def seed_pending(world: World, count: int, url: str | None = None) -> None:
     engine.dispose()
 
 
+def sends(world: World, ceiling: bench.Ceiling, args: argparse.Namespace) -> dict[str, Any]:
+    """1. Sends accepted, closed loop, against the ceiling measured before and after."""
+    send = {"kind": "send", "body": message(), "headers": world.jwt}
+    bench.drive(world.base + "/v1/messages", 2, send, ceiling.use_wrk)  # warm up
+    before = ceiling.measure()
+    accepted = bench.drive(world.base + "/v1/messages", args.seconds, send, ceiling.use_wrk)
+    after = ceiling.measure()
+    ceiling_rps = (before["rps"] + after["rps"]) / 2
+    return {**accepted, "ceiling_rps": ceiling_rps, "ratio": accepted["rps"] / ceiling_rps}
+
+
+def sustained(world: World, args: argparse.Namespace) -> dict[str, Any]:
+    """2. RATE sends/s for SUSTAIN seconds, open loop."""
+    before_total = world.received()["by_kind"].get("delivered", 0)
+    samples: list[tuple[float, float, int]] = []
+
+    async def sustain() -> list[tuple[float, str]]:
+        task = asyncio.create_task(
+            paced(world.base, "/v1/messages", message(), world.jwt, args.rate, args.sustain)
+        )
+        started = time.monotonic()
+        while not task.done():
+            await asyncio.sleep(5)
+            stats = await asyncio.to_thread(world.received)
+            samples.append(
+                (
+                    round(time.monotonic() - started),
+                    await asyncio.to_thread(world.pending),
+                    stats["by_kind"].get("delivered", 0) - before_total,
+                )
+            )
+        return await task
+
+    began = time.monotonic()
+    sent = asyncio.run(sustain())
+    end = time.time()
+    sending_s = time.monotonic() - began  # longer than asked when the server fell behind
+    delivered_in_window = [r for r in world.dump() if r[2] == "delivered" and r[0] <= end]
+    sent_uuids = {u for _, u in sent}
+    ontime = sum(1 for r in delivered_in_window if r[1] in sent_uuids)
+    wait = time.monotonic()
+    while (
+        sum(1 for r in world.dump() if r[2] == "delivered" and r[1] in sent_uuids) < len(sent)
+        and time.monotonic() - wait < 120
+    ):
+        time.sleep(1)
+    return {
+        "sent": len(sent),
+        "send_rate": len(sent) / sending_s,
+        "sending_s": round(sending_s, 1),
+        "delivered_within_window": ontime,
+        "delivered_rate": ontime / args.sustain,
+        "all_delivered_after_s": round(time.monotonic() - wait, 1),
+        "samples_t_pending_delivered": samples,
+    }
+
+
+def latency(world: World, args: argparse.Namespace) -> dict[str, Any]:
+    """3. At half the rate: a send's 202 to its `delivered` webhook, an inbound's to its own."""
+    half = args.rate / 2
+    sent = asyncio.run(
+        paced(world.base, "/v1/messages", message(), world.jwt, half, args.latency_seconds)
+    )
+    time.sleep(2)
+    results = {"send_to_delivered": {"rate": half, **latencies(world, sent, "delivered")}}
+    inbound = {
+        "channel": "whatsapp",
+        "to": CHANNEL_FROM,
+        "from": "447700900555",
+        "message_type": "text",
+        "text": "hi",
+    }
+    got = asyncio.run(
+        paced(world.base, "/sandbox/v1/inbound", inbound, world.jwt, half, args.latency_seconds)
+    )
+    time.sleep(2)
+    results["inbound_to_webhook"] = {"rate": half, **latencies(world, got, "inbound")}
+    return results
+
+
+def pending(world: World, args: argparse.Namespace) -> dict[str, Any]:
+    """4. PENDING webhooks to a port nobody listens on, the server retrying: its peak RSS."""
+    stopped = world.stop()
+    seed_pending(world, args.pending)
+    world.start()
+    time.sleep(args.pending_seconds)
+    return {
+        "stop_after_load_s": stopped,
+        "webhooks": args.pending,
+        "seconds": args.pending_seconds,
+        "pending_gauge": world.pending(),
+        "peak_rss_mb": bench.peak_rss_mb(world.server.pid),
+    }
+
+
+def drain(world: World, args: argparse.Namespace) -> dict[str, Any]:
+    """DRAIN pending webhooks to the receiver, the server serving no request: their rate."""
+    world.stop()
+    seed_pending(world, args.drain, f"http://127.0.0.1:{world.receiver_port}/status")
+    before = world.received()["total"]
+    world.start()
+    began = time.monotonic()
+    got = 0
+    while got < args.drain and time.monotonic() - began < 300:
+        time.sleep(0.5)
+        got = world.received()["total"] - before
+    seconds = time.monotonic() - began
+    return {"webhooks": got, "seconds": round(seconds, 1), "rate": got / seconds}
+
+
 def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="bench-messages-"))
     results: dict[str, Any] = {"database": kind, "rate": args.rate, "sustain_s": args.sustain}
     ceiling = bench.Ceiling(args.seconds, bench.shutil.which("wrk") is not None)
-    world = World(kind, folder, args.pg_url)
+    settings = dict(item.split("=", 1) for item in args.server_env)
+    world = World(kind, folder, args.pg_url, settings)
+    results["server_env"] = settings
+    results["tool"] = "wrk" if ceiling.use_wrk else "loadgen"
     try:
-        use_wrk = ceiling.use_wrk
-        send = {"kind": "send", "body": message(), "headers": world.jwt}
-        bench.drive(world.base + "/v1/messages", 2, send, use_wrk)  # warm up
-        before = ceiling.measure()
-        accepted = bench.drive(world.base + "/v1/messages", args.seconds, send, use_wrk)
-        after = ceiling.measure()
-        ceiling_rps = (before["rps"] + after["rps"]) / 2
-        results["sends_jwt"] = {
-            **accepted,
-            "ceiling_rps": ceiling_rps,
-            "ratio": accepted["rps"] / ceiling_rps,
-        }
-        # Everything sent so far is delivered before the next scenario starts.
-        results["sends_jwt"]["drain_after_s"] = world.drain()
-
-        # 2. sustained
-        before_total = world.received()["by_kind"].get("delivered", 0)
-        samples: list[tuple[float, float, int]] = []
-
-        async def sustain() -> list[tuple[float, str]]:
-            task = asyncio.create_task(
-                paced(world.base, "/v1/messages", message(), world.jwt, args.rate, args.sustain)
-            )
-            started = time.monotonic()
-            while not task.done():
-                await asyncio.sleep(5)
-                stats = await asyncio.to_thread(world.received)
-                samples.append(
-                    (
-                        round(time.monotonic() - started),
-                        await asyncio.to_thread(world.pending),
-                        stats["by_kind"].get("delivered", 0) - before_total,
-                    )
-                )
-            return await task
-
-        began = time.monotonic()
-        sent = asyncio.run(sustain())
-        end = time.time()
-        sending_s = time.monotonic() - began  # longer than asked when the server fell behind
-        delivered_in_window = [r for r in world.dump() if r[2] == "delivered" and r[0] <= end]
-        sent_uuids = {u for _, u in sent}
-        ontime = sum(1 for r in delivered_in_window if r[1] in sent_uuids)
-        wait = time.monotonic()
-        while (
-            sum(1 for r in world.dump() if r[2] == "delivered" and r[1] in sent_uuids) < len(sent)
-            and time.monotonic() - wait < 120
-        ):
-            time.sleep(1)
-        results["sustained"] = {
-            "sent": len(sent),
-            "send_rate": len(sent) / sending_s,
-            "sending_s": round(sending_s, 1),
-            "delivered_within_window": ontime,
-            "delivered_rate": ontime / args.sustain,
-            "all_delivered_after_s": round(time.monotonic() - wait, 1),
-            "samples_t_pending_delivered": samples,
-        }
-
-        # 3. latency at half the rate
-        half = args.rate / 2
-        sent = asyncio.run(
-            paced(world.base, "/v1/messages", message(), world.jwt, half, args.latency_seconds)
-        )
-        time.sleep(2)
-        results["send_to_delivered"] = {"rate": half, **latencies(world, sent, "delivered")}
-        inbound = {
-            "channel": "whatsapp",
-            "to": CHANNEL_FROM,
-            "from": "447700900555",
-            "message_type": "text",
-            "text": "hi",
-        }
-        got = asyncio.run(
-            paced(world.base, "/sandbox/v1/inbound", inbound, world.jwt, half, args.latency_seconds)
-        )
-        time.sleep(2)
-        results["inbound_to_webhook"] = {"rate": half, **latencies(world, got, "inbound")}
-
-        # 4. 100,000 pending webhooks, receiver down
-        results["stop_after_load_s"] = world.stop()
-        seed_pending(world, args.pending)
-        world.start()
-        time.sleep(args.pending_seconds)
-        results["pending"] = {
-            "webhooks": args.pending,
-            "seconds": args.pending_seconds,
-            "pending_gauge": world.pending(),
-            "peak_rss_mb": bench.peak_rss_mb(world.server.pid),
-        }
-        results["ceiling"] = ceiling.summary()
-        results["tool"] = "wrk" if use_wrk else "loadgen"
+        if args.only == "drain":
+            results["drain"] = drain(world, args)
+            return results
+        if args.only in (None, "sends"):
+            results["sends_jwt"] = sends(world, ceiling, args)
+            # Everything sent so far is delivered before the next scenario starts.
+            results["sends_jwt"]["drain_after_s"] = world.drain()
+            results["ceiling"] = ceiling.summary()
+        if args.only in (None, "sustained"):
+            results["sustained"] = sustained(world, args)
+        if args.only is None:
+            results.update(latency(world, args))
+            results["pending"] = pending(world, args)
+            results["stop_after_load_s"] = results["pending"].pop("stop_after_load_s")
     finally:
         results["stop_with_pending_s"] = world.close()
         ceiling.close()
         bench.drop_database(world.url, args.pg_url)
     return results
+
+
+def report_partial(r: dict[str, Any]) -> str:
+    """One scenario's figures (--only)."""
+    lines = [f"### Messages on {r['database']}, {r['tool']}, server settings {r['server_env']}"]
+    if "sends_jwt" in r:
+        s = r["sends_jwt"]
+        lines.append(
+            f"sends accepted, JWT: {s['rps']:.0f}/s = {s['ratio']:.1%} of the ceiling "
+            f"({s['ceiling_rps']:.0f}/s), p99 {s['p99_ms']:.1f} ms"
+        )
+    if "sustained" in r:
+        sus = r["sustained"]
+        lines.append(
+            f"sustained {r['rate']}/s for {r['sustain_s']} s: sent {sus['send_rate']:.0f}/s, "
+            f"delivered {sus['delivered_rate']:.0f}/s within the window, all delivered "
+            f"{sus['all_delivered_after_s']} s after; {sus['samples_t_pending_delivered']}"
+        )
+    if "drain" in r:
+        d = r["drain"]
+        lines.append(f"drain: {d['webhooks']} webhooks in {d['seconds']} s = {d['rate']:.0f}/s")
+    return "\n".join(lines)
 
 
 def report(r: dict[str, Any]) -> str:
@@ -451,17 +520,33 @@ def main() -> int:
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--pending", type=int, default=100_000)
     parser.add_argument("--pending-seconds", type=float, default=30.0)
+    parser.add_argument("--drain", type=int, default=40_000)
     parser.add_argument("--quick", action="store_true", help="small and short (a smoke run)")
+    parser.add_argument("--only", choices=("sends", "sustained", "drain"))
+    parser.add_argument(
+        "--server-env", action="append", default=[], metavar="NAME=VALUE", type=_setting
+    )
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.rate, args.sustain = 2.0, 100.0, 5.0
         args.latency_seconds, args.pending, args.pending_seconds = 3.0, 2_000, 3.0
+        args.drain = 2_000
     results = run(args.database, args)
+    if args.only is not None:
+        print(report_partial(results))
+        return 0
     out = HERE / "results" / f"messages-{args.database}.json"
-    if not args.quick:
+    if not args.quick and not args.server_env:
         out.write_text(json.dumps(results, indent=2) + "\n")
     print(report(results))
     return 0
+
+
+def _setting(item: str) -> str:
+    name, sep, _ = item.partition("=")
+    if not sep or not name.startswith("CHATAPP_"):
+        raise argparse.ArgumentTypeError(f"not a CHATAPP_NAME=VALUE setting: {item!r}")
+    return item
 
 
 if __name__ == "__main__":

@@ -293,10 +293,14 @@ class Ceiling:
         self.proc.wait(10)
 
 
-def start_server(url: str, keys: str, log_path: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """`chatapp-accounts serve` on a database, as in production (one worker)."""
+def start_server(
+    url: str, keys: str, log_path: Path, settings: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """`chatapp-accounts serve` on a database, as in production (one worker), with `settings`
+    (CHATAPP_* variables) beside the database's."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATAPP_")}
+    env.update(settings or {})
     env.update(CHATAPP_DATABASE_URL=url, CHATAPP_ENCRYPTION_KEYS=keys)
     with log_path.open("w") as log:
         proc = subprocess.Popen(

@@ -49,3 +49,29 @@ def test_in_process_loop_answers_every_request(scenario: str) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert result.stdout.startswith(f"{scenario}: ") and "per request" in result.stdout
+
+
+def test_messages_bench_quick_run_delivers_every_webhook() -> None:
+    """bench/messages.py --quick: every scenario reports, and every send's `delivered` webhook
+    and every inbound's webhook reached the receiver (150 of 150 at 50/s for 3 s)."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "messages.py"), "--quick"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = result.stdout
+    for row in ("sends accepted, JWT", "sustained 100.0/s", "pending webhooks every 5 s"):
+        assert row in report, report
+    assert report.count("(150 of 150)") == 2, report  # both latency scenarios, all delivered
+    assert "2,000 pending, receiver down" in report, report
+
+
+def test_messages_bench_drains_with_the_server_settings_given() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "messages.py"), "--only", "drain",
+         "--drain", "400", "--server-env", "CHATAPP_WEBHOOK_PER_DESTINATION=4"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "{'CHATAPP_WEBHOOK_PER_DESTINATION': '4'}" in result.stdout, result.stdout
+    assert "drain: 400 webhooks in " in result.stdout, result.stdout
