@@ -15,12 +15,14 @@ going to bench/receiver.py, another process on the same server stack. Scenarios:
    the receiver, and the pending webhooks (the server's own gauge) every 5 s;
 3. at half that rate: time from a send's 202 to its `delivered` webhook, and from
    POST /sandbox/v1/inbound's 202 to the inbound webhook, p50 and p99;
-4. 100,000 pending webhooks whose receiver is down (the server retrying them): its peak RSS.
+4. 100,000 pending webhooks whose receiver is down (the server retrying them): its peak RSS;
+5. sends at half the rate for DOWN seconds (60) with the receiver down, then the receiver back:
+   when every webhook of those sends has arrived, and how many arrived twice.
 
-`--only SCENARIO` runs one of them (sends, sustained) or `drain`: DRAIN pending webhooks
-bulk-inserted (the server stopped), then the server started with no request to serve: the rate
-at which the receiver gets them. `--server-env NAME=VALUE` sets the server's settings. Neither
-writes bench/results/.
+`--only SCENARIO` runs one of them (sends, sustained, receiver_down) or `drain`: DRAIN pending
+webhooks bulk-inserted (the server stopped), then the server started with no request to serve:
+the rate at which the receiver gets them. `--server-env NAME=VALUE` sets the server's settings.
+Neither writes bench/results/.
 """
 
 from __future__ import annotations
@@ -87,12 +89,7 @@ class World:
         cli(self.env, "db", "upgrade")
         self.creds = json.loads(cli(self.env, "tenants", "create", "--json"))
         self.receiver_port = bench.free_port()
-        self.receiver = subprocess.Popen(
-            [sys.executable, str(HERE / "receiver.py"), str(self.receiver_port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        bench.wait_listening(self.receiver_port, self.receiver)
+        self.start_receiver()
         self.start()
         hooks = f"http://127.0.0.1:{self.receiver_port}"
         pair = f"{self.creds['api_key']}:{self.creds['api_secret']}".encode()
@@ -135,6 +132,19 @@ class World:
             algorithm="RS256",
         )
         self.jwt = {"Authorization": f"Bearer {token}"}
+
+    def start_receiver(self) -> None:
+        """bench/receiver.py on the receiver's port (a new one remembers nothing)."""
+        self.receiver = subprocess.Popen(
+            [sys.executable, str(HERE / "receiver.py"), str(self.receiver_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        bench.wait_listening(self.receiver_port, self.receiver)
+
+    def stop_receiver(self) -> None:
+        self.receiver.terminate()
+        self.receiver.wait(10)
 
     def start(self) -> None:
         self.server, self.port = bench.start_server(
@@ -391,6 +401,36 @@ def latency(world: World, args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def receiver_down(world: World, args: argparse.Namespace) -> dict[str, Any]:
+    """5. Sends at half the rate for DOWN seconds while the receiver is down, then the receiver
+    back: when every send's `submitted` and `delivered` webhooks have reached it, and how many
+    arrived twice."""
+    world.stop_receiver()
+    sent = asyncio.run(
+        paced(world.base, "/v1/messages", message(), world.jwt, args.rate / 2, args.down)
+    )
+    world.start_receiver()
+    back = time.monotonic()
+    uuids = {u for _, u in sent}
+    expected = 2 * len(uuids)
+    arrived: list[list[Any]] = []
+    while time.monotonic() - back < 300:
+        arrived = [r for r in world.dump() if r[1] in uuids]
+        if len({(r[1], r[2]) for r in arrived}) >= expected:
+            break
+        time.sleep(1)
+    distinct = {(r[1], r[2]) for r in arrived}
+    return {
+        "rate": args.rate / 2,
+        "down_s": args.down,
+        "sent": len(sent),
+        "webhooks_expected": expected,
+        "webhooks_arrived": len(distinct),
+        "twice": len(arrived) - len(distinct),
+        "all_arrived_after_back_s": round(time.monotonic() - back, 1),
+    }
+
+
 def pending(world: World, args: argparse.Namespace) -> dict[str, Any]:
     """4. PENDING webhooks to a port nobody listens on, the server retrying: its peak RSS."""
     stopped = world.stop()
@@ -442,6 +482,9 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
             results["sustained"] = sustained(world, args)
         if args.only is None:
             results.update(latency(world, args))
+        if args.only in (None, "receiver_down"):
+            results["receiver_down"] = receiver_down(world, args)
+        if args.only is None:
             results["pending"] = pending(world, args)
             results["stop_after_load_s"] = results["pending"].pop("stop_after_load_s")
     finally:
@@ -467,10 +510,21 @@ def report_partial(r: dict[str, Any]) -> str:
             f"delivered {sus['delivered_rate']:.0f}/s within the window, all delivered "
             f"{sus['all_delivered_after_s']} s after; {sus['samples_t_pending_delivered']}"
         )
+    if "receiver_down" in r:
+        lines.append(_down_row(r["receiver_down"]))
     if "drain" in r:
         d = r["drain"]
         lines.append(f"drain: {d['webhooks']} webhooks in {d['seconds']} s = {d['rate']:.0f}/s")
     return "\n".join(lines)
+
+
+def _down_row(d: dict[str, Any]) -> str:
+    return (
+        f"| receiver down {d['down_s']} s under {d['rate']:.0f} sends/s | "
+        f"{d['webhooks_arrived']} of {d['webhooks_expected']} webhooks arrived "
+        f"{d['all_arrived_after_back_s']} s after it was back, {d['twice']} twice | "
+        "every one arrives |"
+    )
 
 
 def report(r: dict[str, Any]) -> str:
@@ -497,6 +551,7 @@ def report(r: dict[str, Any]) -> str:
         f"p99 {lat['p99_ms']:.1f} ms ({lat['count']} of {lat['of']}) | p99 < 100 ms |",
         f"| sandbox inbound -> webhook at {inb['rate']:.0f}/s | p50 {inb['p50_ms']:.1f} ms, "
         f"p99 {inb['p99_ms']:.1f} ms ({inb['count']} of {inb['of']}) | p99 < 50 ms |",
+        _down_row(r["receiver_down"]),
         f"| {pend['webhooks']:,} pending, receiver down, {pend['seconds']} s | peak RSS "
         f"{pend['peak_rss_mb']:.0f} MB (gauge: {pend['pending_gauge']:.0f} pending) | < 200 MB |",
         f"| SIGTERM to exit, after the load / with the pending | {r['stop_after_load_s']:.1f} s / "
@@ -522,7 +577,8 @@ def main() -> int:
     parser.add_argument("--pending-seconds", type=float, default=30.0)
     parser.add_argument("--drain", type=int, default=40_000)
     parser.add_argument("--quick", action="store_true", help="small and short (a smoke run)")
-    parser.add_argument("--only", choices=("sends", "sustained", "drain"))
+    parser.add_argument("--down", type=float, default=60.0)
+    parser.add_argument("--only", choices=("sends", "sustained", "receiver_down", "drain"))
     parser.add_argument(
         "--server-env", action="append", default=[], metavar="NAME=VALUE", type=_setting
     )
@@ -530,7 +586,7 @@ def main() -> int:
     if args.quick:
         args.seconds, args.rate, args.sustain = 2.0, 100.0, 5.0
         args.latency_seconds, args.pending, args.pending_seconds = 3.0, 2_000, 3.0
-        args.drain = 2_000
+        args.drain, args.down = 2_000, 5.0
     results = run(args.database, args)
     if args.only is not None:
         print(report_partial(results))

@@ -52,8 +52,9 @@ def test_in_process_loop_answers_every_request(scenario: str) -> None:
 
 
 def test_messages_bench_quick_run_delivers_every_webhook() -> None:
-    """bench/messages.py --quick: every scenario reports, and every send's `delivered` webhook
-    and every inbound's webhook reached the receiver (150 of 150 at 50/s for 3 s)."""
+    """bench/messages.py --quick: every scenario reports, every send's `delivered` webhook and
+    every inbound's webhook reached the receiver (150 of 150 at 50/s for 3 s), and so did those
+    sent while the receiver was down."""
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "messages.py"), "--quick"],
         capture_output=True, text=True, timeout=600, check=False,
@@ -63,6 +64,8 @@ def test_messages_bench_quick_run_delivers_every_webhook() -> None:
     for row in ("sends accepted, JWT", "sustained 100.0/s", "pending webhooks every 5 s"):
         assert row in report, report
     assert report.count("(150 of 150)") == 2, report  # both latency scenarios, all delivered
+    # 5 s of sends at 50/s with the receiver down: both webhooks of each, once it is back.
+    assert "| receiver down 5.0 s under 50 sends/s | 500 of 500 webhooks arrived" in report, report
     assert "2,000 pending, receiver down" in report, report
 
 
