@@ -184,7 +184,7 @@ class SqliteConnection:
             if waiting:
                 group.set_exception(exc)
             else:
-                group.set_result(None)  # nobody waits; readers go on
+                group.set_result(None)  # nobody waits for it
 
 
 class SqliteDatabase:
