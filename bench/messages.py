@@ -78,10 +78,28 @@ class World:
     receiver, and a linked WhatsApp account."""
 
     def __init__(
-        self, kind: str, folder: Path, pg_url: str, settings: dict[str, str] | None = None
+        self,
+        kind: str,
+        folder: Path,
+        pg_url: str,
+        settings: dict[str, str] | None = None,
+        delay_ms: float = 0.0,
     ) -> None:
         self.settings = settings or {}
         self.url = bench.fresh_database(kind, folder, pg_url)
+        self.served_url = self.url
+        self.proxy: subprocess.Popen[bytes] | None = None
+        if delay_ms:  # PostgreSQL "on another host": the server reaches it through the proxy
+            target = urlsplit(self.url)
+            proxy_port = bench.free_port()
+            self.proxy = subprocess.Popen(
+                [sys.executable, str(HERE / "delay_proxy.py"), str(proxy_port),
+                 target.hostname or "127.0.0.1", str(target.port or 5432), str(delay_ms)],
+            )  # fmt: skip
+            bench.wait_listening(proxy_port, self.proxy)
+            self.served_url = target._replace(
+                netloc=target.netloc.replace(f":{target.port or 5432}", f":{proxy_port}")
+            ).geturl()
         self.keys = bench.new_key()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CHATAPP_")}
         self.env.update(CHATAPP_DATABASE_URL=self.url, CHATAPP_ENCRYPTION_KEYS=self.keys)
@@ -132,6 +150,7 @@ class World:
             algorithm="RS256",
         )
         self.jwt = {"Authorization": f"Bearer {token}"}
+        self.auth = self.jwt  # the open-loop scenarios' (--auth)
 
     def start_receiver(self) -> None:
         """bench/receiver.py on the receiver's port (a new one remembers nothing)."""
@@ -148,7 +167,7 @@ class World:
 
     def start(self) -> None:
         self.server, self.port = bench.start_server(
-            self.url, self.keys, self.folder / "server.log", self.settings
+            self.served_url, self.keys, self.folder / "server.log", self.settings
         )
         self.base = f"http://127.0.0.1:{self.port}"
         bench.wait_listening(self.port, self.server)
@@ -171,12 +190,24 @@ class World:
     def dump(self) -> list[list[Any]]:
         return http("GET", f"http://127.0.0.1:{self.receiver_port}/dump")  # type: ignore[no-any-return]
 
-    def pending(self) -> float:
+    def metric(self, prefix: str) -> float:
+        """The value of the server's first metric line that starts with `prefix`."""
         with urlopen(self.base + "/metrics", timeout=10) as answer:
             for line in answer.read().decode().splitlines():
-                if line.startswith("chatapp_webhooks_pending "):
-                    return float(line.split()[1])
+                if line.startswith(prefix):
+                    return float(line.split()[-1])
         return float("nan")
+
+    def pending(self) -> float:
+        return self.metric("chatapp_webhooks_pending ")
+
+    def backlog(self) -> tuple[float, float]:
+        """(send jobs, webhooks) due now, every process's (read every 0.5 s)."""
+        return (self.metric('chatapp_backlog{kind="send_job"}'),
+                self.metric('chatapp_backlog{kind="webhook"}'))  # fmt: skip
+
+    def statements(self) -> float:
+        return self.metric("chatapp_db_statements ")
 
     def drain(self, timeout: float = 300) -> float:
         """Wait until the server has no pending webhook (its gauge, refreshed every 5 s, says
@@ -191,6 +222,9 @@ class World:
         stopped = self.stop()
         self.receiver.terminate()
         self.receiver.wait(10)
+        if self.proxy is not None:
+            self.proxy.terminate()
+            self.proxy.wait(10)
         return stopped
 
 
@@ -212,9 +246,10 @@ async def paced(
     rate: float,
     seconds: float,
     connections: int = 32,
+    codes: dict[int, int] | None = None,
 ) -> list[tuple[float, str]]:
     """Open loop: request i is sent at start + i / rate, on whichever connection is free; the
-    (time of the 202, message_uuid) of each answer."""
+    (time of the 202, message_uuid) of each answer; `codes` counts the answers' statuses."""
     parts = urlsplit(base)
     raw = json.dumps(body).encode()
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
@@ -246,7 +281,10 @@ async def paced(
                     if line.lower().startswith(b"content-length:"):
                         length = int(line.split(b":", 1)[1])
                 payload = await reader.readexactly(length) if length else b""
-                if b" 202 " in answer_head.split(b"\r\n", 1)[0] + b" ":
+                status = int(answer_head.split(b" ", 2)[1])
+                if codes is not None:
+                    codes[status] = codes.get(status, 0) + 1
+                if status == 202:
                     done.append((time.time(), json.loads(payload)["message_uuid"]))
         finally:
             writer.close()
@@ -335,20 +373,25 @@ def sends(world: World, ceiling: bench.Ceiling, args: argparse.Namespace) -> dic
 def sustained(world: World, args: argparse.Namespace) -> dict[str, Any]:
     """2. RATE sends/s for SUSTAIN seconds, open loop."""
     before_total = world.received()["by_kind"].get("delivered", 0)
-    samples: list[tuple[float, float, int]] = []
+    samples: list[tuple[float, float, float, int]] = []
+    statements_before = world.statements()
 
     async def sustain() -> list[tuple[float, str]]:
         task = asyncio.create_task(
-            paced(world.base, "/v1/messages", message(), world.jwt, args.rate, args.sustain)
+            paced(world.base, "/v1/messages", message(), world.auth, args.rate, args.sustain)
         )
         started = time.monotonic()
         while not task.done():
-            await asyncio.sleep(5)
+            await asyncio.wait({task}, timeout=5)  # sending ends when the last answer comes
+            if task.done():
+                break
             stats = await asyncio.to_thread(world.received)
+            jobs, hooks = await asyncio.to_thread(world.backlog)
             samples.append(
                 (
                     round(time.monotonic() - started),
-                    await asyncio.to_thread(world.pending),
+                    jobs,
+                    hooks,
                     stats["by_kind"].get("delivered", 0) - before_total,
                 )
             )
@@ -358,23 +401,63 @@ def sustained(world: World, args: argparse.Namespace) -> dict[str, Any]:
     sent = asyncio.run(sustain())
     end = time.time()
     sending_s = time.monotonic() - began  # longer than asked when the server fell behind
-    delivered_in_window = [r for r in world.dump() if r[2] == "delivered" and r[0] <= end]
+    dump = world.dump()
+    delivered_in_window = [r for r in dump if r[2] == "delivered" and r[0] <= end]
     sent_uuids = {u for _, u in sent}
     ontime = sum(1 for r in delivered_in_window if r[1] in sent_uuids)
+    sent_at = {u: t for t, u in sent}
     wait = time.monotonic()
     while (
         sum(1 for r in world.dump() if r[2] == "delivered" and r[1] in sent_uuids) < len(sent)
         and time.monotonic() - wait < 120
     ):
         time.sleep(1)
+    time.sleep(1)  # the last webhooks' outcomes recorded
+    statements = world.statements() - statements_before
+    arrivals = [r for r in world.dump() if r[2] == "delivered" and r[1] in sent_at]
+    late = [r[0] - sent_at[r[1]] for r in arrivals]
     return {
+        "auth": args.auth,
         "sent": len(sent),
+        "statements_per_message": statements / max(1, len(sent)),
+        "delivered_within_2s": sum(1 for x in late if x <= 2.0),
+        "delivered_p99_s": round(percentile(late, 0.99), 3),
         "send_rate": len(sent) / sending_s,
         "sending_s": round(sending_s, 1),
         "delivered_within_window": ontime,
         "delivered_rate": ontime / args.sustain,
         "all_delivered_after_s": round(time.monotonic() - wait, 1),
-        "samples_t_pending_delivered": samples,
+        "samples_t_jobs_webhooks_delivered": samples,
+    }
+
+
+def overload(world: World, args: argparse.Namespace) -> dict[str, Any]:
+    """6. Beyond capacity: OVERLOAD sends/s (twice what one process sustains) for OVERLOAD_S
+    seconds: how many are accepted and refused (429), then whether every accepted message's
+    `submitted` and `delivered` webhooks arrive, each once."""
+    codes: dict[int, int] = {}
+    sent = asyncio.run(
+        paced(world.base, "/v1/messages", message(), world.auth, args.overload,
+              args.overload_seconds, connections=64, codes=codes)
+    )  # fmt: skip
+    uuids = {u for _, u in sent}
+    started = time.monotonic()
+    arrived: list[list[Any]] = []
+    while time.monotonic() - started < 300:
+        arrived = [r for r in world.dump() if r[1] in uuids]
+        if len({(r[1], r[2]) for r in arrived}) >= 2 * len(uuids):
+            break
+        time.sleep(1)
+    distinct = {(r[1], r[2]) for r in arrived}
+    return {
+        "rate": args.overload,
+        "seconds": args.overload_seconds,
+        "answers": {str(k): v for k, v in sorted(codes.items())},
+        "accepted_rate": len(sent) / args.overload_seconds,
+        "webhooks_expected": 2 * len(uuids),
+        "webhooks_arrived": len(distinct),
+        "twice": len(arrived) - len(distinct),
+        "all_arrived_after_s": round(time.monotonic() - started, 1),
     }
 
 
@@ -382,7 +465,7 @@ def latency(world: World, args: argparse.Namespace) -> dict[str, Any]:
     """3. At half the rate: a send's 202 to its `delivered` webhook, an inbound's to its own."""
     half = args.rate / 2
     sent = asyncio.run(
-        paced(world.base, "/v1/messages", message(), world.jwt, half, args.latency_seconds)
+        paced(world.base, "/v1/messages", message(), world.auth, half, args.latency_seconds)
     )
     time.sleep(2)
     results = {"send_to_delivered": {"rate": half, **latencies(world, sent, "delivered")}}
@@ -394,7 +477,7 @@ def latency(world: World, args: argparse.Namespace) -> dict[str, Any]:
         "text": "hi",
     }
     got = asyncio.run(
-        paced(world.base, "/sandbox/v1/inbound", inbound, world.jwt, half, args.latency_seconds)
+        paced(world.base, "/sandbox/v1/inbound", inbound, world.auth, half, args.latency_seconds)
     )
     time.sleep(2)
     results["inbound_to_webhook"] = {"rate": half, **latencies(world, got, "inbound")}
@@ -407,7 +490,7 @@ def receiver_down(world: World, args: argparse.Namespace) -> dict[str, Any]:
     arrived twice."""
     world.stop_receiver()
     sent = asyncio.run(
-        paced(world.base, "/v1/messages", message(), world.jwt, args.rate / 2, args.down)
+        paced(world.base, "/v1/messages", message(), world.auth, args.rate / 2, args.down)
     )
     world.start_receiver()
     back = time.monotonic()
@@ -466,8 +549,12 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"database": kind, "rate": args.rate, "sustain_s": args.sustain}
     ceiling = bench.Ceiling(args.seconds, bench.shutil.which("wrk") is not None)
     settings = dict(item.split("=", 1) for item in args.server_env)
-    world = World(kind, folder, args.pg_url, settings)
+    world = World(kind, folder, args.pg_url, settings, args.delay_ms)
+    if args.auth == "basic":
+        world.auth = world.basic
     results["server_env"] = settings
+    results["delay_ms"] = args.delay_ms
+    results["auth"] = args.auth
     results["tool"] = "wrk" if ceiling.use_wrk else "loadgen"
     try:
         if args.only == "drain":
@@ -480,8 +567,10 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
             results["ceiling"] = ceiling.summary()
         if args.only in (None, "sustained"):
             results["sustained"] = sustained(world, args)
-        if args.only is None:
+        if args.only in (None, "latency"):
             results.update(latency(world, args))
+        if args.only in (None, "overload"):
+            results["overload"] = overload(world, args)
         if args.only in (None, "receiver_down"):
             results["receiver_down"] = receiver_down(world, args)
         if args.only is None:
@@ -506,6 +595,9 @@ def _down_row(d: dict[str, Any]) -> str:
 def report(r: dict[str, Any]) -> str:
     """The table of the scenarios that ran (all of them, or the one of --only)."""
     settings = f", server settings {r['server_env']}" if r["server_env"] else ""
+    if r.get("delay_ms"):
+        settings += f", PostgreSQL {r['delay_ms']} ms away each way"
+    settings += f", {r['auth']} auth"
     lines = [
         f"### Messages on {r['database']} ({r['tool']}, one worker{settings})",
         "",
@@ -524,9 +616,21 @@ def report(r: dict[str, Any]) -> str:
             f"| sustained {r['rate']}/s for {r['sustain_s']} s | sent {sus['send_rate']:.0f}/s, "
             f"delivered webhooks {sus['delivered_rate']:.0f}/s within the window, all "
             f"delivered {sus['all_delivered_after_s']} s after it | keeps up |",
-            "| pending webhooks every 5 s (t, pending, delivered) | "
-            f"{sus['samples_t_pending_delivered']} | not growing |",
+            f"| ... `delivered` within 2 s of its send | {sus['delivered_within_2s']} of "
+            f"{sus['sent']} (p99 {sus['delivered_p99_s']} s) | all |",
+            f"| ... statements to the database per message ({sus['auth']}) | "
+            f"{sus['statements_per_message']:.2f} | |",
+            "| due backlog every 5 s (t, send jobs, webhooks, delivered) | "
+            f"{sus['samples_t_jobs_webhooks_delivered']} | not growing |",
         ]
+    if "overload" in r:
+        o = r["overload"]
+        lines.append(
+            f"| {o['rate']:.0f} sends/s for {o['seconds']} s | answers {o['answers']}, accepted "
+            f"{o['accepted_rate']:.0f}/s; {o['webhooks_arrived']} of {o['webhooks_expected']} "
+            f"webhooks arrived ({o['all_arrived_after_s']} s after), {o['twice']} twice | "
+            "refused get 429, accepted all delivered once |"
+        )
     if "send_to_delivered" in r:
         lat, inb = r["send_to_delivered"], r["inbound_to_webhook"]
         lines += [
@@ -573,7 +677,16 @@ def main() -> int:
     parser.add_argument("--drain", type=int, default=40_000)
     parser.add_argument("--quick", action="store_true", help="small and short (a smoke run)")
     parser.add_argument("--down", type=float, default=60.0)
-    parser.add_argument("--only", choices=("sends", "sustained", "receiver_down", "drain"))
+    parser.add_argument(
+        "--only", choices=("sends", "sustained", "latency", "overload", "receiver_down", "drain")
+    )
+    parser.add_argument("--auth", choices=("jwt", "basic"), default="jwt",
+                        help="the open-loop scenarios' credentials")  # fmt: skip
+    parser.add_argument("--overload", type=float, default=1000.0, help="sends/s, scenario 6")
+    parser.add_argument("--overload-seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--delay-ms", type=float, default=0.0, help="PostgreSQL this far away each way (ms)"
+    )
     parser.add_argument(
         "--server-env", action="append", default=[], metavar="NAME=VALUE", type=_setting
     )
@@ -582,9 +695,10 @@ def main() -> int:
         args.seconds, args.rate, args.sustain = 2.0, 100.0, 5.0
         args.latency_seconds, args.pending, args.pending_seconds = 3.0, 2_000, 3.0
         args.drain, args.down = 2_000, 5.0
+        args.overload, args.overload_seconds = 300.0, 3.0
     results = run(args.database, args)
     out = HERE / "results" / f"messages-{args.database}.json"
-    if args.only is None and not args.quick and not args.server_env:
+    if args.only is None and not args.quick and not args.server_env and not args.delay_ms:
         out.write_text(json.dumps(results, indent=2) + "\n")
     print(report(results))
     return 0

@@ -58,8 +58,21 @@ class Settings:
     webhook_concurrency: int = 128
     webhook_per_destination: int = 32
     message_retention_days: float = 7.0
-    # Off: no webhook is sent by this process (the outbox still fills; another process sends).
+    # Off: this process neither sends accepted messages nor their webhooks (the send jobs and
+    # the outbox still fill; another process sends them).
     dispatcher: bool = True
+    # The hand-over (docs/messages.md): how long a channel may take to take a message, the
+    # retry schedule of a channel that did not answer (first retry after, longest wait, for at
+    # most, from the first try), how long a claimed job stays with its sender, tries at once.
+    provider_timeout_seconds: float = 10.0
+    provider_retry_first_seconds: float = 1.0
+    provider_retry_max_seconds: float = 60.0
+    provider_retry_horizon_seconds: float = 3600.0
+    send_lease_seconds: float = 30.0
+    send_concurrency: int = 256
+    # Back-pressure: past this many send jobs and webhooks due now (all processes), new sends
+    # are answered 429 until the backlog is back under it.
+    max_due_backlog: int = 5000
 
     @property
     def is_sqlite(self) -> bool:
@@ -194,6 +207,17 @@ def _log_level(env: Mapping[str, str]) -> str:
     return level
 
 
+def _send_lease(env: Mapping[str, str]) -> float:
+    lease = _float(env, "CHATAPP_SEND_LEASE_SECONDS", 30.0, 0.1)
+    timeout = _float(env, "CHATAPP_PROVIDER_TIMEOUT_SECONDS", 10.0, 0.01)
+    if lease <= timeout:
+        raise ConfigError(
+            "CHATAPP_SEND_LEASE_SECONDS must be longer than CHATAPP_PROVIDER_TIMEOUT_SECONDS "
+            f"({lease} <= {timeout}): a job would be taken from a sender still trying it"
+        )
+    return lease
+
+
 def settings_from_env(env: Mapping[str, str]) -> Settings:
     return Settings(
         database_url=env.get("CHATAPP_DATABASE_URL") or DEFAULT_DATABASE_URL,
@@ -224,6 +248,17 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         webhook_per_destination=_int(env, "CHATAPP_WEBHOOK_PER_DESTINATION", 32, 1, 1024),
         message_retention_days=_float(env, "CHATAPP_MESSAGE_RETENTION_DAYS", 7.0, 0.0001),
         dispatcher=_bool(env, "CHATAPP_DISPATCHER", True),
+        provider_timeout_seconds=_float(env, "CHATAPP_PROVIDER_TIMEOUT_SECONDS", 10.0, 0.01),
+        provider_retry_first_seconds=_float(
+            env, "CHATAPP_PROVIDER_RETRY_FIRST_SECONDS", 1.0, 0.001
+        ),
+        provider_retry_max_seconds=_float(env, "CHATAPP_PROVIDER_RETRY_MAX_SECONDS", 60.0, 0.001),
+        provider_retry_horizon_seconds=_float(
+            env, "CHATAPP_PROVIDER_RETRY_HORIZON_SECONDS", 3600.0, 0
+        ),
+        send_lease_seconds=_send_lease(env),
+        send_concurrency=_int(env, "CHATAPP_SEND_CONCURRENCY", 256, 1, 4096),
+        max_due_backlog=_int(env, "CHATAPP_MAX_DUE_BACKLOG", 5000, 1),
     )
 
 

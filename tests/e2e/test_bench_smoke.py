@@ -61,8 +61,13 @@ def test_messages_bench_quick_run_delivers_every_webhook() -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = result.stdout
-    for row in ("sends accepted, JWT", "sustained 100.0/s", "pending webhooks every 5 s"):
+    for row in ("sends accepted, JWT", "sustained 100.0/s", "due backlog every 5 s"):
         assert row in report, report
+    # Beyond capacity: every accepted message's two webhooks arrive, none twice.
+    overload = next(line for line in report.splitlines() if "sends/s for 3.0 s" in line)
+    accepted = int(overload.split("'202': ")[1].split("}")[0].split(",")[0])
+    assert f"{2 * accepted} of {2 * accepted} webhooks arrived" in overload, overload
+    assert ", 0 twice" in overload, overload
     assert report.count("(150 of 150)") == 2, report  # both latency scenarios, all delivered
     # 5 s of sends at 50/s with the receiver down: both webhooks of each, once it is back.
     assert "| receiver down 5.0 s under 50 sends/s | 500 of 500 webhooks arrived" in report, report

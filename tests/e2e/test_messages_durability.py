@@ -25,6 +25,9 @@ QUICK = {
     "CHATAPP_WEBHOOK_RETRY_FIRST_SECONDS": "0.2",
     "CHATAPP_WEBHOOK_RETRY_MAX_INTERVAL_SECONDS": "0.5",
     "CHATAPP_ACCESS_LOG": "false",
+    # A send job claimed by the killed server is taken over once its lease runs out.
+    "CHATAPP_PROVIDER_TIMEOUT_SECONDS": "1",
+    "CHATAPP_SEND_LEASE_SECONDS": "3",
 }
 
 

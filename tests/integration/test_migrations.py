@@ -98,7 +98,10 @@ def test_concurrent_writers_of_one_tenant_do_not_wait_on_its_count(
         shard = text("SELECT pg_backend_pid() % 16")
         first, second = engine.connect(), engine.connect()
         while second.execute(shard).scalar() == first.execute(shard).scalar():
-            second.close()  # one chance in 16: another connection, another backend
+            # One chance in 16: another backend. Invalidated, not closed: a closed connection
+            # goes back to the pool and would be lent again (the loop never ended).
+            second.invalidate()
+            second.close()
             second = engine.connect()
         first.execute(insert, {"t": tenant, "e": "a"})  # holds its shard's row until commit
         second.execute(text("SET lock_timeout = '2s'"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
@@ -17,8 +18,16 @@ from chatapp_accounts.domain.models import (
     Account,
     Application,
     ApplicationKey,
+    FailoverItem,
+    MessageFilter,
+    MessageRecord,
+    OutboundMessage,
     Provider,
+    SendJob,
+    StatusChange,
+    StoredMessage,
     TenantRecord,
+    WebhookRecord,
 )
 
 
@@ -29,6 +38,48 @@ class State:
     accounts: dict[tuple[Provider, str], tuple[int, Account]] = field(default_factory=dict)
     signature_secrets: dict[str, str] = field(default_factory=dict)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    # Messages by uuid, their statuses, the outbox, the send jobs by pk.
+    messages: dict[str, FakeMessage] = field(default_factory=dict)
+    statuses: list[tuple[str, StatusChange]] = field(default_factory=list)
+    webhooks: list[FakeWebhook] = field(default_factory=list)
+    jobs: dict[int, FakeJob] = field(default_factory=dict)
+
+
+@dataclass
+class FakeMessage:
+    pk: int
+    tenant: int
+    record: MessageRecord
+    root: str
+    webhook_url: str | None
+    workflow: dict[str, str] | None
+
+
+@dataclass
+class FakeWebhook:
+    tenant: int
+    message_uuid: str
+    order_uuid: str
+    application_id: str
+    kind: str
+    url: str
+    body: dict[str, Any]
+    due_at: float
+
+
+@dataclass
+class FakeJob:
+    pk: int
+    tenant: int
+    message_uuid: str
+    status_url: str | None
+    failover: list[FailoverItem]
+    due_at: float
+    state: str = "pending"
+    attempts: int = 0
+    first_attempt_at: float | None = None
+    claimed_until: float | None = None
+    provider_message_id: str | None = None
 
 
 class FakeAccounts:
@@ -217,6 +268,134 @@ class FakeTenants:
         return len(self.s.tenants)
 
 
+class FakeMessages:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def add(
+        self,
+        tenant: int,
+        record: MessageRecord,
+        *,
+        root: str | None,
+        webhook_url: str | None,
+        workflow: dict[str, str] | None,
+    ) -> None:
+        assert record.uuid not in self.state.messages
+        assert root is None or root in self.state.messages, "a root that was never stored"
+        self.state.messages[record.uuid] = FakeMessage(
+            next(self.state.ids), tenant, record, root or record.uuid, webhook_url, workflow
+        )
+
+    async def add_status(
+        self, message_uuid: str, change: StatusChange, *, current: bool = True
+    ) -> None:
+        found = self.state.messages[message_uuid]
+        self.state.statuses.append((message_uuid, change))
+        if current:
+            found.record = msgspec.structs.replace(found.record, status=change.status)
+
+    async def get(self, tenant: int | None, uuid: str) -> StoredMessage | None:
+        found = self.state.messages.get(uuid)
+        if found is None or (tenant is not None and found.tenant != tenant):
+            return None
+        job = next((j.state for j in self.state.jobs.values() if j.message_uuid == uuid), None)
+        return StoredMessage(found.pk, found.root, found.tenant, found.record, found.webhook_url,
+                             found.workflow, job)  # fmt: skip
+
+    async def page(
+        self, tenant: int | None, query: MessageFilter
+    ) -> tuple[int, list[MessageRecord]]:
+        raise NotImplementedError
+
+
+class FakeWebhooks:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def add(
+        self,
+        tenant: int,
+        message_uuid: str,
+        order_uuid: str,
+        application_id: str,
+        kind: str,
+        url: str,
+        body: dict[str, Any],
+        due_at: float,
+    ) -> None:
+        assert message_uuid in self.state.messages and order_uuid in self.state.messages
+        self.state.webhooks.append(FakeWebhook(tenant, message_uuid, order_uuid, application_id,
+                                               kind, url, body, due_at))  # fmt: skip
+
+    async def listing(self, state: str | None, limit: int) -> list[WebhookRecord]:
+        raise NotImplementedError
+
+    async def redeliver(self, webhook_id: int, now: float) -> bool:
+        raise NotImplementedError
+
+
+class FakeJobs:
+    """Claims as storage/jobs.py does: due, pending, not leased; a lease that ran out marks the
+    try's outcome unknown."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def add(
+        self,
+        tenant: int,
+        message_uuid: str,
+        status_url: str | None,
+        failover: list[FailoverItem],
+        due_at: float,
+    ) -> None:
+        assert message_uuid in self.state.messages
+        pk = next(self.state.ids)
+        self.state.jobs[pk] = FakeJob(pk, tenant, message_uuid, status_url, failover, due_at)
+
+    async def claim(self, now: float, lease_until: float, limit: int) -> list[SendJob]:
+        due = [
+            j for j in self.state.jobs.values()
+            if j.state == "pending" and j.due_at <= now
+            and (j.claimed_until is None or j.claimed_until <= now)
+        ]  # fmt: skip
+        claimed = []
+        for job in sorted(due, key=lambda j: j.due_at)[:limit]:
+            unknown = bool(job.claimed_until)
+            job.claimed_until = lease_until
+            job.attempts += 1
+            job.first_attempt_at = job.first_attempt_at or now
+            found = self.state.messages[job.message_uuid]
+            record = found.record
+            message = OutboundMessage(record.channel, record.message_type, record.to,
+                                      record.sender, record.content, record.client_ref,
+                                      found.webhook_url)  # fmt: skip
+            claimed.append(SendJob(job.pk, job.tenant, message, job.message_uuid, found.root,
+                                   record.application_id or "", job.status_url, found.workflow,
+                                   job.attempts, job.first_attempt_at, unknown, job.failover,
+                                   record.created_at))  # fmt: skip
+        return claimed
+
+    async def finish(self, job: int, provider_message_id: str | None) -> None:
+        self.state.jobs[job].state = "done"
+        self.state.jobs[job].provider_message_id = provider_message_id
+
+    async def retry(self, job: int, due_at: float) -> None:
+        self.state.jobs[job].due_at = due_at
+        self.state.jobs[job].claimed_until = 0.0
+
+    async def cancel(self, message: int) -> None:
+        for job in self.state.jobs.values():
+            if self.state.messages[job.message_uuid].pk == message:
+                job.state = "cancelled"
+
+    async def backlog(self, now: float) -> tuple[int, float | None]:
+        due = [j.due_at for j in self.state.jobs.values() if j.state == "pending"
+               and j.due_at <= now]  # fmt: skip
+        return len(due), min(due) if due else None
+
+
 class FakeUnitOfWork:
     def __init__(self, factory: FakeUnitOfWorkFactory, write: bool) -> None:
         self.factory = factory
@@ -225,6 +404,9 @@ class FakeUnitOfWork:
         self.accounts = FakeAccounts(self.working)
         self.applications = FakeApplications(self.working)
         self.tenants = FakeTenants(self.working)
+        self.messages = FakeMessages(self.working)
+        self.webhooks = FakeWebhooks(self.working)
+        self.jobs = FakeJobs(self.working)
 
     async def __aenter__(self) -> FakeUnitOfWork:
         return self
@@ -233,7 +415,8 @@ class FakeUnitOfWork:
         pass  # the working copy is simply dropped: a rollback
 
     async def commit(self) -> None:
-        assert self.write, "a read unit of work committed"
+        # (Without `write`, the SQL unit commits its message rows in a batch: the same to a
+        # use case.) A claim writes its leases: the fake's claim does too, in the working copy.
         self.factory.committed = self.working
         self.factory.commits += 1
 

@@ -12,20 +12,22 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import AsyncIterator, Callable
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from sqlalchemy import Engine
 from starlette.routing import Router
 
-from ..channels.sandbox import SandboxChannel
+from ..channels import sandbox_channels
 from ..config import Settings, get_settings
+from ..delivery.backlog import Backlog
 from ..delivery.client import WebhookClient
 from ..delivery.dispatcher import Dispatcher
+from ..delivery.sender import Sender
 from ..domain.webhooks import RetryPolicy
 from ..security.jwt import JwtVerifier
 from ..security.service import SecurityService
 from ..security.tokens import TokenCipher, load_cipher
-from ..storage.db import open_database
+from ..storage.db import Database, open_database
 from ..storage.engine import make_engine
 from ..storage.uow import SqlUnitOfWorkFactory
 from .accounts import account_routes
@@ -36,6 +38,9 @@ from .http import Services, not_found
 from .messages import message_routes
 from .observability import AccessLog, Metrics, Observability
 from .sandbox import sandbox_routes
+
+if TYPE_CHECKING:
+    from ..storage.listen import Listener
 
 
 def create_app(
@@ -56,6 +61,7 @@ def create_app(
         on_connections=metrics.db_connections.set,
     )
     uow_factory = SqlUnitOfWorkFactory(db, cipher)
+    metrics.db_statements.set_function(lambda: db.count.statements)
     security = SecurityService(
         JwtVerifier(
             leeway=settings.jwt_leeway_seconds,
@@ -65,8 +71,22 @@ def create_app(
         )
     )
     services = Services(settings, uow_factory, security)
-    dispatcher = None
+    backlog = Backlog(uow_factory, settings.max_due_backlog, _backlog_setter(metrics))
+    dispatcher = sender = listener = None
     if settings.dispatcher:
+        sender = Sender(
+            uow_factory,
+            sandbox_channels(),
+            RetryPolicy(
+                settings.provider_retry_first_seconds,
+                settings.provider_retry_max_seconds,
+                settings.provider_retry_horizon_seconds,
+            ),
+            timeout=settings.provider_timeout_seconds,
+            lease=settings.send_lease_seconds,
+            concurrency=settings.send_concurrency,
+            on_try=lambda outcome: metrics.sends.labels(outcome).inc(),
+        )
         dispatcher = Dispatcher(
             uow_factory,
             WebhookClient(
@@ -88,7 +108,9 @@ def create_app(
             on_stats=_stats_setter(metrics),
             requests=lambda: metrics.in_flight,
         )
-        uow_factory.on_outbox = dispatcher.wake
+        uow_factory.on_written.append(_waker(sender.wake, dispatcher.wake))
+        listener = _listener(db, {"chatapp_send_jobs": sender.wake,
+                                  "chatapp_webhooks": dispatcher.wake})  # fmt: skip
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: object) -> AsyncIterator[None]:
@@ -96,11 +118,15 @@ def create_app(
         # collector from walking it again and again under load.
         gc.collect()
         gc.freeze()
-        if dispatcher is not None:
-            dispatcher.start()
+        backlog.start()
+        for worker in (sender, dispatcher, listener):
+            if worker is not None:
+                worker.start()
         yield
-        if dispatcher is not None:
-            await dispatcher.stop()
+        for worker in (listener, sender, dispatcher):
+            if worker is not None:
+                await worker.stop()
+        await backlog.stop()
         await uow_factory.close()
 
     router = Router(
@@ -109,8 +135,9 @@ def create_app(
             *application_routes(services),
             *message_routes(
                 services,
-                SandboxChannel(),
+                backlog,
                 lambda channel: metrics.messages_accepted.labels(channel).inc(),
+                metrics.throttled.inc,
             ),
             *sandbox_routes(services),
             *health_routes(uow_factory, metrics),
@@ -122,6 +149,36 @@ def create_app(
     )
     log = AccessLog(settings.log_format, stream=log_stream) if settings.access_log else None
     return Observability(router, metrics, log)
+
+
+def _waker(
+    sender: Callable[[], None], dispatcher: Callable[[], None]
+) -> Callable[[set[str]], None]:
+    def wake(tables: set[str]) -> None:
+        if "send_jobs" in tables:
+            sender()
+        if "webhooks" in tables:
+            dispatcher()
+
+    return wake
+
+
+def _listener(db: Database, wake: dict[str, Callable[[], None]]) -> Listener | None:
+    """PostgreSQL: other processes' new work wakes this one at once (storage/listen.py)."""
+    conninfo = getattr(db, "conninfo", None)
+    if conninfo is None:
+        return None
+    from ..storage.listen import Listener  # psycopg is imported by those who use it
+
+    return Listener(conninfo, wake)
+
+
+def _backlog_setter(metrics: Metrics) -> Callable[[str, int, float], None]:
+    def set_backlog(kind: str, due: int, oldest_age: float) -> None:
+        metrics.backlog.labels(kind).set(due)
+        metrics.backlog_oldest_age.labels(kind).set(oldest_age)
+
+    return set_backlog
 
 
 def _stats_setter(metrics: Metrics) -> Callable[[int, float], None]:

@@ -7,6 +7,7 @@ one a request belongs to is decided by its path. Registered once, in the app fac
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,7 @@ from ..domain.errors import (
     MessageRejected,
     NotAuthenticated,
     ServiceUnavailable,
+    Throttled,
     UnlinkConflict,
     UnsupportedChannel,
 )
@@ -187,6 +189,7 @@ MESSAGES_TABLE: dict[type[DomainError], tuple[int, str, str]] = {
     AccessDenied: (403, _VONAGE + "#forbidden", "Forbidden"),
     MessageNotFound: (404, _VONAGE + "#not-found", "Not Found"),
     ServiceUnavailable: (503, _VONAGE + "#service-unavailable", "Service Unavailable"),
+    Throttled: (429, _VONAGE + "/messages#1000", "Throttled"),
 }
 # The spec's 401, as its example gives it.
 MESSAGES_401 = {
@@ -216,6 +219,8 @@ def _messages_response(request: Request, exc: Exception) -> Response:
             body["invalid_parameters"] = [{"name": p.name, "reason": p.reason} for p in exc.params]
         if status == 503:
             headers["Retry-After"] = "1"
+        elif isinstance(exc, Throttled):
+            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     elif isinstance(exc, HTTPException) and exc.status_code in _MESSAGES_HTTP:
         status = exc.status_code
         anchor, title, detail = _MESSAGES_HTTP[status]

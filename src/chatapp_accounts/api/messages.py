@@ -11,7 +11,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..domain import messages
-from ..domain.ports import Channel
+from ..domain.errors import Throttled
+from ..domain.ports import Load
 from . import message_bodies
 from .auth import credentials
 from .http import Services, json_input, json_response, route
@@ -21,7 +22,10 @@ PREFIX = "/v1/messages"
 
 
 def message_routes(
-    services: Services, channel: Channel, on_accepted: Callable[[str], None]
+    services: Services,
+    load: Load,
+    on_accepted: Callable[[str], None],
+    on_throttled: Callable[[], None],
 ) -> list[Route]:
     call = services.call
     limit = services.settings.max_body_bytes
@@ -30,13 +34,17 @@ def message_routes(
     async def send(request: Request) -> Response:
         scope = request.scope
         creds = credentials(scope)
-        sent = await call(
-            scope,
-            messages.send_message,
-            creds,
-            await json_input(request, limit, message_bodies.outbound_messages),
-            channel,
-        )
+        try:
+            sent = await call(
+                scope,
+                messages.send_message,
+                creds,
+                await json_input(request, limit, message_bodies.outbound_messages),
+                load,
+            )
+        except Throttled:
+            on_throttled()
+            raise
         on_accepted(sent.channel)
         body: dict[str, Any] = {"message_uuid": sent.message_uuid}
         if sent.workflow_id is not None:

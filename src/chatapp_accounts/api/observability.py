@@ -77,6 +77,26 @@ class Metrics:
             "chatapp_webhook_oldest_pending_age_seconds", "Age of the oldest pending webhook",
             registry=r, multiprocess_mode="max",
         )  # fmt: skip
+        self.db_statements = Gauge(
+            "chatapp_db_statements", "Statements this process has sent to the database (BEGIN "
+            "and COMMIT included), since it started", registry=r, multiprocess_mode="all",
+        )  # fmt: skip
+        self.backlog = Gauge(
+            "chatapp_backlog", "Work due now and not yet done (all processes), by kind "
+            "(send_job, webhook)", ["kind"], registry=r, multiprocess_mode="max",
+        )  # fmt: skip
+        self.backlog_oldest_age = Gauge(
+            "chatapp_backlog_oldest_due_age_seconds", "How long the oldest due work has been "
+            "due, by kind (send_job, webhook)", ["kind"], registry=r, multiprocess_mode="max",
+        )  # fmt: skip
+        self.sends = Counter(
+            "chatapp_send_tries", "Tries to hand a message to its channel, by outcome "
+            "(taken, retry, failed, unknown_retried)", ["outcome"], registry=r,
+        )  # fmt: skip
+        self.throttled = Counter(
+            "chatapp_sends_throttled", "Sends refused with 429: the due backlog was past its bound",
+            registry=r,
+        )  # fmt: skip
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:

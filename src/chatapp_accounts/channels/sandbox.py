@@ -42,3 +42,6 @@ class SandboxChannel:
         if to.endswith("0003"):
             return [submitted]
         return [submitted, StatusChange("delivered", now)]
+
+    async def close(self) -> None:
+        """Nothing to let go of."""

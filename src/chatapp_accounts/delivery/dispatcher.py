@@ -26,9 +26,10 @@ import logging
 import time
 from collections.abc import Callable
 
+from ..domain.errors import ServiceUnavailable
 from ..domain.webhooks import Outcome, RetryPolicy, decide
 from ..security.webhooks import sign_webhook
-from ..storage.messages import Claimed, Result
+from ..storage.outbox import Claimed, Result
 from ..storage.uow import SqlUnitOfWorkFactory
 from .client import WebhookClient
 
@@ -129,6 +130,10 @@ class Dispatcher:
                 await self._housekeeping()
             except asyncio.CancelledError:
                 raise
+            except ServiceUnavailable:
+                log.warning("webhook dispatcher: the database cannot be reached; retrying in 1 s")
+                await asyncio.sleep(1)
+                continue
             except Exception:
                 log.exception("webhook dispatcher turn failed; retrying in 1 s")
                 await asyncio.sleep(1)

@@ -79,6 +79,20 @@ class ServiceUnavailable(DomainError):
     detail = "The database cannot be reached; try again shortly"
 
 
+class Throttled(DomainError):
+    """More accepted work is due than the server can send now: the send is refused, nothing
+    stored; the client may retry after `retry_after` seconds."""
+
+    detail = (
+        "Throttled - You have exceeded the submission capacity allowed on this account. "
+        "Please wait and retry"
+    )
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__()
+        self.retry_after = retry_after
+
+
 class TenantNotFound(DomainError):
     def __init__(self, api_key: str) -> None:
         super().__init__(f"no tenant with api_key {api_key!r}")

@@ -1,7 +1,9 @@
-"""Use cases of the Messages API (send, update) and of its sandbox (a simulated customer sends,
-reads; the messages listed). Each webhook a use case causes is written to the outbox in its
-own transaction (uow.webhooks), so it exists exactly when what caused it does; the dispatcher
-(delivery/) sends it later."""
+"""Use cases of the Messages API (send, update), of the senders that hand messages to their
+channels (claim, record), and of the sandbox (a simulated customer sends, reads; the messages
+listed). Each webhook a use case causes is written to the outbox with what caused it, in one
+transaction (uow.webhooks), so it exists exactly when what caused it does; the dispatcher
+(delivery/) sends it later. A send is a hand-over: the message and its send job are stored, and
+a sender (delivery/sender.py) gives it to its channel."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Final
+
+import msgspec
 
 from . import rules
 from .errors import (
@@ -18,24 +22,28 @@ from .errors import (
     InvalidSender,
     MessageNotFound,
     NotAuthenticated,
+    Throttled,
 )
 from .models import (
     CHANNEL_PROVIDERS,
     Application,
     BearerCredentials,
     Credentials,
+    FailoverItem,
     InboundInput,
     MessageFilter,
     MessagePage,
     MessageRecord,
     OutboundMessage,
+    SendJob,
     Sent,
     StatusChange,
     Tenant,
 )
 from .payloads import inbound_body, status_body
-from .ports import Channel, Security, UnitOfWork, UnitOfWorkFactory
+from .ports import Load, Security, UnitOfWork, UnitOfWorkFactory
 from .tenants import authenticate
+from .webhooks import RetryPolicy
 
 # A message that ends so is followed by the next one of its failover list.
 FAILED: Final = ("rejected", "undeliverable")
@@ -52,19 +60,29 @@ def _webhook_url(application: Application | None, kind: str) -> str | None:
     return address if isinstance(address, str) and address else None
 
 
+async def _linked_application(
+    uow: UnitOfWork, tenant_id: int, channel: str, external_id: str
+) -> tuple[bool, Application | None]:
+    """(whether the tenant has this account of this channel: another tenant's is none of its
+    own, the application linked to it: None when none is)."""
+    account = None
+    if rules.could_be_external_id(external_id):
+        account = await uow.accounts.get(tenant_id, CHANNEL_PROVIDERS[channel], external_id)
+    if account is None:
+        return False, None
+    if account.application_id is None:
+        return True, None
+    return True, await uow.applications.get(tenant_id, account.application_id)
+
+
 async def _sender(uow: UnitOfWork, tenant: Tenant, message: OutboundMessage) -> Application:
     """The application a message is sent for: its `from` account's, which must be the caller's
     tenant's, linked, and (with a JWT) linked to the token's application. Another tenant's
     account is answered like one that does not exist."""
     channel, sender = message.channel, message.sender
-    account = None
-    if rules.could_be_external_id(sender):
-        account = await uow.accounts.get(tenant.id, CHANNEL_PROVIDERS[channel], sender)
-    if account is None:
+    exists, application = await _linked_application(uow, tenant.id, channel, sender)
+    if not exists:
         raise InvalidSender(f"There is no {channel} account '{sender}' in your account")
-    application = None
-    if account.application_id is not None:
-        application = await uow.applications.get(tenant.id, account.application_id)
     if application is None:
         raise InvalidSender(f"The {channel} account '{sender}' is not linked to an application")
     if tenant.application_id is not None and application.id != tenant.application_id:
@@ -74,68 +92,161 @@ async def _sender(uow: UnitOfWork, tenant: Tenant, message: OutboundMessage) -> 
     return application
 
 
+def _outbound(message: OutboundMessage, message_uuid: str, application_id: str, at: float,
+              ) -> MessageRecord:  # fmt: skip
+    return MessageRecord(
+        uuid=message_uuid,
+        direction="outbound",
+        channel=message.channel,
+        message_type=message.message_type,
+        to=message.to,
+        sender=message.sender,
+        status=None,  # queued: its statuses come when the channel takes it
+        application_id=application_id,
+        client_ref=message.client_ref,
+        created_at=at,
+        content=message.content,
+    )
+
+
 async def send_message(
     uow_factory: UnitOfWorkFactory,
     security: Security,
     credentials: Credentials,
     inputs: Callable[[], list[OutboundMessage]],
-    channel: Channel,
+    load: Load,
 ) -> Sent:
-    """Send a message and its failover list: each is handed to the channel in turn until one
-    does not end `rejected` or `undeliverable`. The answer comes once the messages, their
-    statuses and the status webhooks are committed. The channel is called outside any
-    transaction (a provider's is a network call)."""
+    """Accept a message and its failover list: the first message and its send job are stored
+    in one transaction, and the answer says so; a sender hands it to its channel later
+    (delivery/sender.py, `send_claimed`), the rest of the list following one by one while each
+    ends `rejected` or `undeliverable`. Refused (Throttled) while more work is due than the
+    process can send now."""
     async with uow_factory() as uow:
         tenant = await authenticate(uow, security, credentials)
         messages = inputs()
         applications = [await _sender(uow, tenant, message) for message in messages]
-    workflow_id = str(uuid.uuid4()) if len(messages) > 1 else None
-    outcomes: list[tuple[str, float, list[StatusChange]]] = []
-    for message in messages:
+        wait = load.refuse()
+        if wait is not None:
+            raise Throttled(wait)
+        now = time.time()
+        workflow_id = str(uuid.uuid4()) if len(messages) > 1 else None
+        first, application = messages[0], applications[0]
         message_uuid = str(uuid.uuid4())
-        sent_at = time.time()
-        changes = await channel.submit(message, message_uuid)
-        outcomes.append((message_uuid, sent_at, changes))
-        if not changes or changes[-1].status not in FAILED:
-            break
-    async with uow_factory(write=True) as uow:
-        root: int | None = None
-        for number, (message_uuid, sent_at, changes) in enumerate(outcomes, 1):
-            message, application = messages[number - 1], applications[number - 1]
-            record = MessageRecord(
-                uuid=message_uuid,
-                direction="outbound",
-                channel=message.channel,
-                message_type=message.message_type,
-                to=message.to,
-                sender=message.sender,
-                status=changes[-1].status if changes else None,  # its statuses come with it
-                application_id=application.id,
-                client_ref=message.client_ref,
-                created_at=sent_at,
-                content=message.content,
-            )
-            workflow = None
-            if workflow_id is not None:
-                workflow = {
-                    "workflow_id": workflow_id,
-                    "items_number": str(number),
-                    "items_total": str(len(messages)),
-                }
-            pk = await uow.messages.add(
-                tenant.id, record, root=root, webhook_url=message.webhook_url, workflow=workflow
-            )
-            root = pk if root is None else root
-            url = message.webhook_url or _webhook_url(application, "status_url")
-            for change in changes:
-                await uow.messages.add_status(pk, change, current=False)
-                if url is not None:
-                    body = status_body(record, change, workflow)
-                    await uow.webhooks.add(
-                        tenant.id, pk, root, application.id, "status", url, body, change.at
-                    )
+        workflow = _workflow(workflow_id, 1, len(messages)) if workflow_id else None
+        await uow.messages.add(
+            tenant.id,
+            _outbound(first, message_uuid, application.id, now),
+            root=None,
+            webhook_url=first.webhook_url,
+            workflow=workflow,
+        )
+        rest = [
+            FailoverItem(m, a.id, m.webhook_url or _webhook_url(a, "status_url"))
+            for m, a in zip(messages[1:], applications[1:], strict=True)
+        ]
+        status_url = first.webhook_url or _webhook_url(application, "status_url")
+        await uow.jobs.add(tenant.id, message_uuid, status_url, rest, now)
         await uow.commit()
-    return Sent(outcomes[0][0], messages[0].channel, workflow_id)
+    return Sent(message_uuid, first.channel, workflow_id)
+
+
+def _workflow(workflow_id: str, number: int, total: int) -> dict[str, str]:
+    return {"workflow_id": workflow_id, "items_number": str(number), "items_total": str(total)}
+
+
+# The senders' side (delivery/sender.py) --------------------------------------------------
+
+
+class SendOutcome(msgspec.Struct, frozen=True):
+    """What became of a claimed job's try: the statuses the channel gave (empty: it did not
+    take the message, tried again at `retry_at`), and its id for the message."""
+
+    job: SendJob
+    changes: list[StatusChange]
+    provider_message_id: str | None = None
+    retry_at: float | None = None
+
+
+ERRORS_URL = "https://developer.vonage.com/api-errors/messages#"
+
+
+def send_failed(job: SendJob, detail: str, now: float) -> SendOutcome:
+    """The message ends `undeliverable` with 1331 (the provider, or the channel, failed)."""
+    error = {
+        "type": ERRORS_URL + "1331",
+        "title": "1331",
+        "detail": f"Provider error - {detail}",
+        "instance": job.message_uuid,
+    }
+    return SendOutcome(job, [StatusChange("undeliverable", now, error)])
+
+
+def send_unanswered(job: SendJob, now: float, policy: RetryPolicy, reason: str) -> SendOutcome:
+    """The channel did not answer (a timeout, a connection error): tried again on the
+    schedule, until the horizon from the first try; then `undeliverable`."""
+    delay = rules.retry_delay(job.attempts, policy.first, policy.max_interval)
+    if now + delay > job.first_attempt_at + policy.retry_for:
+        waited = now - job.first_attempt_at
+        return send_failed(job, f"{job.attempts} tries over {waited:.0f} s; last: {reason}", now)
+    return SendOutcome(job, [], retry_at=now + delay)
+
+
+async def claim_sends(
+    uow_factory: UnitOfWorkFactory, now: float, lease_until: float, limit: int
+) -> list[SendJob]:
+    async with uow_factory(write=True) as uow:
+        jobs = await uow.jobs.claim(now, lease_until, limit)
+        await uow.commit()
+    return jobs
+
+
+async def record_send(uow_factory: UnitOfWorkFactory, outcome: SendOutcome) -> None:
+    """A try's outcome: the message's statuses and their webhooks, its job done (or due
+    again); after a failure, the next message of its failover list and its job. (The senders
+    record a turn's outcomes each in its own unit: they are written in one batch, and one that
+    fails fails alone.)"""
+    async with uow_factory() as uow:
+        await _record_send(uow, outcome)
+        await uow.commit()
+
+
+async def _record_send(uow: UnitOfWork, outcome: SendOutcome) -> None:
+    job, changes = outcome.job, outcome.changes
+    if not changes:
+        await uow.jobs.retry(job.pk, outcome.retry_at or time.time())
+        return
+    message = job.message
+    record = _outbound(message, job.message_uuid, job.application_id, job.created_at)
+    for number, change in enumerate(changes, 1):
+        await uow.messages.add_status(job.message_uuid, change, current=number == len(changes))
+        if job.status_url is not None:
+            body = status_body(record, change, job.workflow)
+            await uow.webhooks.add(job.tenant_id, job.message_uuid, job.root, job.application_id,
+                                   "status", job.status_url, body, change.at)  # fmt: skip
+    await uow.jobs.finish(job.pk, outcome.provider_message_id)
+    if changes[-1].status not in FAILED or not job.failover:
+        return
+    following, rest = job.failover[0], job.failover[1:]
+    now = time.time()
+    next_uuid = str(uuid.uuid4())
+    workflow = None
+    if job.workflow is not None:
+        number = int(job.workflow["items_number"]) + 1
+        workflow = _workflow(job.workflow["workflow_id"], number, int(job.workflow["items_total"]))
+    await uow.messages.add(
+        job.tenant_id,
+        _outbound(following.message, next_uuid, following.application_id, now),
+        root=job.root,
+        webhook_url=following.message.webhook_url,
+        workflow=workflow,
+    )
+    await uow.jobs.add(job.tenant_id, next_uuid, following.status_url, rest, now)
+
+
+async def send_backlog(uow_factory: UnitOfWorkFactory, now: float) -> tuple[int, float | None]:
+    """(send jobs due now, when the oldest came due)."""
+    async with uow_factory() as uow:
+        return await uow.jobs.backlog(now)
 
 
 async def update_message(
@@ -146,10 +257,11 @@ async def update_message(
     inputs: Callable[[], str],
 ) -> None:
     """PATCH (JWT only, as the spec): `read` on an inbound WhatsApp or RCS message, `revoked`
-    on an outbound RCS message not yet delivered, of the token's application."""
+    on an outbound RCS message not yet delivered, of the token's application. A message whose
+    send job has not run yet is revoked by cancelling the job."""
     if not isinstance(credentials, BearerCredentials):
         raise NotAuthenticated()
-    async with uow_factory(write=True) as uow:
+    async with uow_factory() as uow:
         tenant = await authenticate(uow, security, credentials)
         status = inputs()
         found = None
@@ -158,6 +270,7 @@ async def update_message(
         if found is None or found.record.application_id != tenant.application_id:
             raise MessageNotFound()
         record = found.record
+        queued = found.job == "pending"
         if status == "read":
             allowed = record.direction == "inbound" and record.channel in ("whatsapp", "rcs")
             reason = "only an inbound WhatsApp or RCS message can be marked read"
@@ -165,7 +278,7 @@ async def update_message(
             allowed = (
                 record.direction == "outbound"
                 and record.channel == "rcs"
-                and record.status == "submitted"
+                and (record.status == "submitted" or queued)
             )
             reason = (
                 "only an outbound RCS message not yet delivered can be revoked "
@@ -174,7 +287,9 @@ async def update_message(
         if not allowed:
             raise InvalidMessageParams(params=[InvalidParam("status", reason)])
         if record.status != status:
-            await uow.messages.add_status(found.pk, StatusChange(status, time.time()))
+            if queued and status == "revoked":
+                await uow.jobs.cancel(found.pk)
+            await uow.messages.add_status(record.uuid, StatusChange(status, time.time()))
         await uow.commit()
 
 
@@ -184,14 +299,9 @@ async def update_message(
 async def _receive(uow: UnitOfWork, tenant_id: int, inbound: InboundInput) -> str:
     """Store a customer's message to one of the tenant's accounts and its inbound webhook."""
     channel, to = inbound.channel, inbound.to
-    account = None
-    if rules.could_be_external_id(to):
-        account = await uow.accounts.get(tenant_id, CHANNEL_PROVIDERS[channel], to)
-    if account is None:
+    exists, application = await _linked_application(uow, tenant_id, channel, to)
+    if not exists:
         raise InvalidRecipient(f"There is no {channel} account '{to}' in your account")
-    application = None
-    if account.application_id is not None:
-        application = await uow.applications.get(tenant_id, account.application_id)
     if application is None:
         raise InvalidRecipient(
             f"The {channel} account '{to}' is not linked to an application: nothing would "
@@ -221,11 +331,13 @@ async def _receive(uow: UnitOfWork, tenant_id: int, inbound: InboundInput) -> st
         created_at=now,
         content=inbound.content,
     )
-    pk = await uow.messages.add(tenant_id, record, root=None, webhook_url=None, workflow=None)
+    await uow.messages.add(tenant_id, record, root=None, webhook_url=None, workflow=None)
     url = _webhook_url(application, "inbound_url")
     if url is not None:
         body = inbound_body(record, inbound, replied_from)
-        await uow.webhooks.add(tenant_id, pk, pk, application.id, "inbound", url, body, now)
+        await uow.webhooks.add(
+            tenant_id, record.uuid, record.uuid, application.id, "inbound", url, body, now
+        )
     return record.uuid
 
 
@@ -245,7 +357,7 @@ async def _read(uow: UnitOfWork, tenant_id: int | None, message_uuid: str) -> No
             [InvalidParam("message_uuid", f"the message is {record.status}, not delivered")],
         )
     change = StatusChange("read", time.time())
-    await uow.messages.add_status(found.pk, change)
+    await uow.messages.add_status(record.uuid, change)
     application = None
     if record.application_id is not None:
         application = await uow.applications.get(found.tenant_id, record.application_id)
@@ -253,7 +365,7 @@ async def _read(uow: UnitOfWork, tenant_id: int | None, message_uuid: str) -> No
     if url is not None and application is not None:
         body = status_body(record, change, found.workflow)
         await uow.webhooks.add(
-            found.tenant_id, found.pk, found.root, application.id, "status", url, body, change.at
+            found.tenant_id, record.uuid, found.root, application.id, "status", url, body, change.at
         )
 
 
@@ -263,7 +375,7 @@ async def sandbox_inbound(
     credentials: Credentials,
     inputs: Callable[[], InboundInput],
 ) -> str:
-    async with uow_factory(write=True) as uow:
+    async with uow_factory() as uow:
         tenant = await authenticate(uow, security, credentials)
         message_uuid = await _receive(uow, tenant.id, inputs())
         await uow.commit()
@@ -276,7 +388,7 @@ async def sandbox_read(
     credentials: Credentials,
     message_uuid: str,
 ) -> None:
-    async with uow_factory(write=True) as uow:
+    async with uow_factory() as uow:
         tenant = await authenticate(uow, security, credentials)
         await _read(uow, tenant.id, message_uuid)
         await uow.commit()
@@ -299,7 +411,7 @@ async def list_messages(
 
 
 async def operator_inbound(uow_factory: UnitOfWorkFactory, inbound: InboundInput) -> str:
-    async with uow_factory(write=True) as uow:
+    async with uow_factory() as uow:
         owner = None
         if rules.could_be_external_id(inbound.to):
             owner = await uow.accounts.owner(CHANNEL_PROVIDERS[inbound.channel], inbound.to)
@@ -311,7 +423,7 @@ async def operator_inbound(uow_factory: UnitOfWorkFactory, inbound: InboundInput
 
 
 async def operator_read(uow_factory: UnitOfWorkFactory, message_uuid: str) -> None:
-    async with uow_factory(write=True) as uow:
+    async with uow_factory() as uow:
         await _read(uow, None, message_uuid)
         await uow.commit()
 

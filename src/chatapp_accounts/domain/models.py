@@ -177,6 +177,32 @@ class OutboundMessage(msgspec.Struct, frozen=True):
     webhook_url: str | None = None
 
 
+class FailoverItem(msgspec.Struct, frozen=True):
+    """A message of a send's failover list still to be sent, with where its statuses go."""
+
+    message: OutboundMessage
+    application_id: str
+    status_url: str | None
+
+
+class SendJob(msgspec.Struct, frozen=True):
+    """A message handed over to be sent, as a sender claims it (storage/jobs.py)."""
+
+    pk: int
+    tenant_id: int
+    message: OutboundMessage
+    message_uuid: str
+    root: str  # the uuid of its workflow's first message
+    application_id: str
+    status_url: str | None  # where its status webhooks go (fixed when it was accepted)
+    workflow: dict[str, str] | None
+    attempts: int  # this one included
+    first_attempt_at: float
+    outcome_unknown: bool  # claimed again after a lease ran out mid-try
+    failover: list[FailoverItem]
+    created_at: float
+
+
 class StatusChange(msgspec.Struct, frozen=True):
     """What a channel says became of a message: a status, when, and the spec's `error` object
     for `rejected` and `undeliverable`."""
@@ -237,11 +263,12 @@ class StoredMessage(msgspec.Struct, frozen=True):
     """A message as the use cases read it back: its record, and what only the server uses."""
 
     pk: int
-    root: int  # the pk of its workflow's first message (its own when it is the first)
+    root: str  # the uuid of its workflow's first message (its own when it is the first)
     tenant_id: int
     record: MessageRecord
     webhook_url: str | None
     workflow: dict[str, str] | None
+    job: str | None = None  # its send job's state (pending, done, cancelled); None: it has none
 
 
 class MessageRecord(msgspec.Struct, frozen=True):

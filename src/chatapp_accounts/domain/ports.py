@@ -9,10 +9,12 @@ from .models import (
     Account,
     Application,
     ApplicationKey,
+    FailoverItem,
     MessageFilter,
     MessageRecord,
     OutboundMessage,
     Provider,
+    SendJob,
     StatusChange,
     StoredMessage,
     TenantRecord,
@@ -101,18 +103,23 @@ class TenantRepository(Protocol):
 
 
 class MessageRepository(Protocol):
+    """Messages and their statuses. Writes refer to messages by uuid and are committed with the
+    unit of work (storage/batch.py: in batches with other units')."""
+
     async def add(
         self,
         tenant: int,
         record: MessageRecord,
         *,
-        root: int | None,
+        root: str | None,
         webhook_url: str | None,
         workflow: dict[str, str] | None,
-    ) -> int:
-        """Insert; the new message's pk (`root` None: it is its workflow's first)."""
+    ) -> None:
+        """Insert (`root`: the uuid of its workflow's first message; None: it is the first)."""
 
-    async def add_status(self, message: int, change: StatusChange, *, current: bool = True) -> None:
+    async def add_status(
+        self, message_uuid: str, change: StatusChange, *, current: bool = True
+    ) -> None:
         """Record a status and (`current`) make it the message's current one."""
 
     async def get(self, tenant: int | None, uuid: str) -> StoredMessage | None:
@@ -131,19 +138,49 @@ class WebhookRepository(Protocol):
     async def add(
         self,
         tenant: int,
-        message: int,
-        order_key: int,
+        message_uuid: str,
+        order_uuid: str,
         application_id: str,
         kind: str,
         url: str,
         body: dict[str, Any],
         due_at: float,
-    ) -> None: ...
+    ) -> None:
+        """`order_uuid`: the workflow's first message; its webhooks go out in order."""
 
     async def listing(self, state: str | None, limit: int) -> list[WebhookRecord]: ...
 
     async def redeliver(self, webhook_id: int, now: float) -> bool:
         """Make a webhook pending again, due now, with a fresh retry window."""
+
+
+class SendJobRepository(Protocol):
+    """The hand-over: a job per outbound message, claimed by the senders (delivery/)."""
+
+    async def add(
+        self,
+        tenant: int,
+        message_uuid: str,
+        status_url: str | None,
+        failover: list[FailoverItem],
+        due_at: float,
+    ) -> None: ...
+
+    async def claim(self, now: float, lease_until: float, limit: int) -> list[SendJob]:
+        """Up to `limit` due jobs, leased until `lease_until` (another process's are skipped);
+        in a unit of work of its own (`write=True`)."""
+
+    async def finish(self, job: int, provider_message_id: str | None) -> None:
+        """The channel took the message (or refused it for good): the job is done."""
+
+    async def retry(self, job: int, due_at: float) -> None:
+        """Not taken this time: due again at `due_at`, its lease given back."""
+
+    async def cancel(self, message: int) -> None:
+        """The message was revoked before its job ran."""
+
+    async def backlog(self, now: float) -> tuple[int, float | None]:
+        """(due jobs, when the oldest of them came due)."""
 
 
 class Channel(Protocol):
@@ -152,6 +189,24 @@ class Channel(Protocol):
     async def submit(self, message: OutboundMessage, message_uuid: str) -> list[StatusChange]:
         """Send it; the statuses known once it is handed over, in order (the sandbox knows
         them all at once; a provider knows `submitted` or `rejected`, the rest comes later)."""
+
+    async def close(self) -> None:
+        """Let go of what it holds (connections)."""
+
+
+class Channels(Protocol):
+    """The channel each message channel (messenger, whatsapp, ...) sends through."""
+
+    def get(self, channel: str) -> Channel: ...
+
+    async def close(self) -> None: ...
+
+
+class Load(Protocol):
+    """Whether the process takes more work: the due backlog against its bound."""
+
+    def refuse(self) -> float | None:
+        """None: take it; else the seconds after which to ask again (Retry-After)."""
 
 
 class UnitOfWork(Protocol):
@@ -172,15 +227,22 @@ class UnitOfWork(Protocol):
     @property
     def webhooks(self) -> WebhookRepository: ...
 
+    @property
+    def jobs(self) -> SendJobRepository: ...
+
     async def __aenter__(self) -> UnitOfWork: ...
 
     async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None: ...
 
-    async def commit(self) -> None: ...
+    async def commit(self) -> None:
+        """Commit what the unit wrote. Without `write`, its message rows are committed in a
+        batch with other units' (storage/batch.py)."""
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self, *, write: bool = False) -> UnitOfWork: ...
+    def __call__(self, *, write: bool = False) -> UnitOfWork:
+        """`write`: a transaction of its own from the first statement (read-then-write rules:
+        accounts, applications); else reads see committed rows and writes go in batches."""
 
 
 class Security(Protocol):

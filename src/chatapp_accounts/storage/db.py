@@ -64,11 +64,15 @@ class Connection(Protocol):
 
     async def rollback(self) -> None: ...
 
+    async def write_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """Run the statements as one transaction and commit it (storage/batch.py)."""
+
 
 class Database(Protocol):
     dialect: str
     engine: Engine  # SQLAlchemy's, for migrations and operator commands
     IntegrityError: type[Exception]
+    count: StatementCount
 
     def sql(self, statement: str) -> str:
         """A statement written with `?` placeholders, in the driver's own."""
@@ -85,15 +89,26 @@ class Database(Protocol):
     async def close(self) -> None: ...
 
 
+class StatementCount:
+    """Statements a database's connections have sent (BEGIN, COMMIT and savepoints included):
+    the `chatapp_db_statements` metric, and the benchmark's statements per message."""
+
+    __slots__ = ("statements",)
+
+    def __init__(self) -> None:
+        self.statements = 0
+
+
 class ConnectionUnavailable(Exception):
     """No connection to the database could be had (the storage layer answers 503 for it)."""
 
 
 class SqliteConnection:
-    __slots__ = ("_deferred", "_group", "_unit", "_waiting", "raw", "repositories")
+    __slots__ = ("_count", "_deferred", "_group", "_unit", "_waiting", "raw", "repositories")
 
-    def __init__(self, raw: Any) -> None:
+    def __init__(self, raw: Any, count: StatementCount) -> None:
         self.raw = raw
+        self._count = count
         self.repositories: object = None
         # The open group transaction's COMMIT, which its units' commit() await.
         self._group: asyncio.Future[None] | None = None
@@ -101,20 +116,24 @@ class SqliteConnection:
         self._unit = False  # a write unit of work's savepoint is open
         self._deferred = False  # the group's turn to commit came while a unit was open
 
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        self._count.statements += 1
+        return self.raw.execute(sql, params)
+
     @property
     def in_unit(self) -> bool:
         return self._unit
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        row: Row | None = self.raw.execute(sql, params).fetchone()
+        row: Row | None = self._run(sql, params).fetchone()
         return row
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        rows: list[Row] = self.raw.execute(sql, params).fetchall()
+        rows: list[Row] = self._run(sql, params).fetchall()
         return rows
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return int(self.raw.execute(sql, params).rowcount)
+        return int(self._run(sql, params).rowcount)
 
     async def begin(self) -> None:
         loop = asyncio.get_running_loop()
@@ -123,16 +142,16 @@ class SqliteConnection:
         if self._group is None:
             # The write lock up front: a read-then-write transaction never fails half-way
             # with "database is locked".
-            self.raw.execute("BEGIN IMMEDIATE")
+            self._run("BEGIN IMMEDIATE")
             self._group = loop.create_future()
             loop.call_soon(self.end_group)
-        self.raw.execute("SAVEPOINT unit")
+        self._run("SAVEPOINT unit")
         self._unit = True
 
     async def commit(self) -> None:
         group = self._group
         assert self._unit and group is not None
-        self.raw.execute("RELEASE unit")
+        self._run("RELEASE unit")
         self._close_unit()
         self._waiting += 1
         await asyncio.shield(group)
@@ -142,8 +161,18 @@ class SqliteConnection:
             return
         self._close_unit()
         if self.raw.in_transaction:  # else an error rolled the whole transaction back
-            self.raw.execute("ROLLBACK TO unit")
-            self.raw.execute("RELEASE unit")
+            self._run("ROLLBACK TO unit")
+            self._run("RELEASE unit")
+
+    async def write_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        await self.begin()
+        try:
+            for sql, params in statements:
+                self._run(sql, params)
+        except BaseException:
+            await self.rollback()
+            raise
+        await self.commit()
 
     def _close_unit(self) -> None:
         self._unit = False
@@ -161,7 +190,7 @@ class SqliteConnection:
         try:
             if not self.raw.in_transaction:
                 raise RuntimeError("an error rolled the transaction back before its COMMIT")
-            self.raw.execute("COMMIT")
+            self._run("COMMIT")
         except Exception as exc:  # noqa: BLE001 - the units that wait are told
             self.abandon(exc)
             return
@@ -177,7 +206,7 @@ class SqliteConnection:
         self._unit = self._deferred = False
         try:
             if self.raw.in_transaction:
-                self.raw.execute("ROLLBACK")
+                self._run("ROLLBACK")
         except Exception:  # noqa: BLE001, S110 - the connection is broken: exc says why
             pass
         if group is not None and not group.done():
@@ -193,6 +222,7 @@ class SqliteDatabase:
     def __init__(self, engine: Engine, on_connections: Callable[[int], None] | None = None) -> None:
         self.engine = engine
         self._on_connections = on_connections
+        self.count = StatementCount()
         dbapi: Any = engine.dialect.dbapi
         self.IntegrityError: type[Exception] = dbapi.IntegrityError
         self._OperationalError: type[Exception] = dbapi.OperationalError
@@ -216,7 +246,7 @@ class SqliteDatabase:
             proxied.detach()  # ours for the thread's lifetime, not the engine pool's
             dbapi: Any = proxied.dbapi_connection
             dbapi.execute("PRAGMA wal_autocheckpoint = 0")
-            conn = SqliteConnection(dbapi)
+            conn = SqliteConnection(dbapi, self.count)
             setattr(self._local, slot, conn)
             self._count(conn, add=True)
             self._start_checkpointer()

@@ -1,20 +1,15 @@
-"""Messages, their statuses, and the webhook outbox: the repositories the use cases write to
-(SqlMessages, SqlWebhooks) and the outbox's side the dispatcher works (Outbox: claim, record,
-prune, stats). Plain SQL, the same on both databases but for PostgreSQL's row locks
-(`FOR UPDATE SKIP LOCKED`) when claiming."""
+"""Messages and their statuses (SqlMessages). Writes are rows committed with their unit of work
+(storage/batch.py), referring to messages by uuid; reads run at once."""
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import msgspec
 
 from ..domain.models import (
-    AttemptRecord,
     MessageFilter,
     MessageRecord,
     StatusChange,
@@ -22,8 +17,9 @@ from ..domain.models import (
     StoredMessage,
     WebhookRecord,
 )
-from ..security.tokens import TokenCipher, signature_binding
+from .batch import Insert, Op, Update
 from .db import Connection, Database
+from .outbox import MESSAGE_PK, placeholders, webhook_records
 
 _encode = msgspec.json.Encoder().encode
 
@@ -32,49 +28,20 @@ _MESSAGE = (
     "status, application_id, client_ref, created_at, content, webhook_url, workflow "
     "FROM messages "
 )
-_WEBHOOK = (
-    "SELECT w.pk, m.uuid, t.api_key, w.kind, w.url, w.state, w.created_at, w.due_at, w.body "
-    "FROM webhooks w JOIN messages m ON m.pk = w.message_pk JOIN tenants t ON t.id = w.tenant_id "
+# One message with its workflow's first message's uuid and its send job's state.
+_ONE = (
+    "SELECT m.pk, COALESCE(r.uuid, m.uuid), m.tenant_id, m.uuid, m.direction, m.channel, "
+    "m.message_type, m.to_id, m.from_id, m.status, m.application_id, m.client_ref, "
+    "m.created_at, m.content, m.webhook_url, m.workflow, j.state "
+    "FROM messages m LEFT JOIN messages r ON r.pk = m.root_pk "
+    "LEFT JOIN send_jobs j ON j.message_pk = m.pk WHERE m.uuid = ?"
 )
-
-
-@functools.lru_cache(maxsize=4096)  # an application's few URLs, again and again
-def destination(url: str) -> str:
-    """A webhook URL's scheme://host:port: the destination whose share of the dispatcher it
-    takes."""
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    default = 443 if parts.scheme == "https" else 80
-    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port or default}"
-
-
-class MessageStatements:
-    def __init__(self, db: Database) -> None:
-        q = db.sql
-        self.insert = q(
-            "INSERT INTO messages (uuid, tenant_id, root_pk, direction, channel, message_type, "
-            "to_id, from_id, status, application_id, client_ref, webhook_url, workflow, content, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk"
-        )
-        self.status_insert = q(
-            "INSERT INTO message_statuses (message_pk, status, at, error) VALUES (?, ?, ?, ?)"
-        )
-        self.status_set = q("UPDATE messages SET status = ? WHERE pk = ?")
-        self.get = q(_MESSAGE + "WHERE uuid = ? AND tenant_id = ?")
-        self.get_any = q(_MESSAGE + "WHERE uuid = ?")
-        self.webhook_insert = q(
-            "INSERT INTO webhooks (tenant_id, message_pk, order_key, application_id, kind, url, "
-            "destination, body, state, attempts, due_at, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)"
-        )
-        self.webhook_redeliver = q(
-            "UPDATE webhooks SET state = 'pending', due_at = ?, attempts = 0, "
-            "first_attempt_at = NULL, claimed_until = NULL WHERE pk = ?"
-        )
-        self.db = db
+_COLUMNS = (
+    "uuid, tenant_id, root_pk, direction, channel, message_type, to_id, from_id, status, "
+    "application_id, client_ref, webhook_url, workflow, content, created_at"
+)
+_ROW = f"(?, ?, {MESSAGE_PK}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_STATUS_ROW = f"({MESSAGE_PK}, ?, ?, ?)"
 
 
 def _filters(tenant: int | None, query: MessageFilter) -> tuple[str, list[Any]]:
@@ -95,10 +62,6 @@ def _filters(tenant: int | None, query: MessageFilter) -> tuple[str, list[Any]]:
     return (" WHERE " + " AND ".join(where)) if where else "", params
 
 
-def _placeholders(n: int) -> str:
-    return ", ".join("?" * n)
-
-
 def _record(row: Sequence[Any]) -> MessageRecord:
     return MessageRecord(
         uuid=row[3],
@@ -116,72 +79,72 @@ def _record(row: Sequence[Any]) -> MessageRecord:
 
 
 class SqlMessages:
-    __slots__ = ("_conn", "_sql")
+    __slots__ = ("_conn", "_ops", "_q")
 
-    def __init__(self, conn: Connection, sql: MessageStatements) -> None:
+    def __init__(self, conn: Connection, db: Database, ops: list[Op]) -> None:
         self._conn = conn
-        self._sql = sql
+        self._q = db.sql
+        self._ops = ops
 
     async def add(
         self,
         tenant: int,
         record: MessageRecord,
         *,
-        root: int | None,
+        root: str | None,
         webhook_url: str | None,
         workflow: dict[str, str] | None,
-    ) -> int:
-        row = await self._conn.fetchone(
-            self._sql.insert,
-            (
-                record.uuid,
-                tenant,
-                root,
-                record.direction,
-                record.channel,
-                record.message_type,
-                record.to,
-                record.sender,
-                record.status,
-                record.application_id,
-                record.client_ref,
-                webhook_url,
-                json.dumps(workflow) if workflow is not None else None,
-                _encode(record.content).decode(),
-                record.created_at,
-            ),
+    ) -> None:
+        values = (
+            record.uuid,
+            tenant,
+            root,
+            record.direction,
+            record.channel,
+            record.message_type,
+            record.to,
+            record.sender,
+            record.status,
+            record.application_id,
+            record.client_ref,
+            webhook_url,
+            json.dumps(workflow) if workflow is not None else None,
+            _encode(record.content).decode(),
+            record.created_at,
         )
-        assert row is not None
-        return int(row[0])
+        self._ops.append(Insert("messages", _COLUMNS, _ROW, values))
 
-    async def add_status(self, message: int, change: StatusChange, *, current: bool = True) -> None:
+    async def add_status(
+        self, message_uuid: str, change: StatusChange, *, current: bool = True
+    ) -> None:
         error = json.dumps(change.error) if change.error is not None else None
-        await self._conn.execute(
-            self._sql.status_insert, (message, change.status, change.at, error)
-        )
+        values = (message_uuid, change.status, change.at, error)
+        self._ops.append(Insert("message_statuses", "message_pk, status, at, error", _STATUS_ROW,
+                                values))  # fmt: skip
         if current:
-            await self._conn.execute(self._sql.status_set, (change.status, message))
+            self._ops.append(Update("messages", "uuid", message_uuid, (("status", change.status),)))
 
     async def get(self, tenant: int | None, uuid: str) -> StoredMessage | None:
         if tenant is None:
-            row = await self._conn.fetchone(self._sql.get_any, (uuid,))
+            row = await self._conn.fetchone(self._q(_ONE), (uuid,))
         else:
-            row = await self._conn.fetchone(self._sql.get, (uuid, tenant))
+            row = await self._conn.fetchone(self._q(_ONE + " AND m.tenant_id = ?"), (uuid, tenant))
         if row is None:
             return None
         return StoredMessage(
             pk=int(row[0]),
-            root=int(row[1]) if row[1] is not None else int(row[0]),
+            root=row[1],
             tenant_id=int(row[2]),
             record=_record(row),
             webhook_url=row[14],
             workflow=json.loads(row[15]) if row[15] is not None else None,
+            job=row[16],
         )
 
     async def page(
         self, tenant: int | None, query: MessageFilter
     ) -> tuple[int, list[MessageRecord]]:
-        q = self._sql.db.sql
+        q = self._q
         where, params = _filters(tenant, query)
         count = await self._conn.fetchone(q("SELECT COUNT(*) FROM messages" + where), params)  # noqa: S608 - the filters are this module's constants
         total = int(count[0]) if count is not None else 0
@@ -192,7 +155,7 @@ class SqlMessages:
         if not rows:
             return total, []
         pks = [int(row[0]) for row in rows]
-        marks = _placeholders(len(pks))
+        marks = placeholders(len(pks))
         statuses: dict[int, list[StatusRecord]] = {pk: [] for pk in pks}
         for pk, status, at, error in await self._conn.fetchall(
             q(
@@ -204,7 +167,7 @@ class SqlMessages:
             statuses[int(pk)].append(
                 StatusRecord(status, float(at), json.loads(error) if error else None)
             )
-        hooks = await _webhooks(self._conn, q, f"w.message_pk IN ({marks})", pks)
+        hooks = await webhook_records(self._conn, q, f"w.message_pk IN ({marks})", pks)
         by_message: dict[str, list[WebhookRecord]] = {}
         for hook in hooks:
             by_message.setdefault(hook.message_uuid, []).append(hook)
@@ -217,298 +180,3 @@ class SqlMessages:
             for row in rows
         ]
         return total, items
-
-
-async def _webhooks(
-    conn: Connection, q: Any, where: str, params: Sequence[Any], tail: str = " ORDER BY w.pk"
-) -> list[WebhookRecord]:
-    rows = await conn.fetchall(q(_WEBHOOK + "WHERE " + where + tail), params)
-    if not rows:
-        return []
-    pks = [int(row[0]) for row in rows]
-    attempts: dict[int, list[AttemptRecord]] = {pk: [] for pk in pks}
-    for webhook, at, url, code, error, next_at in await conn.fetchall(
-        q(
-            "SELECT webhook_pk, at, url, status_code, error, next_attempt_at FROM webhook_attempts "  # noqa: S608
-            f"WHERE webhook_pk IN ({_placeholders(len(pks))}) ORDER BY pk"
-        ),
-        pks,
-    ):
-        attempts[int(webhook)].append(
-            AttemptRecord(
-                float(at), url, code, error, float(next_at) if next_at is not None else None
-            )
-        )
-    return [
-        WebhookRecord(
-            id=int(row[0]),
-            message_uuid=row[1],
-            api_key=row[2],
-            kind=row[3],
-            url=row[4],
-            state=row[5],
-            attempts=attempts[int(row[0])],
-            created_at=float(row[6]),
-            next_attempt_at=float(row[7]) if row[5] == "pending" else None,
-            body=bytes(row[8]),
-        )
-        for row in rows
-    ]
-
-
-class SqlWebhooks:
-    __slots__ = ("_conn", "_sql", "added")
-
-    def __init__(self, conn: Connection, sql: MessageStatements) -> None:
-        self._conn = conn
-        self._sql = sql
-        # Webhooks written on this connection: a commit after more wakes the dispatcher.
-        self.added = 0
-
-    async def add(
-        self,
-        tenant: int,
-        message: int,
-        order_key: int,
-        application_id: str,
-        kind: str,
-        url: str,
-        body: dict[str, Any],
-        due_at: float,
-    ) -> None:
-        self.added += 1
-        await self._conn.execute(
-            self._sql.webhook_insert,
-            (
-                tenant,
-                message,
-                order_key,
-                application_id,
-                kind,
-                url,
-                destination(url),
-                _encode(body),
-                due_at,
-                due_at,
-            ),
-        )
-
-    async def listing(self, state: str | None, limit: int) -> list[WebhookRecord]:
-        q = self._sql.db.sql
-        where, params = ("w.state = ?", [state]) if state is not None else ("1 = 1", [])
-        return await _webhooks(
-            self._conn, q, where, [*params, limit], " ORDER BY w.pk DESC LIMIT ?"
-        )
-
-    async def redeliver(self, webhook_id: int, now: float) -> bool:
-        return await self._conn.execute(self._sql.webhook_redeliver, (now, webhook_id)) == 1
-
-
-# The dispatcher's side ---------------------------------------------------------------------
-
-
-class Claimed(msgspec.Struct, frozen=True):
-    """A webhook claimed for one attempt, with what signing it takes."""
-
-    pk: int
-    url: str
-    destination: str
-    body: bytes
-    attempts: int  # before this one
-    first_attempt_at: float | None
-    order_key: int
-    application_id: str
-    api_key: str
-    signature_secret: str | None  # None: the tenant has none (made before migration 0005)
-
-
-class Result(msgspec.Struct, frozen=True):
-    """An attempt's outcome and what the policy decided (domain/webhooks.py)."""
-
-    pk: int
-    order_key: int
-    at: float
-    url: str
-    status_code: int | None
-    error: str | None
-    state: str
-    next_attempt_at: float | None
-    first_attempt_at: float
-    retried: bool  # it had been tried before: webhooks behind it may wait on its retry
-
-
-_CHUNK = 100  # rows per multi-row statement
-_SECRETS_KEPT = 10_000
-
-
-class Outbox:
-    """Claims and records on one connection, in the dispatcher's unit of work."""
-
-    def __init__(self, db: Database, cipher: TokenCipher) -> None:
-        q = db.sql
-        self._db = db
-        self._cipher = cipher
-        # Decrypted signature secrets by their ciphertext (a replaced secret has another).
-        self._secrets: dict[bytes, str] = {}
-        lock = " FOR UPDATE OF w SKIP LOCKED" if db.dialect == "postgresql" else ""
-        # Due, not leased, and first of its workflow's pending webhooks (pk order): the
-        # statuses of a message reach its URL in order. (Leaving out the destinations whose
-        # share is full, with `destination NOT IN (...)`, made claims three times slower on
-        # SQLite: 820 -> 290 webhooks/s.)
-        # Two steps. The candidates, unlocked: due, not leased, first of their workflow's pending
-        # webhooks (pk order: the statuses of a message reach its URL in order), their
-        # destination only. Then those chosen (each destination's share respected) are read
-        # whole and locked, checked again: on PostgreSQL, locking every candidate wrote a
-        # lock into each of 2 x `free` rows a claim, most of them not taken (136 webhooks/s).
-        self._candidates = q(
-            "SELECT w.pk, w.destination FROM webhooks w "
-            "WHERE w.state = 'pending' AND w.due_at <= ? "
-            "AND (w.claimed_until IS NULL OR w.claimed_until <= ?) "
-            "AND NOT EXISTS (SELECT 1 FROM webhooks p WHERE p.order_key = w.order_key "
-            "AND p.pk < w.pk AND p.state = 'pending') "
-            "ORDER BY w.due_at LIMIT ?"
-        )
-        self._chosen = (
-            "SELECT w.pk, w.url, w.destination, w.body, w.attempts, w.first_attempt_at, "
-            "w.order_key, w.application_id, t.api_key, t.signature_secret "
-            "FROM webhooks w JOIN tenants t ON t.id = w.tenant_id "
-            "WHERE w.state = 'pending' AND (w.claimed_until IS NULL OR w.claimed_until <= ?) "
-            "AND w.pk IN "
-        )
-        self._lock = lock
-        self._q = q
-        self._record = q(
-            "UPDATE webhooks SET state = ?, attempts = attempts + 1, due_at = COALESCE(?, due_at), "
-            "first_attempt_at = COALESCE(first_attempt_at, ?), claimed_until = NULL WHERE pk = ?"
-        )
-        # A webhook waiting behind one that is retried waits until that retry: it is not read
-        # again and again by every claim meanwhile. When the one ahead ends, it is due at once.
-        self._hold = q(
-            "UPDATE webhooks SET due_at = ? WHERE order_key = ? AND pk > ? AND state = 'pending' "
-            "AND attempts = 0 AND due_at < ?"
-        )
-        self._release = q(
-            "UPDATE webhooks SET due_at = ? WHERE order_key = ? AND pk > ? AND state = 'pending' "
-            "AND attempts = 0 AND due_at > ?"
-        )
-        self._stats = q("SELECT COUNT(*), MIN(created_at) FROM webhooks WHERE state = 'pending'")
-        self._prune = q(
-            "DELETE FROM messages WHERE pk IN "
-            "(SELECT pk FROM messages WHERE created_at < ? ORDER BY created_at LIMIT ?)"
-        )
-
-    async def claim(
-        self,
-        conn: Connection,
-        now: float,
-        lease_until: float,
-        free: int,
-        room: dict[str, int],
-        per_destination: int,
-    ) -> list[Claimed]:
-        """Up to `free` due webhooks, at most `room[destination]` (else `per_destination`) of
-        any destination, leased until `lease_until`. The candidates are locked (PostgreSQL:
-        skipping those another process holds); those left over are not leased."""
-        picked: list[int] = []
-        taken: dict[str, int] = {}
-        for pk, dest in await conn.fetchall(self._candidates, (now, now, free * 2)):
-            if taken.get(dest, 0) >= room.get(dest, per_destination):
-                continue
-            taken[dest] = taken.get(dest, 0) + 1
-            picked.append(int(pk))
-            if len(picked) >= free:
-                break
-        if not picked:
-            return []
-        rows = await conn.fetchall(
-            self._q(self._chosen + f"({_placeholders(len(picked))})" + self._lock),
-            [now, *picked],
-        )
-        chosen: list[Claimed] = []
-        for row in rows:
-            dest = row[2]
-            api_key, sealed = row[8], row[9]
-            secret = None
-            if sealed is not None:
-                sealed = bytes(sealed)
-                secret = self._secrets.get(sealed)
-                if secret is None:
-                    if len(self._secrets) > _SECRETS_KEPT:
-                        self._secrets.clear()
-                    secret = self._cipher.decrypt(sealed, signature_binding(api_key))
-                    self._secrets[sealed] = secret
-            chosen.append(
-                Claimed(
-                    pk=int(row[0]),
-                    url=row[1],
-                    destination=dest,
-                    body=bytes(row[3]),
-                    attempts=int(row[4]),
-                    first_attempt_at=float(row[5]) if row[5] is not None else None,
-                    order_key=int(row[6]),
-                    application_id=row[7],
-                    api_key=api_key,
-                    signature_secret=secret,
-                )
-            )
-        for start in range(0, len(chosen), _CHUNK):
-            pks = [c.pk for c in chosen[start : start + _CHUNK]]
-            marks = _placeholders(len(pks))
-            lease = "UPDATE webhooks SET claimed_until = ? WHERE pk IN "
-            await conn.execute(self._q(lease + f"({marks})"), [lease_until, *pks])
-        return chosen
-
-    async def record(self, conn: Connection, results: Sequence[Result]) -> None:
-        """The outcomes of attempts: the webhooks' states, and an attempts row each. First
-        attempts that delivered (nearly all of them) are written a hundred a statement; the
-        others one by one, with what they mean for the webhooks behind them."""
-        plain = [r for r in results if r.state == "delivered" and not r.retried]
-        delivered = "UPDATE webhooks SET state = 'delivered', attempts = attempts + 1, "
-        delivered += "first_attempt_at = COALESCE(first_attempt_at, ?), claimed_until = NULL "
-        for start in range(0, len(plain), _CHUNK):
-            chunk = plain[start : start + _CHUNK]
-            where = f"WHERE pk IN ({_placeholders(len(chunk))})"
-            await conn.execute(
-                self._q(delivered + where), [min(r.at for r in chunk), *(r.pk for r in chunk)]
-            )
-        for r in results:
-            if r.state == "delivered" and not r.retried:
-                continue
-            await conn.execute(self._record, (r.state, r.next_attempt_at, r.first_attempt_at, r.pk))
-            if r.state == "pending" and r.next_attempt_at is not None:
-                await conn.execute(
-                    self._hold, (r.next_attempt_at, r.order_key, r.pk, r.next_attempt_at)
-                )
-            elif r.retried:
-                await conn.execute(self._release, (r.at, r.order_key, r.pk, r.at))
-        insert = "INSERT INTO webhook_attempts "
-        insert += "(webhook_pk, at, url, status_code, error, next_attempt_at) VALUES "
-        for start in range(0, len(results), _CHUNK):
-            rows = results[start : start + _CHUNK]
-            values = [
-                v
-                for r in rows
-                for v in (r.pk, r.at, r.url, r.status_code, r.error, r.next_attempt_at)
-            ]
-            marks = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(rows))
-            await conn.execute(self._q(insert + marks), values)
-
-    async def stats(self, conn: Connection) -> tuple[int, float | None]:
-        """(pending webhooks, when the oldest of them was made)."""
-        row = await conn.fetchone(self._stats)
-        if row is None:
-            return 0, None
-        return int(row[0]), float(row[1]) if row[1] is not None else None
-
-    async def prune(self, conn: Connection, before: float, limit: int) -> int:
-        """Delete up to `limit` messages made before `before`, with their statuses, webhooks
-        and attempts (foreign keys, ON DELETE CASCADE)."""
-        return await conn.execute(self._prune, (before, limit))
-
-    async def analyze(self, conn: Connection) -> None:
-        """PostgreSQL: fresh statistics of the outbox. A claim is planned from them: on a table
-        that grew from nothing faster than autovacuum looks (the first minute of a burst), the
-        planner believed 30 of 40,000 due rows and sorted them all on disk for each claim
-        (120 ms) instead of reading the first few in due order. SQLite plans without them."""
-        if self._db.dialect == "postgresql":
-            await conn.execute("ANALYZE webhooks")

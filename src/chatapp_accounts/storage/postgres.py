@@ -10,7 +10,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import Engine
 
-from .db import Connection, ConnectionUnavailable, Row
+from .db import Connection, ConnectionUnavailable, Row, StatementCount
 from .engine import CONNECT_TIMEOUT, STATEMENTS_KEPT
 
 
@@ -19,10 +19,11 @@ class PostgresConnection:
     of a statement's cost to make). BEGIN is not a round trip of its own: it goes out with the
     transaction's first statement, in one flush (psycopg's pipeline mode). COMMIT is one."""
 
-    __slots__ = ("_begin", "_control", "_cursor", "_open", "raw", "repositories")
+    __slots__ = ("_begin", "_control", "_count", "_cursor", "_open", "raw", "repositories")
 
-    def __init__(self, raw: psycopg.AsyncConnection[Any]) -> None:
+    def __init__(self, raw: psycopg.AsyncConnection[Any], count: StatementCount) -> None:
         self.raw = raw
+        self._count = count
         self.repositories: object = None
         self._cursor = raw.cursor()
         self._control = raw.cursor()  # BEGIN, COMMIT, ROLLBACK
@@ -32,8 +33,10 @@ class PostgresConnection:
     async def _run(self, sql: str, params: Sequence[Any]) -> psycopg.AsyncCursor[Any]:
         cursor = self._cursor
         if not self._begin:
+            self._count.statements += 1
             return await cursor.execute(sql, params)
         self._begin = False
+        self._count.statements += 2
         async with self.raw.pipeline():
             self._open = True
             await self._control.execute("BEGIN")
@@ -62,10 +65,29 @@ class PostgresConnection:
     async def rollback(self) -> None:
         await self._end("ROLLBACK")
 
+    async def write_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """BEGIN, the statements and COMMIT in one pipeline: one round trip."""
+        self._begin = False
+        self._open = True
+        self._count.statements += len(statements) + 2
+        try:
+            async with self.raw.pipeline():
+                await self._control.execute("BEGIN")
+                for sql, params in statements:
+                    await self._cursor.execute(sql, params)
+                await self._control.execute("COMMIT")
+        except BaseException:
+            if not self.raw.closed and not self.raw.broken:
+                await self._control.execute("ROLLBACK")
+            raise
+        finally:
+            self._open = False
+
     async def _end(self, statement: str) -> None:
         self._begin = False  # a transaction that ran no statement has nothing to end
         if self._open:
             self._open = False
+            self._count.statements += 1
             await self._control.execute(statement)
 
 
@@ -90,7 +112,9 @@ class PostgresDatabase:
     ) -> None:
         self.engine = engine
         self._on_connections = on_connections
+        self.count = StatementCount()
         conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.conninfo = conninfo  # for a connection of its own (storage/listen.py)
         self._pool = AsyncConnectionPool(
             conninfo,
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
@@ -123,7 +147,7 @@ class PostgresDatabase:
         else:
             for closed in [c for c in self._wrapped if c.closed]:
                 del self._wrapped[closed]
-            conn = self._wrapped[raw] = PostgresConnection(raw)
+            conn = self._wrapped[raw] = PostgresConnection(raw, self.count)
             if self._on_connections is not None:
                 self._on_connections(self._pool.get_stats()["pool_size"])
         return conn

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -176,6 +177,30 @@ webhooks = Table(
         postgresql_where=PENDING,
     ),
     Index("ix_webhooks_message_pk", "message_pk"),
+)
+
+# The hand-over (migration 0006): a send job per outbound message, `pending` until the channel
+# has taken it (`done`) or a revoke cancelled it (`cancelled`). Senders claim due ones with a
+# lease (`claimed_until`); `outcome_unknown` marks a job claimed again after a lease ran out
+# mid-try (the channel may have taken it). `failover` holds the rest of the workflow (JSON).
+send_jobs = Table(
+    "send_jobs",
+    metadata,
+    Column("pk", Id, primary_key=True, autoincrement=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("message_pk", Id, ForeignKey("messages.pk", ondelete="CASCADE"), nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("due_at", Float, nullable=False),
+    Column("first_attempt_at", Float, nullable=True),
+    Column("claimed_until", Float, nullable=True),
+    Column("outcome_unknown", Boolean, nullable=False, server_default=false()),
+    Column("provider_message_id", Text, nullable=True),
+    Column("status_url", Text, nullable=True),  # where its status webhooks go
+    Column("failover", Text, nullable=True),  # JSON
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("message_pk"),
+    Index("ix_send_jobs_pending_due_at", "due_at", sqlite_where=PENDING, postgresql_where=PENDING),
 )
 
 webhook_attempts = Table(

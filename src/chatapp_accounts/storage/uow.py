@@ -1,6 +1,13 @@
 """The unit of work: a connection acquired for the block, and a transaction for writes,
 committed explicitly. Reads run without one (each statement sees a consistent snapshot).
 
+Two kinds. `factory(write=True)` opens a transaction of its own, for the rules that read then
+write (accounts, applications, tenants) and for the senders' and dispatcher's claims. Without
+`write`, the unit reads outside a transaction, and what it writes through the message
+repositories (messages, statuses, webhooks, send jobs) are rows committed at `commit()` in a
+batch with other units' (batch.py): the message pipeline's one way to write. In a `write=True`
+unit those rows are written in its own transaction, by the same function, before its COMMIT.
+
 Use cases are coroutines, awaited by the request that runs them: on SQLite every statement runs
 inline (db.py), on PostgreSQL every round trip is awaited on the event loop. One way for both
 databases, reads and writes alike; nothing holds the loop while PostgreSQL answers.
@@ -12,34 +19,39 @@ from collections.abc import Callable
 
 from ..domain.errors import ServiceUnavailable
 from ..security.tokens import TokenCipher
+from . import batch
+from .batch import Op, WriteBatch
 from .db import Connection, ConnectionUnavailable, Database
-from .messages import MessageStatements, Outbox, SqlMessages, SqlWebhooks
+from .jobs import SqlJobs
+from .messages import SqlMessages
+from .outbox import Outbox, SqlWebhooks
 from .repositories import AccountRows, SqlAccounts, SqlApplications, SqlTenants, Statements
 
 
 class _Repositories:
-    """The repositories of one connection, made once: a unit of work only borrows them."""
+    """The repositories of one connection, made once: a unit of work only borrows them. The
+    message repositories keep the rows a unit writes: made for each unit, with its list."""
 
-    __slots__ = ("accounts", "applications", "messages", "owner", "tenants", "webhooks")
+    __slots__ = ("accounts", "applications", "owner", "tenants")
 
     def __init__(self, factory: SqlUnitOfWorkFactory, conn: Connection) -> None:
         self.owner = factory
         self.accounts = SqlAccounts(factory.db, conn, factory.sql, factory.rows)
         self.applications = SqlApplications(conn, factory.sql)
         self.tenants = SqlTenants(conn, factory.sql, factory.cipher)
-        self.messages = SqlMessages(conn, factory.message_sql)
-        self.webhooks = SqlWebhooks(conn, factory.message_sql)
 
 
 class SqlUnitOfWork:
     __slots__ = (
         "_conn",
         "_factory",
-        "_hooks",
+        "_held",
         "_open",
+        "_ops",
         "_write",
         "accounts",
         "applications",
+        "jobs",
         "messages",
         "tenants",
         "webhooks",
@@ -58,6 +70,7 @@ class SqlUnitOfWork:
         except ConnectionUnavailable as exc:
             raise ServiceUnavailable() from exc
         self._conn: Connection = conn
+        self._held = True
         if self._write:
             try:
                 await conn.begin()
@@ -69,9 +82,10 @@ class SqlUnitOfWork:
         self.accounts = repos.accounts
         self.applications = repos.applications
         self.tenants = repos.tenants
-        self.messages = repos.messages
-        self.webhooks = repos.webhooks
-        self._hooks = repos.webhooks.added
+        self._ops: list[Op] = []
+        self.messages = SqlMessages(conn, db, self._ops)
+        self.webhooks = SqlWebhooks(conn, db, self._ops)
+        self.jobs = SqlJobs(conn, db, self._ops)
         return self
 
     @property
@@ -80,11 +94,27 @@ class SqlUnitOfWork:
         return self._conn
 
     async def commit(self) -> None:
+        ops, self._ops[:] = list(self._ops), []
+        factory = self._factory
         if self._open:
+            if ops:
+                await batch.write(self._conn, ops, factory.db.sql)
             await self._conn.commit()
             self._open = False
-            if self.webhooks.added != self._hooks:
-                self._factory.outbox_written()
+            if ops:
+                factory.written({op.table for op in ops})
+        elif ops:
+            # The connection goes back first: the batch needs one of its own (PostgreSQL's
+            # pool), and this unit has nothing more to read.
+            await self._release(None)
+            try:
+                await factory.batch.commit(ops)
+            except ConnectionUnavailable as exc:
+                raise ServiceUnavailable() from exc
+            except Exception as exc:
+                if factory.db.is_disconnect(exc):
+                    raise ServiceUnavailable() from exc
+                raise
 
     async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if self._open:
@@ -107,6 +137,9 @@ class SqlUnitOfWork:
 
     async def _release(self, exc: BaseException | None) -> None:
         """Give the connection back; one that failed is dropped and the answer is 503."""
+        if not self._held:
+            return
+        self._held = False
         db = self._factory.db
         broken = exc is not None and db.is_disconnect(exc)
         await db.release(self._conn, broken=broken)
@@ -122,14 +155,15 @@ class SqlUnitOfWorkFactory:
         self.cipher = cipher
         self.sql = Statements(db)
         self.rows = AccountRows(cipher)
-        self.message_sql = MessageStatements(db)
         self.outbox = Outbox(db, cipher)
-        # Called after a commit that wrote webhooks: the dispatcher wakes (api/app.py).
-        self.on_outbox: Callable[[], None] | None = None
+        self.batch = WriteBatch(db, on_written=self.written, notify=notifications(db))
+        # Called after a commit that wrote these tables: the senders and the dispatcher wake
+        # on theirs (api/app.py).
+        self.on_written: list[Callable[[set[str]], None]] = []
 
-    def outbox_written(self) -> None:
-        if self.on_outbox is not None:
-            self.on_outbox()
+    def written(self, tables: set[str]) -> None:
+        for wake in self.on_written:
+            wake(tables)
 
     def __call__(self, *, write: bool = False) -> SqlUnitOfWork:
         return SqlUnitOfWork(self, write=write)
@@ -149,5 +183,21 @@ class SqlUnitOfWorkFactory:
             return await uow.schema_revision()
 
     async def close(self) -> None:
-        """Close every connection (after the requests using them)."""
+        """Write the rows still waiting for a batch, then close every connection."""
+        await self.batch.close()
         await self.db.close()
+
+
+# Tables whose new rows other processes' senders and dispatchers wait for (PostgreSQL: NOTIFY,
+# sent with the batch that wrote them; storage/listen.py).
+CHANNELS = {"send_jobs": "chatapp_send_jobs", "webhooks": "chatapp_webhooks"}
+
+
+def notifications(db: Database) -> Callable[[set[str]], list[str]] | None:
+    if db.dialect != "postgresql":
+        return None
+
+    def notify(tables: set[str]) -> list[str]:
+        return [f"NOTIFY {CHANNELS[t]}" for t in sorted(tables) if t in CHANNELS]
+
+    return notify

@@ -1,0 +1,169 @@
+"""The sender: a task in every server process that hands accepted messages to their channels.
+
+One loop. Each turn records the outcomes of the tries that finished (domain `record_send`, each
+in a unit of its own, written in one batch: statuses, status webhooks, jobs done or due again,
+the next message of a failover list), then claims due send jobs (`claim_sends`: a lease;
+PostgreSQL skips the jobs another process has locked) and starts a try for each: the channel's
+`submit`, with a timeout. Tries run concurrently, at most `concurrency` at once. A try that
+times out is tried again on the provider retry schedule; one whose channel raises is logged
+(the exception's type and the message's uuid, nothing of its content) and ends `undeliverable`.
+A process that dies mid-try leaves its lease to run out; the job is claimed again by any process
+and counted as a retry of unknown outcome (the channel may have taken it: at least once).
+
+The loop sleeps until a batch wrote send jobs (this process's, or on PostgreSQL any process's,
+through LISTEN; storage/listen.py), a try finished, or a poll interval passed (retries that came
+due)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from ..domain.errors import ServiceUnavailable
+from ..domain.messages import (
+    SendOutcome,
+    claim_sends,
+    record_send,
+    send_failed,
+    send_unanswered,
+)
+from ..domain.models import SendJob
+from ..domain.ports import Channels, UnitOfWorkFactory
+from ..domain.webhooks import RetryPolicy
+
+log = logging.getLogger("chatapp_accounts.sender")
+
+POLL_SECONDS = 0.25
+
+
+class Sender:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        channels: Channels,
+        policy: RetryPolicy,
+        *,
+        timeout: float,
+        lease: float,
+        concurrency: int,
+        on_try: Callable[[str], None] | None = None,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._channels = channels
+        self._policy = policy
+        self._timeout = timeout
+        self._lease = lease
+        self._concurrency = concurrency
+        self._on_try = on_try
+        self._wake = asyncio.Event()
+        self._outcomes: list[SendOutcome] = []
+        self._tries: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="sender")
+
+    async def stop(self) -> None:
+        """Stop claiming; let running tries end (up to their timeout) and record them."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._task, 5)
+        if self._tries:
+            await asyncio.wait(self._tries, timeout=self._timeout)
+        with contextlib.suppress(Exception):
+            await self._record()
+        await self._channels.close()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(0)  # requests run between turns
+            self._wake.clear()
+            try:
+                await self._record()
+                busy = await self._claim()
+            except asyncio.CancelledError:
+                raise
+            except ServiceUnavailable:
+                log.warning("sender: the database cannot be reached; retrying in 1 s")
+                await asyncio.sleep(1)
+                continue
+            except Exception:
+                log.exception("sender turn failed; retrying in 1 s")
+                await asyncio.sleep(1)
+                continue
+            if busy:
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self._wake.wait()
+
+    async def _record(self) -> None:
+        """Each outcome in a unit of its own, all in one batch. One the database could not take
+        (it is unreachable) is recorded on a later turn; one whose rows fail (its message was
+        pruned meanwhile) is logged and left: its lease runs out and it is tried again."""
+        outcomes, self._outcomes = self._outcomes, []
+        if not outcomes:
+            return
+        done = await asyncio.gather(
+            *(record_send(self._uow_factory, outcome) for outcome in outcomes),
+            return_exceptions=True,
+        )
+        again = []
+        for outcome, result in zip(outcomes, done, strict=True):
+            if isinstance(result, ServiceUnavailable):
+                again.append(outcome)
+            elif isinstance(result, BaseException):
+                log.error(
+                    "send job %d (message %s): its outcome could not be recorded: %s",
+                    outcome.job.pk, outcome.job.message_uuid, type(result).__name__,
+                )  # fmt: skip
+        if again:
+            self._outcomes = again + self._outcomes
+            raise ServiceUnavailable()
+
+    async def _claim(self) -> bool:
+        free = self._concurrency - len(self._tries)
+        if free <= 0:
+            return False
+        now = time.time()
+        jobs = await claim_sends(self._uow_factory, now, now + self._lease, free)
+        loop = asyncio.get_running_loop()
+        for job in jobs:
+            if job.outcome_unknown and self._on_try is not None:
+                self._on_try("unknown_retried")
+            task = loop.create_task(self._try(job))
+            self._tries.add(task)
+            task.add_done_callback(self._tries.discard)
+        return bool(jobs)
+
+    async def _try(self, job: SendJob) -> None:
+        channel = self._channels.get(job.message.channel)
+        try:
+            async with asyncio.timeout(self._timeout):
+                changes = await channel.submit(job.message, job.message_uuid)
+            outcome = SendOutcome(job, changes)
+            kind = "taken"
+        except TimeoutError:
+            outcome = send_unanswered(job, time.time(), self._policy, "no answer in time")
+            kind = "retry" if not outcome.changes else "failed"
+        except Exception as exc:  # noqa: BLE001 - a channel that breaks fails its message only
+            log.error(  # not .exception: a traceback could show the message's content
+                "send job %d (message %s): the %s channel raised %s",
+                job.pk, job.message_uuid, job.message.channel, type(exc).__name__,
+            )  # fmt: skip
+            outcome = send_failed(job, "the channel failed to send the message", time.time())
+            kind = "failed"
+        if self._on_try is not None:
+            self._on_try(kind)
+        self._outcomes.append(outcome)
+        self._wake.set()
