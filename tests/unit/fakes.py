@@ -103,6 +103,17 @@ class FakeAccounts:
         found = self.s.accounts.get((provider, external_id))
         return found[1] if found and found[0] == tenant else None
 
+    async def linked_application(
+        self, tenant: int, provider: Provider, external_id: str
+    ) -> tuple[bool, Application | None]:
+        account = self._get(tenant, provider, external_id)
+        if account is None:
+            return False, None
+        if account.application_id is None:
+            return True, None
+        found = self.s.applications.get(account.application_id)
+        return True, found[1] if found is not None and found[0] == tenant else None
+
     async def owner(self, provider: Provider, external_id: str) -> int | None:
         found = self.s.accounts.get((provider, external_id))
         return found[0] if found else None

@@ -187,8 +187,11 @@ def test_past_the_backlog_bound_a_send_is_refused_and_nothing_stored(world: Any)
         _send(w, alice, [_message()], load)
     assert refused.value.retry_after == 2.0
     assert w.uow.committed.messages == {} and w.uow.committed.jobs == {}
-    # Credentials and the sender are checked first: a bad send is still a 422, not a 429.
+    # Refused before anything else: under overload a refusal costs the database nothing.
     unknown = OutboundMessage("messenger", "text", "1", "no-such-page", {"text": "x"})
+    with pytest.raises(Throttled):
+        _send(w, BasicCredentials(alice.api_key, "wrong"), [unknown], load)
+    load.wait = None
     with pytest.raises(InvalidSender):
         _send(w, alice, [unknown], load)
 

@@ -17,7 +17,7 @@ from chatapp_accounts.api.openapi import (
     served_messages_spec_bytes,
     served_sandbox_spec_bytes,
 )
-from chatapp_accounts.delivery.dispatcher import LAG_HIGH, LAG_LOW, SHARE_FLOOR, next_share
+from chatapp_accounts.delivery.dispatcher import LAG_HIGH, LAG_LOW, next_share, share_floor
 from chatapp_accounts.domain import errors
 from chatapp_accounts.domain.webhooks import Outcome, RetryPolicy, decide
 
@@ -146,12 +146,14 @@ def test_the_sandbox_spec_is_valid_openapi() -> None:
 
 def test_the_dispatcher_yields_to_requests_only_while_the_loop_lags() -> None:
     """A destination's share of attempts at once: halved while the event loop lags and
-    requests are in flight, down to the floor; grown back by one a turn otherwise (a backlog
-    draining with no request in flight takes the whole loop)."""
+    requests are in flight, down to the floor (half the setting: accepted work is never
+    starved); grown back by one a turn otherwise (a backlog draining with no request in flight
+    takes the whole loop)."""
     lagging, calm = LAG_HIGH * 2, LAG_LOW / 2
+    assert share_floor(32) == 16 and share_floor(1) == 1
     assert next_share(32, lagging, requests=3, ceiling=32) == 16
-    assert next_share(3, lagging, requests=3, ceiling=32) == SHARE_FLOOR
-    assert next_share(SHARE_FLOOR, lagging, requests=3, ceiling=32) == SHARE_FLOOR
+    assert next_share(20, lagging, requests=3, ceiling=32) == 16
+    assert next_share(16, lagging, requests=3, ceiling=32) == 16
     assert next_share(16, lagging, requests=0, ceiling=32) == 17  # its own attempts' lag
     assert next_share(16, calm, requests=3, ceiling=32) == 17
     assert next_share(32, calm, requests=3, ceiling=32) == 32

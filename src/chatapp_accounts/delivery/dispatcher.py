@@ -11,12 +11,13 @@ webhooks and retries that came due).
 
 Requests come first. Each turn starts by yielding to the event loop once and timing how long
 that took (the loop's lag: the work queued before the dispatcher's turn came back). While the
-lag is long and requests are being served, the loop is saturated and the webhooks can wait (they
-are in the outbox): each destination's share of attempts at once is halved, down to
-`SHARE_FLOOR`. Otherwise it grows back by one a turn, up to `per_destination`: with no request
-in flight (a backlog draining) the dispatcher takes the whole loop. A slow destination's attempts
-wait on the network and take no CPU: the share bounds what a destination is given, not the
-others' room."""
+lag is long and requests are being served, the loop is saturated and the webhooks can wait a
+little (they are in the outbox): each destination's share of attempts at once is halved, down to
+half of `per_destination` (never less: accepted work keeps its share of the process, and
+back-pressure refuses new sends when the backlog still grows). Otherwise it grows back by one a
+turn, up to `per_destination`: with no request in flight (a backlog draining) the dispatcher
+takes the whole loop. A slow destination's attempts wait on the network and take no CPU: the
+share bounds what a destination is given, not the others' room."""
 
 from __future__ import annotations
 
@@ -43,14 +44,20 @@ ANALYZE_SECONDS = 15.0
 PRUNE_BATCH = 1000
 LAG_HIGH = 0.002  # seconds: the loop is saturated; a destination's share is halved
 LAG_LOW = 0.001  # seconds: the loop has room; a share grows by one
-SHARE_FLOOR = 2
+# Accepted work is never starved: while requests saturate the loop, a destination keeps half its
+# share (docs/benchmark.md, issue 21: down to 2, webhooks nearly stopped on PostgreSQL).
+SHARE_FLOOR_DIVISOR = 2
+
+
+def share_floor(ceiling: int) -> int:
+    return max(1, ceiling // SHARE_FLOOR_DIVISOR)
 
 
 def next_share(share: int, lag: float, requests: int, ceiling: int) -> int:
     """A destination's share of attempts at once for the next turn: halved while the loop lags
-    and requests are in flight, else one more, within [SHARE_FLOOR, ceiling]."""
+    and requests are in flight, else one more, within [share_floor(ceiling), ceiling]."""
     if lag > LAG_HIGH and requests > 0:
-        return min(ceiling, max(SHARE_FLOOR, share // 2))
+        return min(ceiling, max(share_floor(ceiling), share // 2))
     if lag < LAG_LOW or requests == 0:
         return min(ceiling, share + 1)
     return min(ceiling, share)

@@ -65,14 +65,9 @@ async def _linked_application(
 ) -> tuple[bool, Application | None]:
     """(whether the tenant has this account of this channel: another tenant's is none of its
     own, the application linked to it: None when none is)."""
-    account = None
-    if rules.could_be_external_id(external_id):
-        account = await uow.accounts.get(tenant_id, CHANNEL_PROVIDERS[channel], external_id)
-    if account is None:
+    if not rules.could_be_external_id(external_id):
         return False, None
-    if account.application_id is None:
-        return True, None
-    return True, await uow.applications.get(tenant_id, account.application_id)
+    return await uow.accounts.linked_application(tenant_id, CHANNEL_PROVIDERS[channel], external_id)
 
 
 async def _sender(uow: UnitOfWork, tenant: Tenant, message: OutboundMessage) -> Application:
@@ -121,13 +116,13 @@ async def send_message(
     (delivery/sender.py, `send_claimed`), the rest of the list following one by one while each
     ends `rejected` or `undeliverable`. Refused (Throttled) while more work is due than the
     process can send now."""
+    wait = load.refuse()  # first: a refused send costs the database nothing
+    if wait is not None:
+        raise Throttled(wait)
     async with uow_factory() as uow:
         tenant = await authenticate(uow, security, credentials)
         messages = inputs()
         applications = [await _sender(uow, tenant, message) for message in messages]
-        wait = load.refuse()
-        if wait is not None:
-            raise Throttled(wait)
         now = time.time()
         workflow_id = str(uuid.uuid4()) if len(messages) > 1 else None
         first, application = messages[0], applications[0]

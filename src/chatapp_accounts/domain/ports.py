@@ -28,6 +28,12 @@ class AccountRepository(Protocol):
 
     async def get(self, tenant: int, provider: Provider, external_id: str) -> Account | None: ...
 
+    async def linked_application(
+        self, tenant: int, provider: Provider, external_id: str
+    ) -> tuple[bool, Application | None]:
+        """(whether the tenant has this account, the application linked to it: None when
+        none is), in one look-up."""
+
     async def owner(self, provider: Provider, external_id: str) -> int | None: ...
 
     async def update(

@@ -105,6 +105,12 @@ class Statements:
             "has_messages) VALUES (?, ?, ?, ?, ?, ?, ?)"
         )
         self.app_get = q(apps + "WHERE tenant_id = ? AND id = ?")
+        # An account and the application linked to it, in one statement (a send's sender).
+        self.account_linked = q(
+            "SELECT p.id, p.name, p.public_key, p.capabilities, p.privacy FROM accounts a "  # noqa: S608 - _KEY is this module's
+            "LEFT JOIN applications p ON p.id = a.application_id AND p.tenant_id = a.tenant_id "
+            "WHERE " + _KEY
+        )
         self.app_replace = q(
             "UPDATE applications SET name = ?, public_key = ?, capabilities = ?, privacy = ?, "
             "has_messages = ? WHERE tenant_id = ? AND id = ?"
@@ -225,6 +231,16 @@ class SqlAccounts:
             self._sql.account_get, (tenant, provider.value, external_id)
         )
         return self._rows.account(row) if row is not None else None
+
+    async def linked_application(
+        self, tenant: int, provider: Provider, external_id: str
+    ) -> tuple[bool, Application | None]:
+        row = await self._conn.fetchone(
+            self._sql.account_linked, (tenant, provider.value, external_id)
+        )
+        if row is None:
+            return False, None
+        return True, _to_application(row) if row[0] is not None else None
 
     async def owner(self, provider: Provider, external_id: str) -> int | None:
         row = await self._conn.fetchone(self._sql.account_owner, (provider.value, external_id))
