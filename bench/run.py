@@ -302,7 +302,7 @@ def start_server(
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATAPP_")}
     env.update(settings or {})
     env.update(CHATAPP_DATABASE_URL=url, CHATAPP_ENCRYPTION_KEYS=keys)
-    with log_path.open("w") as log:
+    with log_path.open("a") as log:  # a restarted server's log follows the first one's
         proc = subprocess.Popen(
             [str(BIN / "chatapp-accounts"), "serve", "--port", str(port)],
             env=env,

@@ -245,3 +245,35 @@ def test_nul_in_ids_never_reaches_the_database(
     private, _ = generate_rsa_key_pair()
     token = signed(private, claims("app\x00id"))
     assert client.get(EA, headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+# Bodies that are not a strict JSON object: the Messages API's `invalid-json` (the same strict
+# parser as the other APIs: api/bodies.py `strict_object`). The others are JSON objects whose
+# fields break the spec's schema: another 422 of the Messages spec.
+NOT_STRICT_JSON = {"malformed", "array", "scalar string", "number", "null", "duplicate keys",
+                   "deep nesting", "moderately deep nesting", "invalid utf-8", "utf-16",
+                   "lone surrogate", "raw control char", "NaN", "huge exponent", "empty",
+                   "whitespace"}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_BODIES))
+def test_hostile_bodies_on_the_messages_api(
+    client: TestClient, alice: TenantCreds, uow_factory: SqlUnitOfWorkFactory, case: str
+) -> None:
+    from chatapp_accounts.storage.tables import messages
+
+    headers = {**alice.headers, "Content-Type": "application/json"}
+    raw = HOSTILE_BODIES[case]
+    for url in ("/v1/messages", "/sandbox/v1/inbound"):
+        r = client.post(url, content=raw, headers=headers)
+        assert r.status_code == 422, (url, r.text[:300])
+        assert r.headers["content-type"] == "application/json"
+        assert "Traceback" not in r.text
+        body = r.json()
+        assert body["type"].startswith("https://developer.vonage.com/api-errors")
+        assert body["instance"] == r.headers["x-request-id"]
+        assert body["type"].endswith("#invalid-json") == (case in NOT_STRICT_JSON), (case, body)
+        if case == "duplicate keys":
+            assert "Duplicate key `external_id`" in body["detail"]
+    with uow_factory.db.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(messages)).scalar_one() == 0

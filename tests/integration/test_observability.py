@@ -31,9 +31,15 @@ def test_healthz_and_readyz(client: TestClient) -> None:
 def test_readyz_reports_a_schema_behind(client: TestClient, engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
-    r = client.get("/readyz")
-    assert r.status_code == 503
-    assert r.json()["reason"] == f"schema is at 0000, the latest migration is {head_revision()}"
+    try:
+        r = client.get("/readyz")
+        assert r.status_code == 503
+        assert r.json()["reason"] == f"schema is at 0000, the latest migration is {head_revision()}"
+    finally:  # PostgreSQL's database is shared by a test process's tests: put it back
+        with engine.begin() as conn:
+            conn.execute(
+                text("UPDATE alembic_version SET version_num = :v"), {"v": head_revision()}
+            )
 
 
 def metric(body: str, name: str, **labels: str) -> float:

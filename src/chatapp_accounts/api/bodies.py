@@ -40,11 +40,15 @@ def is_json_media_type(content_type: str | None) -> bool:
 MAX_DEPTH = 32
 
 
+class JsonProblem(Exception):
+    """A body that is not a strict JSON object; each API answers it in its own error shape."""
+
+
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj: dict[str, Any] = {}
     for key, value in pairs:
         if key in obj:
-            raise InvalidInput.one("body", f"Duplicate key `{key}` in JSON object")
+            raise JsonProblem(f"Duplicate key `{key}` in JSON object")
         obj[key] = value
     return obj
 
@@ -59,27 +63,35 @@ def _depth(value: Any, level: int = 1) -> int:
     return level
 
 
-def parse_object(body: bytes) -> dict[str, Any]:
+def strict_object(body: bytes) -> dict[str, Any]:
     """A JSON object, strictly: valid UTF-8, no duplicate keys, no NaN, nesting of at most
-    MAX_DEPTH levels. Anything else is a 400 naming the problem, never a 500."""
+    MAX_DEPTH levels; JsonProblem (saying what is wrong) otherwise. The one JSON parser of
+    every API's request bodies."""
     if not body.strip():
-        raise InvalidInput.one("body", "A JSON object is required")
+        raise JsonProblem("A JSON object is required")
     try:
         value = msgspec.json.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise InvalidInput.one("body", f"Malformed JSON: {exc}") from None
+        raise JsonProblem(f"Malformed JSON: {exc}") from None
     except UnicodeDecodeError:
-        raise InvalidInput.one("body", "The body is not valid UTF-8") from None
+        raise JsonProblem("The body is not valid UTF-8") from None
     except RecursionError:
-        raise InvalidInput.one("body", f"JSON nested deeper than {MAX_DEPTH} levels") from None
+        raise JsonProblem(f"JSON nested deeper than {MAX_DEPTH} levels") from None
     if not isinstance(value, dict):
-        raise InvalidInput.one("body", "The body must be a JSON object")
+        raise JsonProblem("The body must be a JSON object")
     if _depth(value) > MAX_DEPTH:
-        raise InvalidInput.one("body", f"JSON nested deeper than {MAX_DEPTH} levels")
+        raise JsonProblem(f"JSON nested deeper than {MAX_DEPTH} levels")
     # msgspec keeps the last of duplicate keys silently; a second, strict pass refuses them.
-    # Bodies here are small and this runs on writes only.
     json.loads(body, object_pairs_hook=_reject_duplicates)
     return value
+
+
+def parse_object(body: bytes) -> dict[str, Any]:
+    """strict_object's, or a 400 naming the problem, never a 500."""
+    try:
+        return strict_object(body)
+    except JsonProblem as exc:
+        raise InvalidInput.one("body", str(exc)) from None
 
 
 class _Checker:

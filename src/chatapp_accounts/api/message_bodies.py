@@ -9,7 +9,6 @@ import functools
 from typing import Any
 
 import jsonschema_rs
-import msgspec
 
 from ..domain import rules
 from ..domain.errors import (
@@ -25,7 +24,7 @@ from ..domain.errors import (
     UnsupportedChannel,
 )
 from ..domain.models import CHANNEL_PROVIDERS, InboundInput, MessageFilter, OutboundMessage
-from .bodies import page_param
+from .bodies import JsonProblem, page_param, strict_object
 from .openapi import load_published_messages
 
 Validator = Any
@@ -34,7 +33,6 @@ TITLES = {"messenger": "Messenger", "whatsapp": "WhatsApp", "viber_service": "Vi
 # Text bounds the spec gives in its descriptions of `text`, not in a schema keyword.
 TEXT_MAX = {"messenger": 640, "whatsapp": 4096, "viber_service": 1000, "rcs": 3072}
 _REASON_MAX = 200
-_decode = msgspec.json.Decoder().decode
 
 
 def _resolve(node: Any, components: dict[str, Any]) -> Any:
@@ -155,13 +153,11 @@ def _reason(error: Any) -> str:
 
 
 def _object(raw: bytes) -> dict[str, Any]:
+    """The one strict parser of every API (api/bodies.py), in the Messages API's error."""
     try:
-        body = _decode(raw) if raw else None
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        return strict_object(raw)
+    except JsonProblem as exc:
         raise InvalidJson(f"The request body did not contain valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise InvalidJson("The request body must be a JSON object")
-    return body
 
 
 def _channel(body: dict[str, Any], prefix: str) -> str:

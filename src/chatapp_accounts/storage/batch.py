@@ -55,6 +55,7 @@ class Update(NamedTuple):
 
 
 Op = Insert | Update
+_Unit = tuple[Sequence[Op], asyncio.Future[None]]  # a unit's rows, and what its commit() awaits
 
 
 def statements(ops: Iterable[Op], sql: Callable[[str], str]) -> list[tuple[str, list[Any]]]:
@@ -117,7 +118,7 @@ class WriteBatch:
         notify: Callable[[set[str]], Sequence[str]] | None = None,
     ) -> None:
         self._db = db
-        self._pending: list[tuple[Sequence[Op], asyncio.Future[None]]] = []
+        self._pending: list[_Unit] = []
         self._scheduled = False
         self._flushing = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -145,32 +146,37 @@ class WriteBatch:
         self._flushing += 1
         task = asyncio.get_running_loop().create_task(self._flush(units))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        # Counted down when the task ends, however it ends (cancelled before it ran, even).
+        task.add_done_callback(lambda done: self._ended(done, units))
 
-    async def _flush(self, units: list[tuple[Sequence[Op], asyncio.Future[None]]]) -> None:
-        try:
-            try:
-                await self._write([op for ops, _ in units for op in ops])
-            except Exception as exc:  # noqa: BLE001 - each unit is told, or written alone
-                if len(units) == 1 or self._db.is_disconnect(exc) or _unavailable(exc):
-                    for _, done in units:
-                        _fail(done, exc)
-                    return
-                for ops, done in units:
-                    try:
-                        await self._write(ops)
-                    except Exception as alone:  # noqa: BLE001 - this unit's own failure
-                        _fail(done, alone)
-                    else:
-                        _succeed(done)
-                return
+    def _ended(self, task: asyncio.Task[None], units: list[_Unit]) -> None:
+        self._tasks.discard(task)
+        self._flushing -= 1
+        if task.cancelled():
             for _, done in units:
-                _succeed(done)
-        finally:
-            self._flushing -= 1
-            if self._pending and not self._scheduled:
-                self._scheduled = True
-                asyncio.get_running_loop().call_soon(self._start)
+                _fail(done, asyncio.CancelledError())
+        if self._pending and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._start)
+
+    async def _flush(self, units: list[_Unit]) -> None:
+        try:
+            await self._write([op for ops, _ in units for op in ops])
+        except Exception as exc:  # noqa: BLE001 - each unit is told, or written alone
+            if len(units) == 1 or self._db.is_disconnect(exc) or _unavailable(exc):
+                for _, done in units:
+                    _fail(done, exc)
+                return
+            for ops, done in units:
+                try:
+                    await self._write(ops)
+                except Exception as alone:  # noqa: BLE001 - this unit's own failure
+                    _fail(done, alone)
+                else:
+                    _succeed(done)
+            return
+        for _, done in units:
+            _succeed(done)
 
     async def _write(self, ops: Sequence[Op]) -> None:
         db = self._db
@@ -192,10 +198,13 @@ class WriteBatch:
 
     async def close(self) -> None:
         """Write what is pending and let the batches being written end."""
-        while self._tasks or self._pending:
-            if self._pending and not self._tasks:
+        while self._pending or self._tasks:
+            if self._pending and not self._scheduled and self._flushing < FLUSHES:
                 self._start()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            else:
+                await asyncio.sleep(0)  # a start is scheduled: let it run
 
 
 def _unavailable(exc: BaseException) -> bool:

@@ -18,6 +18,9 @@ from .engine import CONNECT_TIMEOUT
 
 log = logging.getLogger("chatapp_accounts.storage")
 RECONNECT_SECONDS = 5.0
+# The wait for notifications ends this often, so that stop() never has to cancel it: a
+# cancelled wait leaves psycopg's connection lock held, and closing the connection then hangs.
+WAKE_SECONDS = 0.5
 
 
 class Listener:
@@ -25,18 +28,25 @@ class Listener:
         self._conninfo = conninfo
         self._wake = wake  # NOTIFY channel -> what it wakes
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="listener")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        self._stopping = True
+        task = self._task
+        if task is None:
+            return
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+            await asyncio.wait_for(asyncio.shield(task), 3 * WAKE_SECONDS + CONNECT_TIMEOUT)
+        if not task.done():  # still connecting: nothing of psycopg's is held yet
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self._listen()
             except asyncio.CancelledError:
@@ -46,16 +56,22 @@ class Listener:
                     "LISTEN connection lost (%s); again in %.0f s", type(exc).__name__,
                     RECONNECT_SECONDS,
                 )  # fmt: skip
-            await asyncio.sleep(RECONNECT_SECONDS)
+            for _ in range(int(RECONNECT_SECONDS / WAKE_SECONDS)):
+                if self._stopping:
+                    return
+                await asyncio.sleep(WAKE_SECONDS)
 
     async def _listen(self) -> None:
         conn: Any = await psycopg.AsyncConnection.connect(
             self._conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT
         )
-        async with conn:
+        try:
             for channel in self._wake:
                 await conn.execute(f"LISTEN {channel}")
-            async for notify in conn.notifies():
-                wake = self._wake.get(notify.channel)
-                if wake is not None:
-                    wake()
+            while not self._stopping:
+                async for notify in conn.notifies(timeout=WAKE_SECONDS):
+                    wake = self._wake.get(notify.channel)
+                    if wake is not None:
+                        wake()
+        finally:
+            await conn.close()

@@ -66,7 +66,10 @@ class PostgresConnection:
         await self._end("ROLLBACK")
 
     async def write_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
-        """BEGIN, the statements and COMMIT in one pipeline: one round trip."""
+        """BEGIN, the statements and COMMIT in one pipeline: one round trip. Not prepared: a
+        batch's statements come in hundreds of shapes (rows per statement), which would push
+        the request path's prepared statements out of the connection's cache and make psycopg
+        deallocate and prepare again and again."""
         self._begin = False
         self._open = True
         self._count.statements += len(statements) + 2
@@ -74,7 +77,7 @@ class PostgresConnection:
             async with self.raw.pipeline():
                 await self._control.execute("BEGIN")
                 for sql, params in statements:
-                    await self._cursor.execute(sql, params)
+                    await self._cursor.execute(sql, params, prepare=False)
                 await self._control.execute("COMMIT")
         except BaseException:
             if not self.raw.closed and not self.raw.broken:
