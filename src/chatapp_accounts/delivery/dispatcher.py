@@ -22,7 +22,6 @@ share bounds what a destination is given, not the others' room."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from ..security.webhooks import sign_webhook
 from ..storage.outbox import Claimed, Result
 from ..storage.uow import SqlUnitOfWorkFactory
 from .client import WebhookClient
+from .loop import wait_for_wake, wind_down
 
 log = logging.getLogger("chatapp_accounts.webhooks")
 
@@ -111,14 +111,7 @@ class Dispatcher:
         """Stop claiming; let running attempts finish (a few seconds at most) and record them."""
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._task, 5)
-        if self._attempts:
-            await asyncio.wait(self._attempts, timeout=2)
-        with contextlib.suppress(Exception):
-            await self._turn(claim=False)
+        await wind_down(self._task, self._attempts, 2, lambda: self._turn(claim=False))
         await self._client.close()
 
     async def _run(self) -> None:
@@ -147,11 +140,7 @@ class Dispatcher:
                 continue
             if busy:
                 continue
-            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation
-            # that meets its own completion, and the loop would outlive stop().
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(POLL_SECONDS):
-                    await self._wake.wait()
+            await wait_for_wake(self._wake, POLL_SECONDS)
             if self._attempts:
                 # Attempts are finishing: gather a few more outcomes into the next turn's
                 # transaction rather than commit one at a time.

@@ -17,7 +17,6 @@ due)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from ..domain.messages import (
 from ..domain.models import SendJob
 from ..domain.ports import Channels, UnitOfWorkFactory
 from ..domain.webhooks import RetryPolicy
+from .loop import wait_for_wake, wind_down
 
 log = logging.getLogger("chatapp_accounts.sender")
 
@@ -74,14 +74,7 @@ class Sender:
         """Stop claiming; let running tries end (up to their timeout) and record them."""
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._task, 5)
-        if self._tries:
-            await asyncio.wait(self._tries, timeout=self._timeout)
-        with contextlib.suppress(Exception):
-            await self._record()
+        await wind_down(self._task, self._tries, self._timeout, self._record)
         await self._channels.close()
 
     async def _run(self) -> None:
@@ -103,9 +96,7 @@ class Sender:
                 continue
             if busy:
                 continue
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(POLL_SECONDS):
-                    await self._wake.wait()
+            await wait_for_wake(self._wake, POLL_SECONDS)
 
     async def _record(self) -> None:
         """Each outcome in a unit of its own, all in one batch. One the database could not take

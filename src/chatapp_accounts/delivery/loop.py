@@ -1,0 +1,35 @@
+"""What the sender and the dispatcher share about their loops: sleeping until woken or a poll
+interval passes, and winding down at stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+
+async def wait_for_wake(wake: asyncio.Event, seconds: float) -> None:
+    """Until `wake` is set or `seconds` pass. (asyncio.timeout, not wait_for: Python 3.11's
+    wait_for can swallow a cancellation that meets its own completion, and a loop would outlive
+    its stop.)"""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await wake.wait()
+
+
+async def wind_down(
+    loop: asyncio.Task[None] | None,
+    in_flight: set[asyncio.Task[None]],
+    grace: float,
+    last_turn: Callable[[], Awaitable[object]],
+) -> None:
+    """Stop a loop, give the tasks it started `grace` seconds to end, then record what they
+    did in a last turn (a task still running is left to its lease)."""
+    if loop is not None:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(loop, 5)
+    if in_flight:
+        await asyncio.wait(in_flight, timeout=grace)
+    with contextlib.suppress(Exception):
+        await last_turn()
