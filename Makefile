@@ -22,7 +22,7 @@ test: $(PY) ## run every test, as the README's second command and CI do
 test-sqlite: install ## run the tests that need no PostgreSQL
 	$(PY) -m pytest -m 'not postgres'
 
-lint: install ## ruff (lint and format check) and mypy --strict on src/
+lint: install ## ruff (lint and format check) and mypy --strict on src/ and tests/unit
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy

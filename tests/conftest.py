@@ -27,7 +27,7 @@ from chatapp_accounts.domain.ports import UnitOfWorkFactory
 from chatapp_accounts.domain.tenants import create_tenant
 from chatapp_accounts.security.service import SecurityService
 from chatapp_accounts.security.tokens import TokenCipher, new_key
-from chatapp_accounts.storage.db import open_database
+from chatapp_accounts.storage.databases import open_database
 from chatapp_accounts.storage.engine import make_engine, normalise_url
 from chatapp_accounts.storage.migrate import upgrade
 from chatapp_accounts.storage.uow import SqlUnitOfWorkFactory

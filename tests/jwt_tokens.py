@@ -16,7 +16,8 @@ from vonage_jwt import JwtClient
 
 def sdk_token(application_id: str, private_key: str, **claims: Any) -> str:
     """Exactly what Vonage's SDK sends (it sets iat, jti and exp = iat + 15 min)."""
-    return JwtClient(application_id, private_key).generate_application_jwt(claims).decode()
+    token: bytes = JwtClient(application_id, private_key).generate_application_jwt(claims)
+    return token.decode()
 
 
 def signed(private_key: str, claims: dict[str, Any], alg: str = "RS256") -> str:

@@ -23,7 +23,6 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from .api import message_bodies
-from .api.sandbox import message_json, webhook_json
 from .config import ConfigError, Settings, check_port, get_settings
 from .domain import accounts as account_cases
 from .domain import messages as message_cases
@@ -32,9 +31,10 @@ from .domain import webhooks as webhook_cases
 from .domain.errors import DomainError, InvalidInput, MessageRejected
 from .domain.models import CHANNEL_PROVIDERS, PROVIDERS, NewTenant, Provider
 from .domain.webhooks import STATES
+from .presenters import message_json, webhook_json
 from .security.service import SecurityService
 from .security.tokens import TokenCipher, TokenDecryptError, load_cipher, new_key
-from .storage.db import open_database
+from .storage.databases import open_database
 from .storage.engine import make_engine
 from .storage.migrate import upgrade
 from .storage.rotation import rotate_tokens

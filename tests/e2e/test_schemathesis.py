@@ -32,7 +32,7 @@ from chatapp_accounts.domain.accounts import provision_account
 from chatapp_accounts.domain.models import Provider
 from chatapp_accounts.security.keys import generate_rsa_key_pair
 from chatapp_accounts.security.tokens import load_cipher
-from chatapp_accounts.storage.db import open_database
+from chatapp_accounts.storage.databases import open_database
 from chatapp_accounts.storage.engine import make_engine
 from chatapp_accounts.storage.uow import SqlUnitOfWorkFactory
 from tests.conftest import sync

@@ -339,6 +339,12 @@ class FakeWebhooks:
         self.state.webhooks.append(FakeWebhook(tenant, message_uuid, order_uuid, application_id,
                                                kind, url, body, due_at))  # fmt: skip
 
+    async def delivered(
+        self, webhook: int, attempts: int, first_attempt_at: float, at: float, url: str,
+        status_code: int,
+    ) -> None:  # fmt: skip
+        raise NotImplementedError  # the dispatcher is tested on the databases
+
     async def listing(self, state: str | None, limit: int) -> list[WebhookRecord]:
         raise NotImplementedError
 

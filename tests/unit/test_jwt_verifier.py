@@ -51,6 +51,9 @@ class Verifier:
         key = self.keys.get(claimed) if claimed is not None else None
         return self.inner.verify(token, path, key)
 
+    def api_key_of(self, token: str) -> str | None:
+        return self.inner.api_key_of(token)
+
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)
 

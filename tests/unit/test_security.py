@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 import stat
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -139,13 +141,13 @@ def test_public_key_checks() -> None:
 
 def test_secret_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, str]] = []
-    real = secrets.hmac.compare_digest
+    real = hmac.compare_digest
 
     def spy(a: str, b: str) -> bool:
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(secrets.hmac, "compare_digest", spy)
+    monkeypatch.setattr(secrets, "hmac", SimpleNamespace(compare_digest=spy))
     stored = secrets.hash_secret("s")
     assert secrets.verify_secret("s", stored)
     assert calls == [(stored, stored)]

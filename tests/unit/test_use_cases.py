@@ -34,7 +34,7 @@ from chatapp_accounts.domain.models import (
 
 from .fakes import FakeSecurity, FakeUnitOfWorkFactory
 
-MESSAGES = {"messages": {"webhooks": {}}}
+MESSAGES: dict[str, Any] = {"messages": {"webhooks": {}}}
 
 
 class World:

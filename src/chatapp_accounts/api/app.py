@@ -27,7 +27,8 @@ from ..domain.webhooks import RetryPolicy
 from ..security.jwt import JwtVerifier
 from ..security.service import SecurityService
 from ..security.tokens import TokenCipher, load_cipher
-from ..storage.db import Database, open_database
+from ..storage.databases import open_database
+from ..storage.db import Database
 from ..storage.engine import make_engine
 from ..storage.uow import SqlUnitOfWorkFactory
 from .accounts import account_routes

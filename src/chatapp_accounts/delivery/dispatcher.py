@@ -218,20 +218,32 @@ class Dispatcher:
                 "webhook %d to %s: %s (%s)",
                 webhook.pk, webhook.destination, outcome.error, decision.state,
             )  # fmt: skip
-        self._results.append(
-            Result(
-                pk=webhook.pk,
-                order_key=webhook.order_key,
-                at=started,
-                url=webhook.url,
-                status_code=outcome.status_code,
-                error=outcome.error,
-                state=decision.state,
-                next_attempt_at=decision.next_attempt_at,
-                first_attempt_at=first,
-                retried=webhook.attempts > 0,
-            )
+        result = Result(
+            pk=webhook.pk,
+            order_key=webhook.order_key,
+            at=started,
+            url=webhook.url,
+            status_code=outcome.status_code,
+            error=outcome.error,
+            state=decision.state,
+            next_attempt_at=decision.next_attempt_at,
+            first_attempt_at=first,
+            retried=webhook.attempts > 0,
         )
+        if decision.state == "delivered" and not result.retried and outcome.status_code:
+            # Nearly every attempt: written in the shared batches, not in the next turn's
+            # transaction (on PostgreSQL a turn is several round trips, one at a time).
+            try:
+                async with self._uow_factory() as uow:
+                    await uow.webhooks.delivered(
+                        webhook.pk, webhook.attempts + 1, first, started, webhook.url,
+                        outcome.status_code,
+                    )  # fmt: skip
+                    await uow.commit()
+            except Exception:  # noqa: BLE001 - recorded by a turn instead
+                self._results.append(result)
+        else:
+            self._results.append(result)
         self._wake.set()
 
     async def _housekeeping(self) -> None:

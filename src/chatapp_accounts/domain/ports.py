@@ -154,6 +154,13 @@ class WebhookRepository(Protocol):
     ) -> None:
         """`order_uuid`: the workflow's first message; its webhooks go out in order."""
 
+    async def delivered(
+        self, webhook: int, attempts: int, first_attempt_at: float, at: float, url: str,
+        status_code: int,
+    ) -> None:  # fmt: skip
+        """A webhook's attempt that delivered it, and its attempt record (the dispatcher's
+        common case, written in the batches of storage/batch.py)."""
+
     async def listing(self, state: str | None, limit: int) -> list[WebhookRecord]: ...
 
     async def redeliver(self, webhook_id: int, now: float) -> bool:

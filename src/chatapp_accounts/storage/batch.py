@@ -32,7 +32,8 @@ CHUNK = 100  # rows per multi-row statement
 FLUSHES = 2  # batches being written at once (PostgreSQL: each on a pooled connection)
 
 # Statement order within a batch: a row is written after those it refers to.
-TABLE_ORDER = {"messages": 0, "send_jobs": 1, "message_statuses": 2, "webhooks": 3}
+TABLE_ORDER = {"messages": 0, "send_jobs": 1, "message_statuses": 2, "webhooks": 3,
+               "webhook_attempts": 4}  # fmt: skip
 
 
 class Insert(NamedTuple):
@@ -182,8 +183,9 @@ class WriteBatch:
         db = self._db
         tables = {op.table for op in ops}
         batch = statements(ops, db.sql)
-        if self._notify is not None:
-            batch += [(text, []) for text in self._notify(tables)]
+        if self._notify is not None:  # new rows only: other processes have nothing to do else
+            inserted = {op.table for op in ops if isinstance(op, Insert)}
+            batch += [(text, []) for text in self._notify(inserted)]
         conn = await db.acquire(write=True)
         broken: BaseException | None = None
         try:

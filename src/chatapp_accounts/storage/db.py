@@ -319,22 +319,6 @@ class SqliteDatabase:
         self.engine.dispose()
 
 
-def open_database(
-    engine: Engine,
-    *,
-    pool_size: int,
-    pool_timeout: float,
-    on_connections: Callable[[int], None] | None = None,
-) -> Database:
-    if engine.dialect.name == "postgresql":
-        from .postgres import PostgresDatabase  # psycopg is imported by those who use it
-
-        return PostgresDatabase(
-            engine, size=pool_size, timeout=pool_timeout, on_connections=on_connections
-        )
-    return SqliteDatabase(engine, on_connections)
-
-
 def _close(raw: Any) -> None:
     try:
         raw.close()

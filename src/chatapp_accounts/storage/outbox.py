@@ -14,7 +14,7 @@ import msgspec
 
 from ..domain.models import AttemptRecord, WebhookRecord
 from ..security.tokens import TokenCipher, signature_binding
-from .batch import CHUNK, Insert, Op
+from .batch import CHUNK, Insert, Op, Update
 from .db import Connection, Database
 
 _encode = msgspec.json.Encoder().encode
@@ -29,6 +29,8 @@ _COLUMNS = (
     "attempts, due_at, created_at"
 )
 _ROW = f"(?, {MESSAGE_PK}, {MESSAGE_PK}, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)"
+_ATTEMPT_COLUMNS = "webhook_pk, at, url, status_code, error, next_attempt_at"
+_ATTEMPT_ROW = "(?, ?, ?, ?, NULL, NULL)"
 
 
 @functools.lru_cache(maxsize=4096)  # an application's few URLs, again and again
@@ -107,6 +109,19 @@ class SqlWebhooks:
         values = (tenant, message_uuid, order_uuid, application_id, kind, url, destination(url),
                   _encode(body), due_at, due_at)  # fmt: skip
         self._ops.append(Insert("webhooks", _COLUMNS, _ROW, values))
+
+    async def delivered(
+        self, webhook: int, attempts: int, first_attempt_at: float, at: float, url: str,
+        status_code: int,
+    ) -> None:  # fmt: skip
+        sets = (
+            ("state", "delivered"),
+            ("attempts", attempts),
+            ("first_attempt_at", first_attempt_at),
+        )
+        self._ops.append(Update("webhooks", "pk", webhook, sets))
+        values = (webhook, at, url, status_code)
+        self._ops.append(Insert("webhook_attempts", _ATTEMPT_COLUMNS, _ATTEMPT_ROW, values))
 
     async def listing(self, state: str | None, limit: int) -> list[WebhookRecord]:
         where, params = ("w.state = ?", [state]) if state is not None else ("1 = 1", [])
