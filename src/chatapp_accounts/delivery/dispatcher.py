@@ -26,13 +26,12 @@ import logging
 import time
 from collections.abc import Callable
 
-from ..domain.errors import ServiceUnavailable
 from ..domain.webhooks import Outcome, RetryPolicy, decide
 from ..security.webhooks import sign_webhook
 from ..storage.outbox import Claimed, Result
 from ..storage.uow import SqlUnitOfWorkFactory
 from .client import WebhookClient
-from .loop import wait_for_wake, wind_down
+from .loop import run_turn, wait_for_wake, wind_down
 
 log = logging.getLogger("chatapp_accounts.webhooks")
 
@@ -125,26 +124,18 @@ class Dispatcher:
             # on the database (PostgreSQL) sets it again, and is recorded at once rather than
             # at the next poll (that lost wake-up held PostgreSQL to 180 webhooks/s).
             self._wake.clear()
-            try:
-                busy = await self._turn(claim=True)
-                await self._housekeeping()
-            except asyncio.CancelledError:
-                raise
-            except ServiceUnavailable:
-                log.warning("webhook dispatcher: the database cannot be reached; retrying in 1 s")
-                await asyncio.sleep(1)
-                continue
-            except Exception:
-                log.exception("webhook dispatcher turn failed; retrying in 1 s")
-                await asyncio.sleep(1)
-                continue
-            if busy:
+            if await run_turn("webhook dispatcher", log, self._claiming_turn):
                 continue
             await wait_for_wake(self._wake, POLL_SECONDS)
             if self._attempts:
                 # Attempts are finishing: gather a few more outcomes into the next turn's
                 # transaction rather than commit one at a time.
                 await asyncio.sleep(COALESCE_SECONDS)
+
+    async def _claiming_turn(self) -> bool:
+        busy = await self._turn(claim=True)
+        await self._housekeeping()
+        return busy
 
     async def _turn(self, *, claim: bool) -> bool:
         """Record what finished, claim what is due; True when something was claimed."""

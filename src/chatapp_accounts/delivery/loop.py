@@ -5,7 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
+
+from ..domain.errors import ServiceUnavailable
+
+
+async def run_turn(name: str, log: logging.Logger, turn: Callable[[], Awaitable[bool]]) -> bool:
+    """A turn: whether it found work. One that fails is logged (a line, without a traceback,
+    when the database cannot be reached) and the next waits a second."""
+    try:
+        return await turn()
+    except ServiceUnavailable:
+        log.warning("%s: the database cannot be reached; retrying in 1 s", name)
+    except Exception:
+        log.exception("%s turn failed; retrying in 1 s", name)
+    await asyncio.sleep(1)
+    return False
 
 
 async def wait_for_wake(wake: asyncio.Event, seconds: float) -> None:

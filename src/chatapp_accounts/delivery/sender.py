@@ -32,7 +32,7 @@ from ..domain.messages import (
 from ..domain.models import SendJob
 from ..domain.ports import Channels, UnitOfWorkFactory
 from ..domain.webhooks import RetryPolicy
-from .loop import wait_for_wake, wind_down
+from .loop import run_turn, wait_for_wake, wind_down
 
 log = logging.getLogger("chatapp_accounts.sender")
 
@@ -81,22 +81,13 @@ class Sender:
         while not self._stopping:
             await asyncio.sleep(0)  # requests run between turns
             self._wake.clear()
-            try:
-                await self._record()
-                busy = await self._claim()
-            except asyncio.CancelledError:
-                raise
-            except ServiceUnavailable:
-                log.warning("sender: the database cannot be reached; retrying in 1 s")
-                await asyncio.sleep(1)
-                continue
-            except Exception:
-                log.exception("sender turn failed; retrying in 1 s")
-                await asyncio.sleep(1)
-                continue
-            if busy:
+            if await run_turn("sender", log, self._turn):
                 continue
             await wait_for_wake(self._wake, POLL_SECONDS)
+
+    async def _turn(self) -> bool:
+        await self._record()
+        return await self._claim()
 
     async def _record(self) -> None:
         """Each outcome in a unit of its own, all in one batch. One the database could not take
