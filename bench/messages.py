@@ -431,15 +431,10 @@ def sustained(world: World, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def overload(world: World, args: argparse.Namespace) -> dict[str, Any]:
-    """6. Beyond capacity: OVERLOAD sends/s (twice what one process sustains) for OVERLOAD_S
-    seconds: how many are accepted and refused (429), then whether every accepted message's
-    `submitted` and `delivered` webhooks arrive, each once."""
-    codes: dict[int, int] = {}
-    sent = asyncio.run(
-        paced(world.base, "/v1/messages", message(), world.auth, args.overload,
-              args.overload_seconds, connections=64, codes=codes)
-    )  # fmt: skip
+def both_webhooks(world: World, sent: list[tuple[float, str]]) -> dict[str, Any]:
+    """Wait (300 s at most) until the `submitted` and `delivered` webhooks of every message in
+    `sent` have reached the receiver: how many were expected, arrived (each once), arrived
+    twice, and the seconds it took from the call."""
     uuids = {u for _, u in sent}
     started = time.monotonic()
     arrived: list[list[Any]] = []
@@ -450,14 +445,31 @@ def overload(world: World, args: argparse.Namespace) -> dict[str, Any]:
         time.sleep(1)
     distinct = {(r[1], r[2]) for r in arrived}
     return {
+        "webhooks_expected": 2 * len(uuids),
+        "webhooks_arrived": len(distinct),
+        "twice": len(arrived) - len(distinct),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def overload(world: World, args: argparse.Namespace) -> dict[str, Any]:
+    """6. Beyond capacity: OVERLOAD sends/s (twice what one process sustains) for OVERLOAD_S
+    seconds: how many are accepted and refused (429), then whether every accepted message's
+    `submitted` and `delivered` webhooks arrive, each once."""
+    codes: dict[int, int] = {}
+    sent = asyncio.run(
+        paced(world.base, "/v1/messages", message(), world.auth, args.overload,
+              args.overload_seconds, connections=64, codes=codes)
+    )  # fmt: skip
+    arrived = both_webhooks(world, sent)
+    waited = arrived.pop("seconds")
+    return {
         "rate": args.overload,
         "seconds": args.overload_seconds,
         "answers": {str(k): v for k, v in sorted(codes.items())},
         "accepted_rate": len(sent) / args.overload_seconds,
-        "webhooks_expected": 2 * len(uuids),
-        "webhooks_arrived": len(distinct),
-        "twice": len(arrived) - len(distinct),
-        "all_arrived_after_s": round(time.monotonic() - started, 1),
+        **arrived,
+        "all_arrived_after_s": waited,
     }
 
 
@@ -493,24 +505,14 @@ def receiver_down(world: World, args: argparse.Namespace) -> dict[str, Any]:
         paced(world.base, "/v1/messages", message(), world.auth, args.rate / 2, args.down)
     )
     world.start_receiver()
-    back = time.monotonic()
-    uuids = {u for _, u in sent}
-    expected = 2 * len(uuids)
-    arrived: list[list[Any]] = []
-    while time.monotonic() - back < 300:
-        arrived = [r for r in world.dump() if r[1] in uuids]
-        if len({(r[1], r[2]) for r in arrived}) >= expected:
-            break
-        time.sleep(1)
-    distinct = {(r[1], r[2]) for r in arrived}
+    arrived = both_webhooks(world, sent)  # counted from the receiver's return
+    waited = arrived.pop("seconds")
     return {
         "rate": args.rate / 2,
         "down_s": args.down,
         "sent": len(sent),
-        "webhooks_expected": expected,
-        "webhooks_arrived": len(distinct),
-        "twice": len(arrived) - len(distinct),
-        "all_arrived_after_back_s": round(time.monotonic() - back, 1),
+        **arrived,
+        "all_arrived_after_back_s": waited,
     }
 
 

@@ -30,7 +30,7 @@ from ..security.tokens import TokenCipher, load_cipher
 from ..storage.databases import open_database
 from ..storage.db import Database
 from ..storage.engine import make_engine
-from ..storage.uow import SqlUnitOfWorkFactory
+from ..storage.uow import CHANNELS, SqlUnitOfWorkFactory
 from .accounts import account_routes
 from .applications import application_routes
 from .docs import docs_routes
@@ -109,9 +109,10 @@ def create_app(
             on_stats=_stats_setter(metrics),
             requests=lambda: metrics.in_flight,
         )
-        uow_factory.on_written.append(_waker(sender.wake, dispatcher.wake))
-        listener = _listener(db, {"chatapp_send_jobs": sender.wake,
-                                  "chatapp_webhooks": dispatcher.wake})  # fmt: skip
+        # Who new rows of a table wake: this process's commits, and others' through LISTEN.
+        wake = {"send_jobs": sender.wake, "webhooks": dispatcher.wake}
+        uow_factory.on_written.append(_waker(wake))
+        listener = _listener(db, wake)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: object) -> AsyncIterator[None]:
@@ -152,26 +153,24 @@ def create_app(
     return Observability(router, metrics, log)
 
 
-def _waker(
-    sender: Callable[[], None], dispatcher: Callable[[], None]
-) -> Callable[[set[str]], None]:
-    def wake(tables: set[str]) -> None:
-        if "send_jobs" in tables:
-            sender()
-        if "webhooks" in tables:
-            dispatcher()
+def _waker(wake: dict[str, Callable[[], None]]) -> Callable[[set[str]], None]:
+    def written(tables: set[str]) -> None:
+        for table, woken in wake.items():
+            if table in tables:
+                woken()
 
-    return wake
+    return written
 
 
 def _listener(db: Database, wake: dict[str, Callable[[], None]]) -> Listener | None:
-    """PostgreSQL: other processes' new work wakes this one at once (storage/listen.py)."""
+    """PostgreSQL: other processes' new rows wake this one at once (storage/listen.py), on the
+    channels the batches NOTIFY for their tables."""
     conninfo = getattr(db, "conninfo", None)
     if conninfo is None:
         return None
     from ..storage.listen import Listener  # psycopg is imported by those who use it
 
-    return Listener(conninfo, wake)
+    return Listener(conninfo, {CHANNELS[table]: woken for table, woken in wake.items()})
 
 
 def _backlog_setter(metrics: Metrics) -> Callable[[str, int, float], None]:

@@ -13,18 +13,13 @@ from __future__ import annotations
 import time
 
 from ..domain.models import OutboundMessage, StatusChange
+from ..domain.payloads import status_error
 
-ERRORS_URL = "https://developer.vonage.com/api-errors/messages#"
-UNDELIVERABLE = {
-    "type": ERRORS_URL + "1260",
-    "title": "1260",
-    "detail": "Destination unreachable - The message could not be delivered to the phone number.",
-}
-REJECTED = {
-    "type": ERRORS_URL + "1282",
-    "title": "1282",
-    "detail": "Message rejected by provider - The provider blocked the message.",
-}
+UNDELIVERABLE = (
+    "1260",
+    "Destination unreachable - The message could not be delivered to the phone number.",
+)
+REJECTED = ("1282", "Message rejected by provider - The provider blocked the message.")
 
 
 class SandboxChannel:
@@ -32,12 +27,12 @@ class SandboxChannel:
         now = time.time()
         to = message.to
         if to.endswith("0002"):
-            return [StatusChange("rejected", now, {**REJECTED, "instance": message_uuid})]
+            return [StatusChange("rejected", now, status_error(*REJECTED, message_uuid))]
         submitted = StatusChange("submitted", now)
         if to.endswith("0001"):
             return [
                 submitted,
-                StatusChange("undeliverable", now, {**UNDELIVERABLE, "instance": message_uuid}),
+                StatusChange("undeliverable", now, status_error(*UNDELIVERABLE, message_uuid)),
             ]
         if to.endswith("0003"):
             return [submitted]

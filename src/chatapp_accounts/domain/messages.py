@@ -40,7 +40,7 @@ from .models import (
     StatusChange,
     Tenant,
 )
-from .payloads import inbound_body, status_body
+from .payloads import inbound_body, status_body, status_error
 from .ports import Load, Security, UnitOfWork, UnitOfWorkFactory
 from .tenants import authenticate
 from .webhooks import RetryPolicy
@@ -58,6 +58,11 @@ def _webhook_url(application: Application | None, kind: str) -> str | None:
     target = webhooks.get(kind) if isinstance(webhooks, dict) else None
     address = target.get("address") if isinstance(target, dict) else None
     return address if isinstance(address, str) and address else None
+
+
+def _status_url(webhook_url: str | None, application: Application | None) -> str | None:
+    """Where a message's statuses go: its own `webhook_url`, else its application's."""
+    return webhook_url or _webhook_url(application, "status_url")
 
 
 async def _linked_application(
@@ -113,9 +118,9 @@ async def send_message(
 ) -> Sent:
     """Accept a message and its failover list: the first message and its send job are stored
     in one transaction, and the answer says so; a sender hands it to its channel later
-    (delivery/sender.py, `send_claimed`), the rest of the list following one by one while each
-    ends `rejected` or `undeliverable`. Refused (Throttled) while more work is due than the
-    process can send now."""
+    (delivery/sender.py: `claim_sends`, `record_send`), the rest of the list following one by
+    one while each ends `rejected` or `undeliverable`. Refused (Throttled) while more work is
+    due than the process can send now."""
     wait = load.refuse()  # first: a refused send costs the database nothing
     if wait is not None:
         raise Throttled(wait)
@@ -136,10 +141,10 @@ async def send_message(
             workflow=workflow,
         )
         rest = [
-            FailoverItem(m, a.id, m.webhook_url or _webhook_url(a, "status_url"))
+            FailoverItem(m, a.id, _status_url(m.webhook_url, a))
             for m, a in zip(messages[1:], applications[1:], strict=True)
         ]
-        status_url = first.webhook_url or _webhook_url(application, "status_url")
+        status_url = _status_url(first.webhook_url, application)
         await uow.jobs.add(tenant.id, message_uuid, status_url, rest, now)
         await uow.commit()
     return Sent(message_uuid, first.channel, workflow_id)
@@ -162,17 +167,9 @@ class SendOutcome(msgspec.Struct, frozen=True):
     retry_at: float | None = None
 
 
-ERRORS_URL = "https://developer.vonage.com/api-errors/messages#"
-
-
 def send_failed(job: SendJob, detail: str, now: float) -> SendOutcome:
     """The message ends `undeliverable` with 1331 (the provider, or the channel, failed)."""
-    error = {
-        "type": ERRORS_URL + "1331",
-        "title": "1331",
-        "detail": f"Provider error - {detail}",
-        "instance": job.message_uuid,
-    }
+    error = status_error("1331", f"Provider error - {detail}", job.message_uuid)
     return SendOutcome(job, [StatusChange("undeliverable", now, error)])
 
 
@@ -356,7 +353,7 @@ async def _read(uow: UnitOfWork, tenant_id: int | None, message_uuid: str) -> No
     application = None
     if record.application_id is not None:
         application = await uow.applications.get(found.tenant_id, record.application_id)
-    url = found.webhook_url or _webhook_url(application, "status_url")
+    url = _status_url(found.webhook_url, application)
     if url is not None and application is not None:
         body = status_body(record, change, found.workflow)
         await uow.webhooks.add(

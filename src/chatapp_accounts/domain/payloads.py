@@ -25,6 +25,14 @@ def _second(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
+ERRORS_URL = "https://developer.vonage.com/api-errors/messages#"
+
+
+def status_error(code: str, detail: str, message_uuid: str) -> dict[str, str]:
+    """The Messages spec's `error` of a `rejected` or `undeliverable` status webhook."""
+    return {"type": ERRORS_URL + code, "title": code, "detail": detail, "instance": message_uuid}
+
+
 def status_body(
     message: MessageRecord, change: StatusChange, workflow: dict[str, str] | None
 ) -> dict[str, Any]:

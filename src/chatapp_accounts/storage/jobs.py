@@ -6,16 +6,15 @@ does. A lease is `claimed_until`: a job whose lease ran out while it was claimed
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
 from ..domain.models import FailoverItem, OutboundMessage, SendJob
 from .batch import Insert, Op, Update
-from .db import Connection, Database
+from .db import Connection
+from .messages import MessageStatements
 from .outbox import MESSAGE_PK, placeholders
 
 _encode = msgspec.json.Encoder().encode
@@ -30,32 +29,13 @@ _MESSAGES = (
 )
 
 
-@functools.lru_cache(maxsize=4)
-def _statements(dialect: str, q: Callable[[str], str]) -> tuple[str, str]:
-    lock = " FOR UPDATE SKIP LOCKED" if dialect == "postgresql" else ""
-    # A lease taken by a process that died is `claimed_until` in the past: that try's outcome
-    # is unknown (the channel may have taken the message).
-    claim = q(
-        "UPDATE send_jobs SET claimed_until = ?, attempts = attempts + 1, "  # noqa: S608 - the lock clause is this module's
-        "first_attempt_at = COALESCE(first_attempt_at, ?), "
-        "outcome_unknown = (COALESCE(claimed_until, 0) > 0) "
-        "WHERE pk IN (SELECT pk FROM send_jobs WHERE state = 'pending' AND due_at <= ? "
-        "AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY due_at LIMIT ?"
-        f"{lock}) RETURNING pk, tenant_id, message_pk, attempts, first_attempt_at, "
-        "outcome_unknown, failover, status_url, created_at"
-    )
-    due = q("SELECT COUNT(*), MIN(due_at) FROM send_jobs WHERE state = 'pending' AND due_at <= ?")
-    return claim, due
-
-
 class SqlJobs:
-    __slots__ = ("_claim", "_conn", "_due", "_ops", "_q")
+    __slots__ = ("_conn", "_ops", "_sql")
 
-    def __init__(self, conn: Connection, db: Database, ops: list[Op]) -> None:
+    def __init__(self, conn: Connection, sql: MessageStatements, ops: list[Op]) -> None:
         self._conn = conn
-        self._q = db.sql
+        self._sql = sql
         self._ops = ops
-        self._claim, self._due = _statements(db.dialect, db.sql)
 
     async def add(
         self,
@@ -70,14 +50,14 @@ class SqlJobs:
         self._ops.append(Insert("send_jobs", _COLUMNS, _ROW, values))
 
     async def claim(self, now: float, lease_until: float, limit: int) -> list[SendJob]:
-        jobs = await self._conn.fetchall(self._claim, (lease_until, now, now, now, limit))
+        jobs = await self._conn.fetchall(self._sql.job_claim, (lease_until, now, now, now, limit))
         if not jobs:
             return []
         pks = [int(job[2]) for job in jobs]
         messages = {
             int(row[0]): row
             for row in await self._conn.fetchall(
-                self._q(_MESSAGES + f"({placeholders(len(pks))})"), pks
+                self._sql.q(_MESSAGES + f"({placeholders(len(pks))})"), pks
             )
         }
         claimed = []
@@ -127,7 +107,7 @@ class SqlJobs:
         self._ops.append(Update("send_jobs", "message_pk", message, (("state", "cancelled"),)))
 
     async def backlog(self, now: float) -> tuple[int, float | None]:
-        row = await self._conn.fetchone(self._due, (now,))
+        row = await self._conn.fetchone(self._sql.job_due, (now,))
         if row is None or not row[0]:
             return 0, None
         return int(row[0]), float(row[1])

@@ -44,6 +44,35 @@ _ROW = f"(?, ?, {MESSAGE_PK}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _STATUS_ROW = f"({MESSAGE_PK}, ?, ?, ?)"
 
 
+class MessageStatements:
+    """The fixed statements of the message repositories (messages, webhooks, send jobs),
+    translated once per database, as repositories.Statements are for the others."""
+
+    def __init__(self, db: Database) -> None:
+        q = self.q = db.sql
+        self.get = q(_ONE + " AND m.tenant_id = ?")
+        self.get_any = q(_ONE)
+        self.webhook_redeliver = q(
+            "UPDATE webhooks SET state = 'pending', due_at = ?, attempts = 0, "
+            "first_attempt_at = NULL, claimed_until = NULL WHERE pk = ?"
+        )
+        lock = " FOR UPDATE SKIP LOCKED" if db.dialect == "postgresql" else ""
+        # A lease taken by a process that died is `claimed_until` in the past: that try's
+        # outcome is unknown (the channel may have taken the message).
+        self.job_claim = q(
+            "UPDATE send_jobs SET claimed_until = ?, attempts = attempts + 1, "  # noqa: S608 - the lock clause is this module's
+            "first_attempt_at = COALESCE(first_attempt_at, ?), "
+            "outcome_unknown = (COALESCE(claimed_until, 0) > 0) "
+            "WHERE pk IN (SELECT pk FROM send_jobs WHERE state = 'pending' AND due_at <= ? "
+            "AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY due_at LIMIT ?"
+            f"{lock}) RETURNING pk, tenant_id, message_pk, attempts, first_attempt_at, "
+            "outcome_unknown, failover, status_url, created_at"
+        )
+        self.job_due = q(
+            "SELECT COUNT(*), MIN(due_at) FROM send_jobs WHERE state = 'pending' AND due_at <= ?"
+        )
+
+
 def _filters(tenant: int | None, query: MessageFilter) -> tuple[str, list[Any]]:
     where: list[str] = []
     params: list[Any] = []
@@ -79,11 +108,11 @@ def _record(row: Sequence[Any]) -> MessageRecord:
 
 
 class SqlMessages:
-    __slots__ = ("_conn", "_ops", "_q")
+    __slots__ = ("_conn", "_ops", "_sql")
 
-    def __init__(self, conn: Connection, db: Database, ops: list[Op]) -> None:
+    def __init__(self, conn: Connection, sql: MessageStatements, ops: list[Op]) -> None:
         self._conn = conn
-        self._q = db.sql
+        self._sql = sql
         self._ops = ops
 
     async def add(
@@ -126,9 +155,9 @@ class SqlMessages:
 
     async def get(self, tenant: int | None, uuid: str) -> StoredMessage | None:
         if tenant is None:
-            row = await self._conn.fetchone(self._q(_ONE), (uuid,))
+            row = await self._conn.fetchone(self._sql.get_any, (uuid,))
         else:
-            row = await self._conn.fetchone(self._q(_ONE + " AND m.tenant_id = ?"), (uuid, tenant))
+            row = await self._conn.fetchone(self._sql.get, (uuid, tenant))
         if row is None:
             return None
         return StoredMessage(
@@ -144,7 +173,7 @@ class SqlMessages:
     async def page(
         self, tenant: int | None, query: MessageFilter
     ) -> tuple[int, list[MessageRecord]]:
-        q = self._q
+        q = self._sql.q
         where, params = _filters(tenant, query)
         count = await self._conn.fetchone(q("SELECT COUNT(*) FROM messages" + where), params)  # noqa: S608 - the filters are this module's constants
         total = int(count[0]) if count is not None else 0

@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import msgspec
 
 from ..domain.models import AttemptRecord, WebhookRecord
 from ..security.tokens import TokenCipher, signature_binding
+from . import batch
 from .batch import CHUNK, Insert, Op, Update
 from .db import Connection, Database
+
+if TYPE_CHECKING:
+    from .messages import MessageStatements
 
 _encode = msgspec.json.Encoder().encode
 MESSAGE_PK = "(SELECT pk FROM messages WHERE uuid = ?)"
@@ -30,7 +34,15 @@ _COLUMNS = (
 )
 _ROW = f"(?, {MESSAGE_PK}, {MESSAGE_PK}, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)"
 _ATTEMPT_COLUMNS = "webhook_pk, at, url, status_code, error, next_attempt_at"
-_ATTEMPT_ROW = "(?, ?, ?, ?, NULL, NULL)"
+_ATTEMPT_ROW = "(?, ?, ?, ?, ?, ?)"
+
+
+def _attempt(
+    webhook: int, at: float, url: str, code: int | None, error: str | None, next_at: float | None
+) -> Insert:
+    """A webhook_attempts row."""
+    return Insert("webhook_attempts", _ATTEMPT_COLUMNS, _ATTEMPT_ROW,
+                  (webhook, at, url, code, error, next_at))  # fmt: skip
 
 
 @functools.lru_cache(maxsize=4096)  # an application's few URLs, again and again
@@ -88,11 +100,11 @@ async def webhook_records(
 
 
 class SqlWebhooks:
-    __slots__ = ("_conn", "_ops", "_q")
+    __slots__ = ("_conn", "_ops", "_sql")
 
-    def __init__(self, conn: Connection, db: Database, ops: list[Op]) -> None:
+    def __init__(self, conn: Connection, sql: MessageStatements, ops: list[Op]) -> None:
         self._conn = conn
-        self._q = db.sql
+        self._sql = sql
         self._ops = ops
 
     async def add(
@@ -120,22 +132,17 @@ class SqlWebhooks:
             ("first_attempt_at", first_attempt_at),
         )
         self._ops.append(Update("webhooks", "pk", webhook, sets))
-        values = (webhook, at, url, status_code)
-        self._ops.append(Insert("webhook_attempts", _ATTEMPT_COLUMNS, _ATTEMPT_ROW, values))
+        self._ops.append(_attempt(webhook, at, url, status_code, None, None))
 
     async def listing(self, state: str | None, limit: int) -> list[WebhookRecord]:
         where, params = ("w.state = ?", [state]) if state is not None else ("1 = 1", [])
         return await webhook_records(
-            self._conn, self._q, where, [*params, limit], " ORDER BY w.pk DESC LIMIT ?"
+            self._conn, self._sql.q, where, [*params, limit], " ORDER BY w.pk DESC LIMIT ?"
         )
 
     async def redeliver(self, webhook_id: int, now: float) -> bool:
         """Run at once, in the unit's own transaction (`write=True`): its answer is needed."""
-        statement = self._q(
-            "UPDATE webhooks SET state = 'pending', due_at = ?, attempts = 0, "
-            "first_attempt_at = NULL, claimed_until = NULL WHERE pk = ?"
-        )
-        return await self._conn.execute(statement, (now, webhook_id)) == 1
+        return await self._conn.execute(self._sql.webhook_redeliver, (now, webhook_id)) == 1
 
 
 # The dispatcher's side ---------------------------------------------------------------------
@@ -295,21 +302,11 @@ class Outbox:
         return chosen
 
     async def record(self, conn: Connection, results: Sequence[Result]) -> None:
-        """The outcomes of attempts: the webhooks' states, and an attempts row each. First
-        attempts that delivered (nearly all of them) are written a hundred a statement; the
-        others one by one, with what they mean for the webhooks behind them."""
-        plain = [r for r in results if r.state == "delivered" and not r.retried]
-        delivered = "UPDATE webhooks SET state = 'delivered', attempts = attempts + 1, "
-        delivered += "first_attempt_at = COALESCE(first_attempt_at, ?), claimed_until = NULL "
-        for start in range(0, len(plain), CHUNK):
-            chunk = plain[start : start + CHUNK]
-            where = f"WHERE pk IN ({placeholders(len(chunk))})"
-            await conn.execute(
-                self._q(delivered + where), [min(r.at for r in chunk), *(r.pk for r in chunk)]
-            )
+        """The outcomes of attempts the dispatcher's turn records (retries, failures, and any
+        delivered one whose batch failed: a first attempt that delivered is recorded by its
+        attempt, SqlWebhooks.delivered): the webhooks' states, what they mean for the webhooks
+        behind them, and an attempts row each, written as the batches write theirs."""
         for r in results:
-            if r.state == "delivered" and not r.retried:
-                continue
             await conn.execute(self._record, (r.state, r.next_attempt_at, r.first_attempt_at, r.pk))
             if r.state == "pending" and r.next_attempt_at is not None:
                 await conn.execute(
@@ -317,17 +314,10 @@ class Outbox:
                 )
             elif r.retried:
                 await conn.execute(self._release, (r.at, r.order_key, r.pk, r.at))
-        insert = "INSERT INTO webhook_attempts "
-        insert += "(webhook_pk, at, url, status_code, error, next_attempt_at) VALUES "
-        for start in range(0, len(results), CHUNK):
-            rows = results[start : start + CHUNK]
-            values = [
-                v
-                for r in rows
-                for v in (r.pk, r.at, r.url, r.status_code, r.error, r.next_attempt_at)
-            ]
-            marks = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(rows))
-            await conn.execute(self._q(insert + marks), values)
+        attempts = [
+            _attempt(r.pk, r.at, r.url, r.status_code, r.error, r.next_attempt_at) for r in results
+        ]
+        await batch.write(conn, attempts, self._q)
 
     async def stats(self, conn: Connection) -> tuple[int, float | None]:
         """(pending webhooks, when the oldest of them was made)."""

@@ -23,7 +23,7 @@ from . import batch
 from .batch import Op, WriteBatch
 from .db import Connection, ConnectionUnavailable, Database
 from .jobs import SqlJobs
-from .messages import SqlMessages
+from .messages import MessageStatements, SqlMessages
 from .outbox import Outbox, SqlWebhooks
 from .repositories import AccountRows, SqlAccounts, SqlApplications, SqlTenants, Statements
 
@@ -83,9 +83,10 @@ class SqlUnitOfWork:
         self.applications = repos.applications
         self.tenants = repos.tenants
         self._ops: list[Op] = []
-        self.messages = SqlMessages(conn, db, self._ops)
-        self.webhooks = SqlWebhooks(conn, db, self._ops)
-        self.jobs = SqlJobs(conn, db, self._ops)
+        sql = factory.message_sql
+        self.messages = SqlMessages(conn, sql, self._ops)
+        self.webhooks = SqlWebhooks(conn, sql, self._ops)
+        self.jobs = SqlJobs(conn, sql, self._ops)
         return self
 
     @property
@@ -94,7 +95,8 @@ class SqlUnitOfWork:
         return self._conn
 
     async def commit(self) -> None:
-        ops, self._ops[:] = list(self._ops), []
+        ops = list(self._ops)
+        self._ops.clear()
         factory = self._factory
         if self._open:
             if ops:
@@ -155,6 +157,7 @@ class SqlUnitOfWorkFactory:
         self.cipher = cipher
         self.sql = Statements(db)
         self.rows = AccountRows(cipher)
+        self.message_sql = MessageStatements(db)
         self.outbox = Outbox(db, cipher)
         self.batch = WriteBatch(db, on_written=self.written, notify=notifications(db))
         # Called after a commit that wrote these tables: the senders and the dispatcher wake
