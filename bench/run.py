@@ -157,6 +157,14 @@ def seed(database_url: str, keys: str, accounts: int, other_tenants: int = 3) ->
                 f"INSERT INTO accounts ({columns}) VALUES (?, ?, ?, ?, ?, ?)",
                 rows(tenant_id, count, tag),
             )
+    # The reference tables the API writes with each row (migration 0007).
+    cur.execute(
+        "INSERT INTO account_routes (provider, external_id, tenant_id) "
+        "SELECT provider, external_id, tenant_id FROM accounts"
+    )
+    cur.execute(
+        "INSERT INTO application_routes (id, tenant_id) SELECT id, tenant_id FROM applications"
+    )
     conn.commit() if pg else cur.execute("COMMIT")
     if pg:
         cur.execute("ANALYZE")

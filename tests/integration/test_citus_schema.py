@@ -4,9 +4,8 @@ distributed by its tenant column (`tenant_id`; the tenants table itself would be
 table) or a small reference table named in docs/scaling.md; a distributed table's primary key,
 unique constraints and foreign keys to other distributed tables include the tenant column.
 
-The schema does not follow the rule yet: docs/scaling.md lists what breaks it and the migration
-that will mend it. This test holds that list exactly: a new table or constraint that breaks the
-rule fails it, and so does mending one without taking it off the list (the list only shrinks)."""
+Migration 0007 made it so; SQLite keeps its own keys (a lone `pk`, the only kind it
+autoincrements)."""
 
 from __future__ import annotations
 
@@ -18,31 +17,27 @@ from chatapp_accounts.storage.migrate import upgrade
 from tests.conftest import PgDatabases
 
 TENANT = "tenant_id"
-# Replicated to every node: small, or belonging to no tenant.
-REFERENCE = {"tenants", "alembic_version"}
-# What breaks the rule today (docs/scaling.md, "What the schema still has to change").
-KNOWN = {
-    "accounts": {"primary key (pk)", "unique (provider, external_id)",
-                 "foreign key (application_id) -> applications"},
-    "applications": {"primary key (pk)", "unique (id)"},
-    "messages": {"primary key (pk)", "unique (uuid)"},
-    "message_statuses": {"no tenant column"},
-    "send_jobs": {"primary key (pk)", "unique (message_pk)",
-                  "foreign key (message_pk) -> messages"},
-    "webhooks": {"primary key (pk)", "foreign key (message_pk) -> messages"},
-    "webhook_attempts": {"no tenant column"},
+# Replicated to every node: small, or belonging to no tenant. The routes hold what is unique
+# across tenants (a page's one owner) and find the tenant where a request names none (a JWT).
+REFERENCE = {"tenants", "account_routes", "application_routes", "alembic_version"}
+
+
+DISTRIBUTED = {
+    "account_counts", "accounts", "applications", "messages", "message_statuses", "send_jobs",
+    "webhooks", "webhook_attempts",
 }  # fmt: skip
 
 
-def _violations(url: str) -> dict[str, set[str]]:
+def _violations(url: str, revision: str = "head") -> dict[str, set[str]]:
+    """What breaks the rule in the schema of `revision`, by table."""
     engine = make_engine(url)
     try:
-        upgrade(engine)
+        upgrade(engine, revision)
         found: dict[str, set[str]] = {}
         schema = inspect(engine)
-        for table in schema.get_table_names():
-            if table in REFERENCE:
-                continue
+        tables = set(schema.get_table_names()) - REFERENCE
+        assert tables == DISTRIBUTED  # a new table: distributed by tenant, or a reference one?
+        for table in tables:
             columns = {c["name"] for c in schema.get_columns(table)}
             broken: set[str] = set()
             if TENANT not in columns:
@@ -71,4 +66,21 @@ def _violations(url: str) -> dict[str, set[str]]:
 
 @pytest.mark.postgres
 def test_every_table_is_sharded_by_tenant_or_a_reference_table(pg_databases: PgDatabases) -> None:
-    assert _violations(pg_databases.new()) == KNOWN
+    assert _violations(pg_databases.new()) == {}
+
+
+@pytest.mark.postgres
+def test_the_rule_finds_what_migration_0007_mended(pg_databases: PgDatabases) -> None:
+    """The check itself, on the schema before migration 0007 (account_routes and
+    application_routes did not exist yet)."""
+    assert _violations(pg_databases.new(), "0006") == {
+        "accounts": {"primary key (pk)", "unique (provider, external_id)",
+                     "foreign key (application_id) -> applications"},
+        "applications": {"primary key (pk)", "unique (id)"},
+        "messages": {"primary key (pk)", "unique (uuid)"},
+        "message_statuses": {"no tenant column"},
+        "send_jobs": {"primary key (pk)", "unique (message_pk)",
+                      "foreign key (message_pk) -> messages"},
+        "webhooks": {"primary key (pk)", "foreign key (message_pk) -> messages"},
+        "webhook_attempts": {"no tenant column"},
+    }  # fmt: skip

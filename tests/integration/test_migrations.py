@@ -11,7 +11,7 @@ from sqlalchemy import Engine, inspect
 
 from chatapp_accounts.storage.engine import make_engine
 from chatapp_accounts.storage.migrate import current_revision, head_revision, upgrade
-from chatapp_accounts.storage.tables import metadata
+from chatapp_accounts.storage.tables import metadata_for
 from tests.conftest import PgDatabases
 
 
@@ -33,7 +33,9 @@ def test_upgrade_from_empty_matches_the_tables(empty_engine: Engine) -> None:
     assert current_revision(empty_engine) == head_revision()
     assert set(inspect(empty_engine).get_table_names()) >= {"tenants", "applications", "accounts"}
     with empty_engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn), metadata_for(empty_engine.dialect.name)
+        )
     assert diff == []
     upgrade(empty_engine)  # idempotent
     assert current_revision(empty_engine) == head_revision()
@@ -43,7 +45,10 @@ def test_constraints_have_stable_names(empty_engine: Engine) -> None:
     upgrade(empty_engine)
     insp = inspect(empty_engine)
     uniques = {u["name"] for u in insp.get_unique_constraints("accounts")}
-    assert "uq_accounts_provider_external_id" in uniques
+    # PostgreSQL keeps a page's one owner in account_routes only (migration 0007).
+    postgresql = empty_engine.dialect.name == "postgresql"
+    assert ("uq_accounts_provider_external_id" in uniques) is not postgresql
+    assert insp.get_pk_constraint("account_routes")["name"] == "pk_account_routes"
     fks = {fk["name"] for fk in insp.get_foreign_keys("accounts")}
     assert fks == {"fk_accounts_tenant_id_tenants", "fk_accounts_application_id_applications"}
 
@@ -117,3 +122,66 @@ def test_concurrent_writers_of_one_tenant_do_not_wait_on_its_count(
         assert total == 2
     finally:
         engine.dispose()
+
+
+def test_0007_routes_and_tenants_filled_from_existing_rows(empty_engine: Engine) -> None:
+    """A database with messages and accounts at 0006 moves to 0007 with its reference tables
+    and new tenant columns filled from the rows they belong to, and the rules still hold
+    after: one owner per page, an application deleted unlinks its accounts (their tenant
+    kept), a message deleted takes its statuses, webhooks and attempts."""
+    from sqlalchemy import text
+
+    upgrade(empty_engine, "0006")
+    with empty_engine.begin() as conn:
+        for key in ("t1", "t2"):
+            conn.execute(text("INSERT INTO tenants (api_key, secret_hash, revoked) VALUES (:k, 'h', :f)"),
+                         {"k": key, "f": False})  # fmt: skip
+        ids = dict(conn.execute(text("SELECT api_key, id FROM tenants")).all())
+        t1, t2 = ids["t1"], ids["t2"]
+        conn.execute(text(
+            "INSERT INTO applications (id, tenant_id, name, public_key, capabilities, privacy, "
+            "has_messages) VALUES ('app-1', :t, 'a', 'k', '{}', '{}', :y)"
+        ), {"t": t2, "y": True})  # fmt: skip
+        conn.execute(text(
+            "INSERT INTO accounts (tenant_id, provider, external_id, application_id) "
+            "VALUES (:t1, 'whatsapp', '111', NULL), (:t2, 'rcs', 'agent', 'app-1')"
+        ), {"t1": t1, "t2": t2})  # fmt: skip
+        conn.execute(text(
+            "INSERT INTO messages (uuid, tenant_id, direction, channel, message_type, to_id, "
+            "from_id, content, created_at) VALUES ('m-1', :t, 'outbound', 'rcs', 'text', 'a', "
+            "'b', '{}', 1.0)"
+        ), {"t": t2})  # fmt: skip
+        message = conn.execute(text("SELECT pk FROM messages")).scalar()
+        conn.execute(text("INSERT INTO message_statuses (message_pk, status, at) VALUES (:m, 'submitted', 1.0)"),
+                     {"m": message})  # fmt: skip
+        conn.execute(text(
+            "INSERT INTO webhooks (tenant_id, message_pk, order_key, application_id, kind, url, "
+            "destination, body, state, attempts, due_at, created_at) VALUES (:t, :m, :m, "
+            "'app-1', 'status', 'http://x/s', 'http://x:80', :b, 'delivered', 1, 1.0, 1.0)"
+        ), {"t": t2, "m": message, "b": b"{}"})  # fmt: skip
+        hook = conn.execute(text("SELECT pk FROM webhooks")).scalar()
+        conn.execute(text("INSERT INTO webhook_attempts (webhook_pk, at, url, status_code) VALUES (:w, 1.0, 'u', 200)"),
+                     {"w": hook})  # fmt: skip
+    upgrade(empty_engine)
+    with empty_engine.begin() as conn:
+
+        def rows(sql: str) -> list[tuple[object, ...]]:
+            return sorted(tuple(r) for r in conn.execute(text(sql)).all())
+
+        assert rows("SELECT provider, external_id, tenant_id FROM account_routes") == [
+            ("rcs", "agent", t2), ("whatsapp", "111", t1)
+        ]  # fmt: skip
+        assert rows("SELECT id, tenant_id FROM application_routes") == [("app-1", t2)]
+        assert rows("SELECT tenant_id FROM message_statuses") == [(t2,)]
+        assert rows("SELECT tenant_id FROM webhook_attempts") == [(t2,)]
+        with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+            with conn.begin_nested():
+                conn.execute(text("INSERT INTO account_routes (provider, external_id, tenant_id) "
+                                  "VALUES ('whatsapp', '111', :t)"), {"t": t2})  # fmt: skip
+        conn.execute(text("DELETE FROM applications WHERE id = 'app-1'"))
+        assert rows("SELECT tenant_id, application_id FROM accounts WHERE provider = 'rcs'") == [
+            (t2, None)
+        ]
+        conn.execute(text("DELETE FROM messages"))
+        for table in ("message_statuses", "webhooks", "webhook_attempts"):
+            assert rows(f"SELECT COUNT(*) FROM {table}") == [(0,)]

@@ -63,7 +63,7 @@ def test_units_of_one_turn_are_one_batch_of_multi_row_statements(
             record = _record(tenant)
             async with uow_factory() as uow:
                 await uow.messages.add(tenant, record, root=None, webhook_url=None, workflow=None)
-                await uow.messages.add_status(record.uuid, StatusChange("read", 2.0))
+                await uow.messages.add_status(tenant, record.uuid, StatusChange("read", 2.0))
                 await uow.webhooks.add(tenant, record.uuid, record.uuid, "app", "inbound",
                                        "http://127.0.0.1:9/in", {"a": 1}, 2.0)  # fmt: skip
                 await uow.commit()
@@ -100,7 +100,9 @@ def test_a_unit_whose_rows_fail_fails_alone(uow_factory: SqlUnitOfWorkFactory) -
                 await uow.messages.add(tenant, record, root=None, webhook_url=None, workflow=None)
                 # A status of a message that does not exist: its message_pk is NULL.
                 target = str(uuid.uuid4()) if bad else record.uuid
-                await uow.messages.add_status(target, StatusChange("read", 2.0), current=False)
+                await uow.messages.add_status(
+                    tenant, target, StatusChange("read", 2.0), current=False
+                )
                 await uow.commit()
 
         return await asyncio.gather(unit(False), unit(True), unit(False), return_exceptions=True)

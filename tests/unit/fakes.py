@@ -299,9 +299,10 @@ class FakeMessages:
         )
 
     async def add_status(
-        self, message_uuid: str, change: StatusChange, *, current: bool = True
+        self, tenant: int, message_uuid: str, change: StatusChange, *, current: bool = True
     ) -> None:
         found = self.state.messages[message_uuid]
+        assert found.tenant == tenant, "a status with another tenant than its message's"
         self.state.statuses.append((message_uuid, change))
         if current:
             found.record = msgspec.structs.replace(found.record, status=change.status)
@@ -340,8 +341,8 @@ class FakeWebhooks:
                                                kind, url, body, due_at))  # fmt: skip
 
     async def delivered(
-        self, webhook: int, attempts: int, first_attempt_at: float, at: float, url: str,
-        status_code: int,
+        self, tenant: int, webhook: int, attempts: int, first_attempt_at: float, at: float,
+        url: str, status_code: int,
     ) -> None:  # fmt: skip
         raise NotImplementedError  # the dispatcher is tested on the databases
 

@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING
 from sqlalchemy import Engine
 from starlette.routing import Router
 
-from ..channels import sandbox_channels
+from ..channels import ChannelRegistry, sandbox_channels
 from ..config import Settings, get_settings
 from ..delivery.backlog import Backlog
 from ..delivery.client import WebhookClient
@@ -50,7 +50,10 @@ def create_app(
     engine: Engine | None = None,
     cipher: TokenCipher | None = None,
     log_stream: IO[str] | None = None,
+    channels: ChannelRegistry | None = None,
 ) -> Observability:
+    """The application. `channels`: where each message channel sends (default: the sandbox
+    for all of them)."""
     settings = settings or get_settings()
     engine = engine or make_engine(settings.database_url)
     cipher = cipher or load_cipher(settings)
@@ -77,7 +80,7 @@ def create_app(
     if settings.dispatcher:
         sender = Sender(
             uow_factory,
-            sandbox_channels(),
+            channels or sandbox_channels(),
             RetryPolicy(
                 settings.provider_retry_first_seconds,
                 settings.provider_retry_max_seconds,

@@ -211,6 +211,7 @@ class Dispatcher:
             )  # fmt: skip
         result = Result(
             pk=webhook.pk,
+            tenant_id=webhook.tenant_id,
             order_key=webhook.order_key,
             at=started,
             url=webhook.url,
@@ -227,8 +228,8 @@ class Dispatcher:
             try:
                 async with self._uow_factory() as uow:
                     await uow.webhooks.delivered(
-                        webhook.pk, webhook.attempts + 1, first, started, webhook.url,
-                        outcome.status_code,
+                        webhook.tenant_id, webhook.pk, webhook.attempts + 1, first, started,
+                        webhook.url, outcome.status_code,
                     )  # fmt: skip
                     await uow.commit()
             except Exception:  # noqa: BLE001 - recorded by a turn instead

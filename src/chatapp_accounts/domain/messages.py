@@ -210,7 +210,9 @@ async def _record_send(uow: UnitOfWork, outcome: SendOutcome) -> None:
     message = job.message
     record = _outbound(message, job.message_uuid, job.application_id, job.created_at)
     for number, change in enumerate(changes, 1):
-        await uow.messages.add_status(job.message_uuid, change, current=number == len(changes))
+        await uow.messages.add_status(
+            job.tenant_id, job.message_uuid, change, current=number == len(changes)
+        )
         if job.status_url is not None:
             body = status_body(record, change, job.workflow)
             await uow.webhooks.add(job.tenant_id, job.message_uuid, job.root, job.application_id,
@@ -281,7 +283,9 @@ async def update_message(
         if record.status != status:
             if queued and status == "revoked":
                 await uow.jobs.cancel(found.pk)
-            await uow.messages.add_status(record.uuid, StatusChange(status, time.time()))
+            await uow.messages.add_status(
+                found.tenant_id, record.uuid, StatusChange(status, time.time())
+            )
         await uow.commit()
 
 
@@ -349,7 +353,7 @@ async def _read(uow: UnitOfWork, tenant_id: int | None, message_uuid: str) -> No
             [InvalidParam("message_uuid", f"the message is {record.status}, not delivered")],
         )
     change = StatusChange("read", time.time())
-    await uow.messages.add_status(record.uuid, change)
+    await uow.messages.add_status(found.tenant_id, record.uuid, change)
     application = None
     if record.application_id is not None:
         application = await uow.applications.get(found.tenant_id, record.application_id)

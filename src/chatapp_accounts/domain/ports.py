@@ -124,7 +124,7 @@ class MessageRepository(Protocol):
         """Insert (`root`: the uuid of its workflow's first message; None: it is the first)."""
 
     async def add_status(
-        self, message_uuid: str, change: StatusChange, *, current: bool = True
+        self, tenant: int, message_uuid: str, change: StatusChange, *, current: bool = True
     ) -> None:
         """Record a status and (`current`) make it the message's current one."""
 
@@ -155,8 +155,8 @@ class WebhookRepository(Protocol):
         """`order_uuid`: the workflow's first message; its webhooks go out in order."""
 
     async def delivered(
-        self, webhook: int, attempts: int, first_attempt_at: float, at: float, url: str,
-        status_code: int,
+        self, tenant: int, webhook: int, attempts: int, first_attempt_at: float, at: float,
+        url: str, status_code: int,
     ) -> None:  # fmt: skip
         """A webhook's attempt that delivered it, and its attempt record (the dispatcher's
         common case, written in the batches of storage/batch.py)."""

@@ -41,7 +41,7 @@ _COLUMNS = (
     "application_id, client_ref, webhook_url, workflow, content, created_at"
 )
 _ROW = f"(?, ?, {MESSAGE_PK}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_STATUS_ROW = f"({MESSAGE_PK}, ?, ?, ?)"
+_STATUS_ROW = f"(?, {MESSAGE_PK}, ?, ?, ?)"
 
 
 class MessageStatements:
@@ -144,12 +144,12 @@ class SqlMessages:
         self._ops.append(Insert("messages", _COLUMNS, _ROW, values))
 
     async def add_status(
-        self, message_uuid: str, change: StatusChange, *, current: bool = True
+        self, tenant: int, message_uuid: str, change: StatusChange, *, current: bool = True
     ) -> None:
         error = json.dumps(change.error) if change.error is not None else None
-        values = (message_uuid, change.status, change.at, error)
-        self._ops.append(Insert("message_statuses", "message_pk, status, at, error", _STATUS_ROW,
-                                values))  # fmt: skip
+        values = (tenant, message_uuid, change.status, change.at, error)
+        self._ops.append(Insert("message_statuses", "tenant_id, message_pk, status, at, error",
+                                _STATUS_ROW, values))  # fmt: skip
         if current:
             self._ops.append(Update("messages", "uuid", message_uuid, (("status", change.status),)))
 

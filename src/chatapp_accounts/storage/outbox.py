@@ -33,16 +33,17 @@ _COLUMNS = (
     "attempts, due_at, created_at"
 )
 _ROW = f"(?, {MESSAGE_PK}, {MESSAGE_PK}, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)"
-_ATTEMPT_COLUMNS = "webhook_pk, at, url, status_code, error, next_attempt_at"
-_ATTEMPT_ROW = "(?, ?, ?, ?, ?, ?)"
+_ATTEMPT_COLUMNS = "tenant_id, webhook_pk, at, url, status_code, error, next_attempt_at"
+_ATTEMPT_ROW = "(?, ?, ?, ?, ?, ?, ?)"
 
 
 def _attempt(
-    webhook: int, at: float, url: str, code: int | None, error: str | None, next_at: float | None
-) -> Insert:
+    tenant: int, webhook: int, at: float, url: str, code: int | None, error: str | None,
+    next_at: float | None,
+) -> Insert:  # fmt: skip
     """A webhook_attempts row."""
     return Insert("webhook_attempts", _ATTEMPT_COLUMNS, _ATTEMPT_ROW,
-                  (webhook, at, url, code, error, next_at))  # fmt: skip
+                  (tenant, webhook, at, url, code, error, next_at))  # fmt: skip
 
 
 @functools.lru_cache(maxsize=4096)  # an application's few URLs, again and again
@@ -123,8 +124,8 @@ class SqlWebhooks:
         self._ops.append(Insert("webhooks", _COLUMNS, _ROW, values))
 
     async def delivered(
-        self, webhook: int, attempts: int, first_attempt_at: float, at: float, url: str,
-        status_code: int,
+        self, tenant: int, webhook: int, attempts: int, first_attempt_at: float, at: float,
+        url: str, status_code: int,
     ) -> None:  # fmt: skip
         sets = (
             ("state", "delivered"),
@@ -132,7 +133,7 @@ class SqlWebhooks:
             ("first_attempt_at", first_attempt_at),
         )
         self._ops.append(Update("webhooks", "pk", webhook, sets))
-        self._ops.append(_attempt(webhook, at, url, status_code, None, None))
+        self._ops.append(_attempt(tenant, webhook, at, url, status_code, None, None))
 
     async def listing(self, state: str | None, limit: int) -> list[WebhookRecord]:
         where, params = ("w.state = ?", [state]) if state is not None else ("1 = 1", [])
@@ -152,6 +153,7 @@ class Claimed(msgspec.Struct, frozen=True):
     """A webhook claimed for one attempt, with what signing it takes."""
 
     pk: int
+    tenant_id: int
     url: str
     destination: str
     body: bytes
@@ -167,6 +169,7 @@ class Result(msgspec.Struct, frozen=True):
     """An attempt's outcome and what the policy decided (domain/webhooks.py)."""
 
     pk: int
+    tenant_id: int
     order_key: int
     at: float
     url: str
@@ -210,7 +213,7 @@ class Outbox:
         )
         self._chosen = (
             "SELECT w.pk, w.url, w.destination, w.body, w.attempts, w.first_attempt_at, "
-            "w.order_key, w.application_id, t.api_key, t.signature_secret "
+            "w.order_key, w.application_id, t.api_key, t.signature_secret, w.tenant_id "
             "FROM webhooks w JOIN tenants t ON t.id = w.tenant_id "
             "WHERE w.state = 'pending' AND (w.claimed_until IS NULL OR w.claimed_until <= ?) "
             "AND w.pk IN "
@@ -283,6 +286,7 @@ class Outbox:
             chosen.append(
                 Claimed(
                     pk=int(row[0]),
+                    tenant_id=int(row[10]),
                     url=row[1],
                     destination=dest,
                     body=bytes(row[3]),
@@ -315,7 +319,8 @@ class Outbox:
             elif r.retried:
                 await conn.execute(self._release, (r.at, r.order_key, r.pk, r.at))
         attempts = [
-            _attempt(r.pk, r.at, r.url, r.status_code, r.error, r.next_attempt_at) for r in results
+            _attempt(r.tenant_id, r.pk, r.at, r.url, r.status_code, r.error, r.next_attempt_at)
+            for r in results
         ]
         await batch.write(conn, attempts, self._q)
 

@@ -49,13 +49,18 @@ class Statements:
     def __init__(self, db: Database) -> None:
         q = db.sql
         self.account_get = q(_ACCOUNT + "WHERE " + _KEY)
+        # A page or number has one owner across tenants: account_routes, a reference table
+        # (docs/scaling.md), written before the account in its transaction, decides it.
         self.account_owner = q(
-            "SELECT tenant_id FROM accounts WHERE provider = ? AND external_id = ?"
+            "SELECT tenant_id FROM account_routes WHERE provider = ? AND external_id = ?"
+        )
+        self.account_route = q(
+            "INSERT INTO account_routes (tenant_id, provider, external_id) VALUES (?, ?, ?) "
+            "ON CONFLICT (provider, external_id) DO NOTHING"
         )
         self.account_insert = q(
             "INSERT INTO accounts (tenant_id, provider, external_id, name, access_token, "
-            "application_id) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (provider, external_id) DO NOTHING"
+            "application_id) VALUES (?, ?, ?, ?, ?, ?)"
         )
         self.account_set_name = q(
             "UPDATE accounts SET name = ? WHERE tenant_id = ? AND provider = ? AND external_id = ?"
@@ -84,6 +89,9 @@ class Statements:
         self.account_delete = q(
             "DELETE FROM accounts WHERE tenant_id = ? AND provider = ? AND external_id = ?"
         )
+        self.account_route_delete = q(
+            "DELETE FROM account_routes WHERE tenant_id = ? AND provider = ? AND external_id = ?"
+        )
         # Pages: the primary keys come from a covering index (the skip reads no rows), then
         # only those rows are read. Pages past the middle are read from the end.
         # The first pages read their rows directly: skipping a few rows costs less than the
@@ -104,6 +112,9 @@ class Statements:
             "INSERT INTO applications (id, tenant_id, name, public_key, capabilities, privacy, "
             "has_messages) VALUES (?, ?, ?, ?, ?, ?, ?)"
         )
+        # An application's tenant, found from its id alone (a JWT's): application_routes.
+        self.app_route = q("INSERT INTO application_routes (id, tenant_id) VALUES (?, ?)")
+        self.app_route_delete = q("DELETE FROM application_routes WHERE tenant_id = ? AND id = ?")
         self.app_get = q(apps + "WHERE tenant_id = ? AND id = ?")
         # An account and the application linked to it, in one statement (a send's sender).
         self.account_linked = q(
@@ -119,8 +130,10 @@ class Statements:
         self.app_page = q(apps + "WHERE tenant_id = ? ORDER BY pk LIMIT ? OFFSET ?")
         self.app_count = q("SELECT COUNT(*) FROM applications WHERE tenant_id = ?")
         self.app_signing_key = q(
-            "SELECT t.id, t.api_key, a.public_key FROM applications a "
-            "JOIN tenants t ON t.id = a.tenant_id WHERE a.id = ? AND NOT t.revoked"
+            "SELECT t.id, t.api_key, a.public_key FROM application_routes r "
+            "JOIN tenants t ON t.id = r.tenant_id "
+            "JOIN applications a ON a.tenant_id = r.tenant_id AND a.id = r.id "
+            "WHERE r.id = ? AND NOT t.revoked"
         )
         tenant = "SELECT id, api_key, secret_hash, revoked, created_at FROM tenants "
         self.tenant_insert = q(
@@ -216,15 +229,17 @@ class SqlAccounts:
 
     async def add(self, tenant: int, account: Account) -> bool:
         p, e = account.provider, account.external_id
+        if await self._conn.execute(self._sql.account_route, (tenant, p.value, e)) != 1:
+            return False  # it has an owner
         try:
-            count = await self._conn.execute(
+            await self._conn.execute(
                 self._sql.account_insert,
                 (tenant, p.value, e, account.name, self._rows.encrypt(p, e, account.access_token),
                  account.application_id),
             )  # fmt: skip
         except self._db.IntegrityError:
             raise CannotLink() from None  # the application went away meanwhile
-        return count == 1
+        return True
 
     async def get(self, tenant: int, provider: Provider, external_id: str) -> Account | None:
         row = await self._conn.fetchone(
@@ -301,10 +316,11 @@ class SqlAccounts:
         return await self._conn.execute(self._sql.account_unlink_all, (tenant, application_id))
 
     async def delete(self, tenant: int, provider: Provider, external_id: str) -> bool:
-        count = await self._conn.execute(
-            self._sql.account_delete, (tenant, provider.value, external_id)
-        )
-        return count == 1
+        key = (tenant, provider.value, external_id)
+        if await self._conn.execute(self._sql.account_delete, key) != 1:
+            return False
+        await self._conn.execute(self._sql.account_route_delete, key)
+        return True
 
     async def page(
         self, tenant: int, api_key: str, provider: Provider | None, offset: int, limit: int,
@@ -348,6 +364,7 @@ class SqlApplications:
 
     async def add(self, tenant: int, application: Application) -> None:
         name, key, caps, privacy, messages = _application_values(application)
+        await self._conn.execute(self._sql.app_route, (application.id, tenant))
         await self._conn.execute(
             self._sql.app_insert, (application.id, tenant, name, key, caps, privacy, messages)
         )
@@ -363,7 +380,10 @@ class SqlApplications:
         return count == 1
 
     async def delete(self, tenant: int, application_id: str) -> bool:
-        return await self._conn.execute(self._sql.app_delete, (tenant, application_id)) == 1
+        if await self._conn.execute(self._sql.app_delete, (tenant, application_id)) != 1:
+            return False
+        await self._conn.execute(self._sql.app_route_delete, (tenant, application_id))
+        return True
 
     async def page(self, tenant: int, offset: int, limit: int) -> list[Application]:
         rows = await self._conn.fetchall(self._sql.app_page, (tenant, limit, offset))

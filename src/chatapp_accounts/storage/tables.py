@@ -2,6 +2,13 @@
 
 Constraint names follow one convention so that migrations are the same on SQLite and
 PostgreSQL.
+
+One schema, two sets of keys (docs/scaling.md, "Past one PostgreSQL"). On PostgreSQL every
+table is either distributed by its tenant (`tenant_id` in its primary key, unique constraints
+and foreign keys to other such tables: the schema Citus can shard by tenant) or a small
+reference table (`tenants`, `account_routes`, `application_routes`). SQLite keeps a lone
+`pk` primary key, the only kind it autoincrements. PostgreSQL's keys put `pk` (or `uuid`, `id`)
+first, so a lookup by it alone is one index probe as before.
 """
 
 from __future__ import annotations
@@ -13,10 +20,12 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Table,
@@ -35,183 +44,260 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
-tenants = Table(
-    "tenants",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("api_key", String(32), nullable=False),
-    Column("secret_hash", String(128), nullable=False),
-    Column("revoked", Boolean, nullable=False, server_default="0"),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    # Webhooks are signed with it (migration 0004): AES-GCM, bound to the tenant's api_key.
-    Column("signature_secret", LargeBinary, nullable=True),
-    UniqueConstraint("api_key"),
-)
-
-applications = Table(
-    "applications",
-    metadata,
-    Column("pk", Id, primary_key=True, autoincrement=True),
-    Column("id", String(100), nullable=False),
-    Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
-    Column("name", Text, nullable=False),
-    Column("public_key", Text, nullable=False),
-    Column("capabilities", Text, nullable=False),  # JSON, kept as given
-    Column("privacy", Text, nullable=False),  # JSON
-    Column("has_messages", Boolean, nullable=False),
-    UniqueConstraint("id"),
-    Index("ix_applications_tenant_id_pk", "tenant_id", "pk"),
-)
-
-# Kept by triggers (migrations 0002, 0003) on every insert and delete of an account; a count is
-# the sum of its shards (one per PostgreSQL connection, modulo 16; SQLite has shard 0 only).
-account_counts = Table(
-    "account_counts",
-    metadata,
-    Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
-    Column("provider", String(32), primary_key=True),
-    Column("shard", SmallInteger, primary_key=True, server_default="0"),
-    Column("n", BigInteger, nullable=False, server_default="0"),
-)
-
-accounts = Table(
-    "accounts",
-    metadata,
-    Column("pk", Id, primary_key=True, autoincrement=True),
-    Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
-    Column("provider", String(32), nullable=False),
-    Column("external_id", String(100), nullable=False),
-    Column("name", Text, nullable=True),
-    Column("access_token", LargeBinary, nullable=True),  # AES-GCM ciphertext
-    # One column, so one application per account is structural; deleting the application
-    # unlinks it everywhere.
-    Column(
-        "application_id",
-        String(100),
-        ForeignKey("applications.id", ondelete="SET NULL"),
-        nullable=True,
-    ),
-    # (provider, external_id) is unique across all tenants: a page has one owner.
-    UniqueConstraint("provider", "external_id"),
-    Index("ix_accounts_tenant_id_pk", "tenant_id", "pk"),
-    Index("ix_accounts_tenant_id_provider_pk", "tenant_id", "provider", "pk"),
-    Index("ix_accounts_application_id", "application_id"),
-)
-
-# Messages and their webhooks (migration 0005, docs/messages.md). Times are epoch seconds
-# (double precision): the dispatcher compares them with its own clock, the same way on both
-# databases.
-messages = Table(
-    "messages",
-    metadata,
-    Column("pk", Id, primary_key=True, autoincrement=True),
-    Column("uuid", String(36), nullable=False),
-    Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
-    # The pk of its failover workflow's first message; NULL: it is the first.
-    Column("root_pk", BigInteger, nullable=True),
-    Column("direction", String(8), nullable=False),
-    Column("channel", String(16), nullable=False),
-    Column("message_type", String(16), nullable=False),
-    Column("to_id", Text, nullable=False),
-    Column("from_id", Text, nullable=False),
-    Column("status", String(16), nullable=True),
-    # Not a foreign key: a message outlives the application it was sent for.
-    Column("application_id", String(100), nullable=True),
-    Column("client_ref", Text, nullable=True),
-    Column("webhook_url", Text, nullable=True),
-    Column("workflow", Text, nullable=True),  # JSON
-    Column("content", Text, nullable=False),  # JSON, as given
-    Column("created_at", Float, nullable=False),
-    UniqueConstraint("uuid"),
-    Index("ix_messages_tenant_id_pk", "tenant_id", "pk"),
-    Index("ix_messages_created_at", "created_at"),
-)
-
-message_statuses = Table(
-    "message_statuses",
-    metadata,
-    Column("pk", Id, primary_key=True, autoincrement=True),
-    Column("message_pk", Id, ForeignKey("messages.pk", ondelete="CASCADE"), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("at", Float, nullable=False),
-    Column("error", Text, nullable=True),  # JSON
-    Index("ix_message_statuses_message_pk", "message_pk"),
-)
-
 PENDING = text("state = 'pending'")
 
-# The outbox. A webhook is `pending` until delivered or failed; the dispatcher claims due ones
-# (`claimed_until`, a lease) and sends the statuses of one workflow (`order_key`) in pk order.
-webhooks = Table(
-    "webhooks",
-    metadata,
-    Column("pk", Id, primary_key=True, autoincrement=True),
-    Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
-    Column("message_pk", Id, ForeignKey("messages.pk", ondelete="CASCADE"), nullable=False),
-    Column("order_key", BigInteger, nullable=False),
-    Column("application_id", String(100), nullable=False),
-    Column("kind", String(8), nullable=False),
-    Column("url", Text, nullable=False),
-    Column("destination", Text, nullable=False),  # scheme://host:port, its share of the dispatcher
-    Column("body", LargeBinary, nullable=False),  # the exact bytes sent and signed
-    Column("state", String(10), nullable=False),
-    Column("attempts", Integer, nullable=False, server_default="0"),
-    Column("due_at", Float, nullable=False),
-    Column("first_attempt_at", Float, nullable=True),
-    Column("claimed_until", Float, nullable=True),
-    Column("created_at", Float, nullable=False),
-    # Partial: the dispatcher reads pending webhooks only, in due order, and checks each has
-    # none pending before it in its workflow. Without the predicate PostgreSQL planned the check
-    # against the whole (state) index, row by row: 63 s for one claim over 40,000 webhooks.
-    Index("ix_webhooks_pending_due_at", "due_at", sqlite_where=PENDING, postgresql_where=PENDING),
-    Index(
-        "ix_webhooks_pending_order_key_pk",
-        "order_key",
-        "pk",
-        sqlite_where=PENDING,
-        postgresql_where=PENDING,
-    ),
-    Index("ix_webhooks_message_pk", "message_pk"),
-)
 
-# The hand-over (migration 0006): a send job per outbound message, `pending` until the channel
-# has taken it (`done`) or a revoke cancelled it (`cancelled`). Senders claim due ones with a
-# lease (`claimed_until`); `outcome_unknown` marks a job claimed again after a lease ran out
-# mid-try (the channel may have taken it). `failover` holds the rest of the workflow (JSON).
-send_jobs = Table(
-    "send_jobs",
-    metadata,
-    Column("pk", Id, primary_key=True, autoincrement=True),
-    Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
-    Column("message_pk", Id, ForeignKey("messages.pk", ondelete="CASCADE"), nullable=False),
-    Column("state", String(10), nullable=False),
-    Column("attempts", Integer, nullable=False, server_default="0"),
-    Column("due_at", Float, nullable=False),
-    Column("first_attempt_at", Float, nullable=True),
-    Column("claimed_until", Float, nullable=True),
-    Column("outcome_unknown", Boolean, nullable=False, server_default=false()),
-    Column("provider_message_id", Text, nullable=True),
-    Column("status_url", Text, nullable=True),  # where its status webhooks go
-    Column("failover", Text, nullable=True),  # JSON
-    Column("created_at", Float, nullable=False),
-    UniqueConstraint("message_pk"),
-    Index("ix_send_jobs_pending_due_at", "due_at", sqlite_where=PENDING, postgresql_where=PENDING),
-)
+def _schema(postgresql: bool) -> MetaData:
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
-webhook_attempts = Table(
-    "webhook_attempts",
-    metadata,
-    Column("pk", Id, primary_key=True, autoincrement=True),
-    Column("webhook_pk", Id, ForeignKey("webhooks.pk", ondelete="CASCADE"), nullable=False),
-    Column("at", Float, nullable=False),
-    Column("url", Text, nullable=False),
-    Column("status_code", Integer, nullable=True),
-    Column("error", Text, nullable=True),
-    Column("next_attempt_at", Float, nullable=True),
-    Index("ix_webhook_attempts_webhook_pk", "webhook_pk"),
-)
+    def tenant_keys(*columns: str) -> tuple[str, ...]:
+        """A key of a distributed table: with the tenant on PostgreSQL."""
+        return (*columns, "tenant_id") if postgresql else columns
+
+    def key() -> PrimaryKeyConstraint:
+        return PrimaryKeyConstraint(*tenant_keys("pk"))
+
+    def parent(column: str, target: str, ondelete: str = "CASCADE") -> ForeignKeyConstraint:
+        """A foreign key to another distributed table: with the tenant on PostgreSQL."""
+        table, referred = target.split(".")
+        if postgresql and ondelete == "SET NULL":
+            ondelete = f"SET NULL ({column})"  # the tenant stays (PostgreSQL 15)
+        return ForeignKeyConstraint(
+            list(tenant_keys(column)),
+            [f"{table}.{c}" for c in tenant_keys(referred)],
+            ondelete=ondelete,
+        )
+
+    def tenant() -> Column[int]:
+        return Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
+
+    Table(
+        "tenants",
+        metadata,
+        Column("id", Id, primary_key=True, autoincrement=True),
+        Column("api_key", String(32), nullable=False),
+        Column("secret_hash", String(128), nullable=False),
+        Column("revoked", Boolean, nullable=False, server_default="0"),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        # Webhooks are signed with it (migration 0004): AES-GCM, bound to the tenant's api_key.
+        Column("signature_secret", LargeBinary, nullable=True),
+        UniqueConstraint("api_key"),
+    )
+
+    Table(
+        "applications",
+        metadata,
+        Column("pk", Id, autoincrement=True, nullable=False),
+        Column("id", String(100), nullable=False),
+        tenant(),
+        Column("name", Text, nullable=False),
+        Column("public_key", Text, nullable=False),
+        Column("capabilities", Text, nullable=False),  # JSON, kept as given
+        Column("privacy", Text, nullable=False),  # JSON
+        Column("has_messages", Boolean, nullable=False),
+        key(),
+        UniqueConstraint(*tenant_keys("id")),
+        Index("ix_applications_tenant_id_pk", "tenant_id", "pk"),
+    )
+
+    # Reference tables (migration 0007): what is unique across tenants, and finds the tenant
+    # where a request names none. Written with the row they route to, in its transaction.
+    # An application's id -> its tenant (a JWT names the application only).
+    Table(
+        "application_routes",
+        metadata,
+        Column("id", String(100), primary_key=True),
+        tenant(),
+    )
+    # A provider's page or number has one owner across all tenants.
+    Table(
+        "account_routes",
+        metadata,
+        Column("provider", String(32), primary_key=True),
+        Column("external_id", String(100), primary_key=True),
+        tenant(),
+    )
+
+    # Kept by triggers (migrations 0002, 0003) on every insert and delete of an account; a
+    # count is the sum of its shards (one per PostgreSQL connection, modulo 16; SQLite has
+    # shard 0 only).
+    Table(
+        "account_counts",
+        metadata,
+        Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+        Column("provider", String(32), primary_key=True),
+        Column("shard", SmallInteger, primary_key=True, server_default="0"),
+        Column("n", BigInteger, nullable=False, server_default="0"),
+    )
+
+    Table(
+        "accounts",
+        metadata,
+        Column("pk", Id, autoincrement=True, nullable=False),
+        tenant(),
+        Column("provider", String(32), nullable=False),
+        Column("external_id", String(100), nullable=False),
+        Column("name", Text, nullable=True),
+        Column("access_token", LargeBinary, nullable=True),  # AES-GCM ciphertext
+        # One column, so one application per account is structural; deleting the application
+        # unlinks it everywhere.
+        Column("application_id", String(100), nullable=True),
+        key(),
+        parent("application_id", "applications.id", ondelete="SET NULL"),
+        # (provider, external_id) is unique across all tenants (a page has one owner):
+        # account_routes holds it; SQLite keeps it here too.
+        *([] if postgresql else [UniqueConstraint("provider", "external_id")]),
+        Index("ix_accounts_tenant_id_pk", "tenant_id", "pk"),
+        Index("ix_accounts_tenant_id_provider_pk", "tenant_id", "provider", "pk"),
+        Index("ix_accounts_application_id", "application_id"),
+    )
+
+    # Messages and their webhooks (migration 0005, docs/messages.md). Times are epoch seconds
+    # (double precision): the dispatcher compares them with its own clock, the same way on
+    # both databases.
+    Table(
+        "messages",
+        metadata,
+        Column("pk", Id, autoincrement=True, nullable=False),
+        Column("uuid", String(36), nullable=False),
+        tenant(),
+        # The pk of its failover workflow's first message; NULL: it is the first.
+        Column("root_pk", BigInteger, nullable=True),
+        Column("direction", String(8), nullable=False),
+        Column("channel", String(16), nullable=False),
+        Column("message_type", String(16), nullable=False),
+        Column("to_id", Text, nullable=False),
+        Column("from_id", Text, nullable=False),
+        Column("status", String(16), nullable=True),
+        # Not a foreign key: a message outlives the application it was sent for.
+        Column("application_id", String(100), nullable=True),
+        Column("client_ref", Text, nullable=True),
+        Column("webhook_url", Text, nullable=True),
+        Column("workflow", Text, nullable=True),  # JSON
+        Column("content", Text, nullable=False),  # JSON, as given
+        Column("created_at", Float, nullable=False),
+        key(),
+        UniqueConstraint(*tenant_keys("uuid")),
+        Index("ix_messages_tenant_id_pk", "tenant_id", "pk"),
+        Index("ix_messages_created_at", "created_at"),
+    )
+
+    Table(
+        "message_statuses",
+        metadata,
+        Column("pk", Id, autoincrement=True, nullable=False),
+        Column("message_pk", Id, nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("at", Float, nullable=False),
+        Column("error", Text, nullable=True),  # JSON
+        tenant(),  # migration 0007
+        key(),
+        parent("message_pk", "messages.pk"),
+        Index("ix_message_statuses_message_pk", "message_pk"),
+    )
+
+    # The outbox. A webhook is `pending` until delivered or failed; the dispatcher claims due
+    # ones (`claimed_until`, a lease) and sends the statuses of one workflow (`order_key`) in
+    # pk order.
+    Table(
+        "webhooks",
+        metadata,
+        Column("pk", Id, autoincrement=True, nullable=False),
+        tenant(),
+        Column("message_pk", Id, nullable=False),
+        Column("order_key", BigInteger, nullable=False),
+        Column("application_id", String(100), nullable=False),
+        Column("kind", String(8), nullable=False),
+        Column("url", Text, nullable=False),
+        Column("destination", Text, nullable=False),  # scheme://host:port, its dispatcher share
+        Column("body", LargeBinary, nullable=False),  # the exact bytes sent and signed
+        Column("state", String(10), nullable=False),
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("due_at", Float, nullable=False),
+        Column("first_attempt_at", Float, nullable=True),
+        Column("claimed_until", Float, nullable=True),
+        Column("created_at", Float, nullable=False),
+        key(),
+        parent("message_pk", "messages.pk"),
+        # Partial: the dispatcher reads pending webhooks only, in due order, and checks each has
+        # none pending before it in its workflow. Without the predicate PostgreSQL planned the
+        # check against the whole (state) index, row by row: 63 s for one claim over 40,000
+        # webhooks.
+        Index(
+            "ix_webhooks_pending_due_at", "due_at", sqlite_where=PENDING, postgresql_where=PENDING
+        ),
+        Index(
+            "ix_webhooks_pending_order_key_pk",
+            "order_key",
+            "pk",
+            sqlite_where=PENDING,
+            postgresql_where=PENDING,
+        ),
+        Index("ix_webhooks_message_pk", "message_pk"),
+    )
+
+    # The hand-over (migration 0006): a send job per outbound message, `pending` until the
+    # channel has taken it (`done`) or a revoke cancelled it (`cancelled`). Senders claim due
+    # ones with a lease (`claimed_until`); `outcome_unknown` marks a job claimed again after a
+    # lease ran out mid-try (the channel may have taken it). `failover` holds the rest of the
+    # workflow (JSON).
+    Table(
+        "send_jobs",
+        metadata,
+        Column("pk", Id, autoincrement=True, nullable=False),
+        tenant(),
+        Column("message_pk", Id, nullable=False),
+        Column("state", String(10), nullable=False),
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("due_at", Float, nullable=False),
+        Column("first_attempt_at", Float, nullable=True),
+        Column("claimed_until", Float, nullable=True),
+        Column("outcome_unknown", Boolean, nullable=False, server_default=false()),
+        Column("provider_message_id", Text, nullable=True),
+        Column("status_url", Text, nullable=True),  # where its status webhooks go
+        Column("failover", Text, nullable=True),  # JSON
+        Column("created_at", Float, nullable=False),
+        key(),
+        UniqueConstraint(*tenant_keys("message_pk")),
+        parent("message_pk", "messages.pk"),
+        Index(
+            "ix_send_jobs_pending_due_at", "due_at", sqlite_where=PENDING, postgresql_where=PENDING
+        ),
+    )
+
+    Table(
+        "webhook_attempts",
+        metadata,
+        Column("pk", Id, autoincrement=True, nullable=False),
+        Column("webhook_pk", Id, nullable=False),
+        Column("at", Float, nullable=False),
+        Column("url", Text, nullable=False),
+        Column("status_code", Integer, nullable=True),
+        Column("error", Text, nullable=True),
+        Column("next_attempt_at", Float, nullable=True),
+        tenant(),  # migration 0007
+        key(),
+        parent("webhook_pk", "webhooks.pk"),
+        Index("ix_webhook_attempts_webhook_pk", "webhook_pk"),
+    )
+    return metadata
+
+
+metadata = _schema(postgresql=False)
+postgresql_metadata = _schema(postgresql=True)
+
+
+def metadata_for(dialect: str) -> MetaData:
+    """The schema the migrations make on this dialect ("sqlite", "postgresql")."""
+    return postgresql_metadata if dialect == "postgresql" else metadata
+
+
+# The tables by name, for code that reads or writes them with SQLAlchemy (their columns are
+# the same on both databases).
+tenants = metadata.tables["tenants"]
+applications = metadata.tables["applications"]
+accounts = metadata.tables["accounts"]
+messages = metadata.tables["messages"]

@@ -3,17 +3,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 
-from chatapp_accounts.storage.tables import metadata
+from chatapp_accounts.storage.tables import metadata_for
 
 config = context.config
 
 
-def _run(connection: object) -> None:
+def _run(connection: Any) -> None:
     context.configure(
-        connection=connection,  # type: ignore[arg-type]
-        target_metadata=metadata,
+        connection=connection,
+        target_metadata=metadata_for(connection.dialect.name),
         render_as_batch=True,  # ALTERs that SQLite cannot do are done by copying the table
         compare_type=True,
     )
