@@ -55,8 +55,8 @@ class Settings:
     webhook_retry_max_interval_seconds: float = 900.0
     webhook_retry_for_seconds: float = 86400.0
     webhook_deny_private: bool = False
-    webhook_concurrency: int = 256
-    webhook_per_destination: int = 64
+    webhook_concurrency: int = 512
+    webhook_per_destination: int = 256
     message_retention_days: float = 7.0
     # Off: this process neither sends accepted messages nor their webhooks (the send jobs and
     # the outbox still fill; another process sends them).
@@ -244,8 +244,8 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         ),
         webhook_retry_for_seconds=_float(env, "CHATAPP_WEBHOOK_RETRY_FOR_SECONDS", 86400.0, 0),
         webhook_deny_private=_bool(env, "CHATAPP_WEBHOOK_DENY_PRIVATE", False),
-        webhook_concurrency=_int(env, "CHATAPP_WEBHOOK_CONCURRENCY", 256, 1, 1024),
-        webhook_per_destination=_int(env, "CHATAPP_WEBHOOK_PER_DESTINATION", 64, 1, 1024),
+        webhook_concurrency=_int(env, "CHATAPP_WEBHOOK_CONCURRENCY", 512, 1, 4096),
+        webhook_per_destination=_int(env, "CHATAPP_WEBHOOK_PER_DESTINATION", 256, 1, 4096),
         message_retention_days=_float(env, "CHATAPP_MESSAGE_RETENTION_DAYS", 7.0, 0.0001),
         dispatcher=_bool(env, "CHATAPP_DISPATCHER", True),
         provider_timeout_seconds=_float(env, "CHATAPP_PROVIDER_TIMEOUT_SECONDS", 10.0, 0.01),
