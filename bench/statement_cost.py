@@ -46,6 +46,19 @@ from chatapp_accounts.storage.migrate import upgrade
 
 SQL = "SELECT id, api_key, secret_hash, revoked, created_at FROM tenants WHERE api_key = %s"
 TASKS, POOL = 32, 8
+
+
+def _spread(borrower: Callable[[int], Awaitable[None]]) -> Callable[[int], Awaitable[int]]:
+    """n statements over TASKS tasks at once, each running `borrower` for its share: how many
+    ran."""
+
+    async def tasks(n: int) -> int:
+        await asyncio.gather(*(borrower(n // TASKS) for _ in range(TASKS)))
+        return n // TASKS * TASKS
+
+    return tasks
+
+
 BATCH = 100  # rows per multi-row INSERT / executemany
 INSERT_ONE = "INSERT INTO bench_rows (id, name) VALUES (%s, %s)"
 INSERT_MANY = "INSERT INTO bench_rows (id, name) VALUES " + ", ".join(["(%s, %s)"] * BATCH)
@@ -132,12 +145,8 @@ async def _psycopg(bench: Bench, url: str) -> None:
                 await cur.execute(SQL, ("x",))
                 await cur.fetchone()
 
-    async def tasks(n: int) -> int:
-        await asyncio.gather(*(borrower(n // TASKS) for _ in range(TASKS)))
-        return n // TASKS * TASKS
-
-    await bench.timed(f"psycopg_pool, {TASKS} tasks on {POOL} connections", count, tasks,
-                      warm=TASKS * 4)  # fmt: skip
+    await bench.timed(f"psycopg_pool, {TASKS} tasks on {POOL} connections", count,
+                      _spread(borrower), warm=TASKS * 4)  # fmt: skip
     await pool.close()
 
 
@@ -215,12 +224,8 @@ async def _asyncpg(bench: Bench, url: str) -> None:
                 async with pool.acquire() as c:
                     await c.fetchrow(sql, "x")
 
-        async def tasks(n: int) -> int:
-            await asyncio.gather(*(borrower(n // TASKS) for _ in range(TASKS)))
-            return n // TASKS * TASKS
-
-        await bench.timed(f"asyncpg pool, {TASKS} tasks on {POOL}, {name}", count, tasks,
-                          warm=TASKS * 4)  # fmt: skip
+        await bench.timed(f"asyncpg pool, {TASKS} tasks on {POOL}, {name}", count,
+                          _spread(borrower), warm=TASKS * 4)  # fmt: skip
         await pool.close()
 
 
