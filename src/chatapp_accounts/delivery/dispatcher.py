@@ -143,9 +143,7 @@ class Dispatcher:
 
     async def _keep(self) -> None:
         """The housekeeping (stats, ANALYZE, prune) in a task of its own, on connections of
-        its own: the claims never wait on it. (Run between turns, an ANALYZE of a growing
-        outbox every 15 s held the claims for as long: bursts of 500-800 due webhooks, 6% of
-        `delivered` webhooks later than 2 s at 500/s on PostgreSQL, docs/benchmark.md.)"""
+        its own: a claim never waits for an ANALYZE or a prune of a large outbox to end."""
         while not self._stopping:
             await run_turn("webhook housekeeping", log, self._housekeeping)
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
