@@ -6,14 +6,18 @@ need them, and tests build their own Settings without touching the environment.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
 DEFAULT_DATABASE_URL = "sqlite:///chatapp-accounts.sqlite3"
+META_GRAPH_URL = "https://graph.facebook.com/v21.0"  # the Graph API version is in the URL
+RBM_URL = "https://rcsbusinessmessaging.googleapis.com"
+RBM_TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
 
 
 class ConfigError(Exception):
@@ -73,6 +77,28 @@ class Settings:
     # Back-pressure: past this many send jobs and webhooks due now (all processes), new sends
     # are answered 429 until the backlog is back under it.
     max_due_backlog: int = 5000
+    # Live channels (docs/providers.md): each channel "sandbox" (nothing leaves the machine) or
+    # "live"; Meta's Graph API for Messenger and WhatsApp, Google's RBM for RCS; the rate each
+    # account may send at (messages or calls per second). Secrets never in a repr.
+    messenger_mode: str = "sandbox"
+    whatsapp_mode: str = "sandbox"
+    rcs_mode: str = "sandbox"
+    meta_graph_url: str = META_GRAPH_URL
+    meta_app_secret: str = field(default="", repr=False)
+    meta_verify_token: str = field(default="", repr=False)
+    rbm_url: str = RBM_URL
+    rbm_token_url: str = RBM_TOKEN_URL
+    rbm_service_account_file: str = ""
+    rbm_client_token: str = field(default="", repr=False)
+    whatsapp_rate: float = 80.0
+    messenger_rate: float = 300.0
+    rcs_rate: float = 300.0
+
+    @property
+    def live_channels(self) -> frozenset[str]:
+        modes = {"messenger": self.messenger_mode, "whatsapp": self.whatsapp_mode,
+                 "rcs": self.rcs_mode}  # fmt: skip
+        return frozenset(channel for channel, mode in modes.items() if mode == "live")
 
     @property
     def is_sqlite(self) -> bool:
@@ -218,6 +244,91 @@ def _send_lease(env: Mapping[str, str]) -> float:
     return lease
 
 
+MODES = ("sandbox", "live")
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    """A provider's base URL: any absolute http or https URL (the tests' fakes are http)."""
+    raw = (env.get(name) or default).strip()
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name} must be an absolute http or https URL, got {raw!r}")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{name} must have no query or fragment, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _required(env: Mapping[str, str], name: str, why: str) -> str:
+    value = (env.get(name) or "").strip()
+    if not value:
+        raise ConfigError(f"{name} must be set: {why}")
+    return value
+
+
+def service_account(path: str) -> dict[str, str]:
+    """Google's service-account JSON key: its `client_email` and `private_key` (PEM) are what
+    the RBM channel signs its token requests with."""
+    name = "CHATAPP_RBM_SERVICE_ACCOUNT_FILE"
+    try:
+        raw = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read {path!r} ({exc.strerror})") from None
+    try:
+        info = json.loads(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: {path!r} is not JSON (a service-account key file)") from None
+    if not isinstance(info, dict):
+        raise ConfigError(f"{name}: {path!r} is not a service-account key file")
+    missing = [
+        key for key in ("client_email", "private_key")
+        if not isinstance(info.get(key), str) or not info[key]
+    ]  # fmt: skip
+    if missing:
+        raise ConfigError(f"{name}: {path!r} has no {' or '.join(missing)}")
+    if "PRIVATE KEY" not in info["private_key"]:
+        raise ConfigError(f"{name}: {path!r}: private_key is not a PEM private key")
+    return {key: value for key, value in info.items() if isinstance(value, str)}
+
+
+def _providers(env: Mapping[str, str]) -> dict[str, object]:
+    """The live channels' settings; a live channel refuses to start without what it needs."""
+    if _choice(env, "CHATAPP_VIBER_SERVICE_MODE", MODES) == "live":
+        raise ConfigError(
+            "CHATAPP_VIBER_SERVICE_MODE=live is not available: Vonage's viber_service sends to "
+            "phone numbers through Viber Business Messages, a partner-only API with no public "
+            "wire format; viber_service stays in the sandbox"
+        )
+    modes = {
+        channel: _choice(env, f"CHATAPP_{channel.upper()}_MODE", MODES)
+        for channel in ("messenger", "whatsapp", "rcs")
+    }
+    values: dict[str, object] = {f"{channel}_mode": mode for channel, mode in modes.items()}
+    values["meta_graph_url"] = _url(env, "CHATAPP_META_GRAPH_URL", META_GRAPH_URL)
+    values["rbm_url"] = _url(env, "CHATAPP_RBM_URL", RBM_URL)
+    values["rbm_token_url"] = _url(env, "CHATAPP_RBM_TOKEN_URL", RBM_TOKEN_URL)
+    meta = [c for c in ("messenger", "whatsapp") if modes[c] == "live"]
+    if meta:
+        why = f"{' and '.join(meta)} live mode needs it to verify Meta's callbacks"
+        values["meta_app_secret"] = _required(env, "CHATAPP_META_APP_SECRET", why)
+        values["meta_verify_token"] = _required(env, "CHATAPP_META_VERIFY_TOKEN", why)
+    if modes["rcs"] == "live":
+        why = "rcs live mode needs it"
+        path = _required(env, "CHATAPP_RBM_SERVICE_ACCOUNT_FILE", why + " to send")
+        service_account(path)
+        values["rbm_service_account_file"] = path
+        values["rbm_client_token"] = _required(
+            env, "CHATAPP_RBM_CLIENT_TOKEN", why + " to verify RBM's callbacks"
+        )
+    values["whatsapp_rate"] = _float(env, "CHATAPP_WHATSAPP_RATE", 80.0, 0.001)
+    values["messenger_rate"] = _float(env, "CHATAPP_MESSENGER_RATE", 300.0, 0.001)
+    values["rcs_rate"] = _float(env, "CHATAPP_RCS_RATE", 300.0, 0.001)
+    return values
+
+
 def settings_from_env(env: Mapping[str, str]) -> Settings:
     return Settings(
         database_url=env.get("CHATAPP_DATABASE_URL") or DEFAULT_DATABASE_URL,
@@ -259,6 +370,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         send_lease_seconds=_send_lease(env),
         send_concurrency=_int(env, "CHATAPP_SEND_CONCURRENCY", 256, 1, 4096),
         max_due_backlog=_int(env, "CHATAPP_MAX_DUE_BACKLOG", 5000, 1),
+        **_providers(env),  # type: ignore[arg-type]
     )
 
 

@@ -18,7 +18,7 @@ from chatapp_accounts.api.app import create_app
 from chatapp_accounts.channels import ChannelRegistry
 from chatapp_accounts.channels.sandbox import SandboxChannel
 from chatapp_accounts.config import Settings
-from chatapp_accounts.domain.models import OutboundMessage, StatusChange
+from chatapp_accounts.domain.providers import SendTry, Taken
 from tests.conftest import TenantCreds
 from tests.e2e.messaging import Receiver, receiver
 
@@ -32,21 +32,17 @@ class Breaks(RuntimeError):
     pass
 
 
-class BreaksForOneRecipient:
+class BreaksForOneRecipient(SandboxChannel):
     """The sandbox, but for one recipient: then it raises, quoting a secret."""
 
     def __init__(self) -> None:
-        self.sandbox = SandboxChannel()
         self.tried: list[str] = []
 
-    async def submit(self, message: OutboundMessage, message_uuid: str) -> list[StatusChange]:
-        self.tried.append(message.to)
-        if message.to == BROKEN:
+    async def submit(self, send: SendTry) -> Taken:
+        self.tried.append(send.job.message.to)
+        if send.job.message.to == BROKEN:
             raise Breaks(f"graph said no to token {SECRET}")
-        return await self.sandbox.submit(message, message_uuid)
-
-    async def close(self) -> None:
-        await self.sandbox.close()
+        return await super().submit(send)
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from chatapp_accounts.domain.models import (
     TenantRecord,
     WebhookRecord,
 )
+from chatapp_accounts.domain.providers import HeldStatus, SenderCredentials
 
 
 @dataclass
@@ -43,6 +44,13 @@ class State:
     statuses: list[tuple[str, StatusChange]] = field(default_factory=list)
     webhooks: list[FakeWebhook] = field(default_factory=list)
     jobs: dict[int, FakeJob] = field(default_factory=dict)
+    # Live channels: (channel, provider id) -> (tenant, message uuid, account, peer, at);
+    # held statuses by pk; WhatsApp Cloud API ids -> (tenant, number).
+    provider_ids: dict[tuple[str, str], tuple[int, str, str, str, float]] = field(
+        default_factory=dict
+    )
+    held: dict[int, tuple[HeldStatus, float]] = field(default_factory=dict)
+    phone_numbers: dict[str, tuple[int, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -113,6 +121,20 @@ class FakeAccounts:
             return True, None
         found = self.s.applications.get(account.application_id)
         return True, found[1] if found is not None and found[0] == tenant else None
+
+    async def credentials(
+        self, tenant: int, provider: Provider, external_id: str
+    ) -> SenderCredentials | None:
+        account = self._get(tenant, provider, external_id)
+        if account is None:
+            return None
+        return SenderCredentials(account.access_token, account.phone_number_id, account.waba_id)
+
+    async def by_phone_number_id(self, phone_number_id: str) -> tuple[int, str] | None:
+        for owner, account in self.s.accounts.values():
+            if account.phone_number_id == phone_number_id:
+                return owner, account.external_id
+        return None
 
     async def owner(self, provider: Provider, external_id: str) -> int | None:
         found = self.s.accounts.get((provider, external_id))
@@ -403,6 +425,11 @@ class FakeJobs:
         self.state.jobs[job].due_at = due_at
         self.state.jobs[job].claimed_until = 0.0
 
+    async def defer(self, job: SendJob, due_at: float) -> None:
+        fake = self.state.jobs[job.pk]
+        fake.due_at, fake.claimed_until, fake.attempts = due_at, 0.0, job.attempts - 1
+        fake.first_attempt_at = job.first_attempt_at if job.attempts > 1 else None
+
     async def cancel(self, message: int) -> None:
         for job in self.state.jobs.values():
             if self.state.messages[job.message_uuid].pk == message:
@@ -412,6 +439,63 @@ class FakeJobs:
         due = [j.due_at for j in self.state.jobs.values() if j.state == "pending"
                and j.due_at <= now]  # fmt: skip
         return len(due), min(due) if due else None
+
+
+class FakeProviderMessages:
+    """As storage/providers.py: ids by (channel, provider id), the first one recorded kept."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def add(self, tenant: int, channel: str, provider_id: str, message_uuid: str,
+                  account: str, peer: str, at: float) -> None:  # fmt: skip
+        self.state.provider_ids.setdefault(
+            (channel, provider_id), (tenant, message_uuid, account, peer, at)
+        )
+
+    async def lock(self, channel: str, provider_id: str) -> None:
+        """One unit at a time already."""
+
+    async def find(self, tenant: int, channel: str, provider_id: str) -> str | None:
+        found = self.state.provider_ids.get((channel, provider_id))
+        return found[1] if found is not None and found[0] == tenant else None
+
+    async def of_message(self, tenant: int, channel: str, message_uuid: str) -> str | None:
+        for (kind, provider_id), (owner, uuid, *_) in self.state.provider_ids.items():
+            if kind == channel and owner == tenant and uuid == message_uuid:
+                return provider_id
+        return None
+
+    async def before(self, tenant: int, channel: str, account: str, peer: str,
+                     watermark: float) -> list[str]:  # fmt: skip
+        found = [
+            (at, uuid) for (kind, _), (owner, uuid, acc, to, at) in self.state.provider_ids.items()
+            if kind == channel and owner == tenant and acc == account and to == peer
+            and at <= watermark and self.state.messages[uuid].record.direction == "outbound"
+            and self.state.messages[uuid].record.status in ("submitted", "delivered")
+        ]  # fmt: skip
+        return [uuid for _, uuid in sorted(found)]
+
+    async def hold(self, tenant: int, channel: str, provider_id: str, change: StatusChange,
+                   received_at: float) -> None:  # fmt: skip
+        pk = next(self.state.ids)
+        self.state.held[pk] = (HeldStatus(pk, tenant, channel, provider_id, change), received_at)
+
+    async def held_ready(self, limit: int) -> list[HeldStatus]:
+        ready = [
+            held for held, _ in self.state.held.values()
+            if (held.channel, held.provider_id) in self.state.provider_ids
+        ]  # fmt: skip
+        return ready[:limit]
+
+    async def release(self, pks: list[int]) -> None:
+        for pk in pks:
+            self.state.held.pop(pk, None)
+
+    async def expire_held(self, before: float) -> int:
+        old = [pk for pk, (_, received) in self.state.held.items() if received < before]
+        await self.release(old)
+        return len(old)
 
 
 class FakeUnitOfWork:
@@ -425,6 +509,7 @@ class FakeUnitOfWork:
         self.messages = FakeMessages(self.working)
         self.webhooks = FakeWebhooks(self.working)
         self.jobs = FakeJobs(self.working)
+        self.providers = FakeProviderMessages(self.working)
 
     async def __aenter__(self) -> FakeUnitOfWork:
         return self

@@ -16,10 +16,12 @@ from chatapp_accounts.domain.errors import InvalidSender, Throttled
 from chatapp_accounts.domain.models import (
     BasicCredentials,
     BearerCredentials,
+    MessageRecord,
     OutboundMessage,
     Provider,
     StatusChange,
 )
+from chatapp_accounts.domain.providers import Refusal, SenderCredentials, SendTry, Taken
 from chatapp_accounts.domain.webhooks import RetryPolicy
 
 from .fakes import FakeUnitOfWorkFactory
@@ -42,18 +44,30 @@ class FakeChannel:
     """Answers as told by the recipient: `fail` -> rejected, `boom` -> raises, `slow` -> never
     answers; anything else submitted then delivered."""
 
+    rate: float | None = None
+    live: bool = False
+
     def __init__(self) -> None:
         self.submitted: list[tuple[str, str]] = []
 
-    async def submit(self, message: OutboundMessage, message_uuid: str) -> list[StatusChange]:
+    async def submit(self, send: SendTry) -> Taken:
+        message, message_uuid = send.job.message, send.job.message_uuid
         self.submitted.append((message.to, message_uuid))
         if message.to == "boom":
             raise RuntimeError("secret-token-in-the-message")
         if message.to == "slow":
             await asyncio.sleep(3600)
         if message.to == "fail":
-            return [StatusChange("rejected", 1.0, {"type": "x#1282", "title": "1282"})]
-        return [StatusChange("submitted", 1.0), StatusChange("delivered", 1.0)]
+            return Taken([StatusChange("rejected", 1.0, {"type": "x#1282", "title": "1282"})])
+        return Taken([StatusChange("submitted", 1.0), StatusChange("delivered", 1.0)])
+
+    async def revoke(self, message: MessageRecord, credentials: SenderCredentials | None,
+                     ) -> Refusal | None:  # fmt: skip
+        return None
+
+    async def mark_read(self, message: MessageRecord, provider_id: str,
+                        credentials: SenderCredentials | None) -> Refusal | None:  # fmt: skip
+        return None
 
     async def close(self) -> None:
         pass

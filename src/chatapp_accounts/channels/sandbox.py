@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import time
 
-from ..domain.models import OutboundMessage, StatusChange
+from ..domain.models import MessageRecord, StatusChange
 from ..domain.payloads import status_error
+from ..domain.providers import Refusal, SenderCredentials, SendTry, Taken
 
 UNDELIVERABLE = (
     "1260",
@@ -23,9 +24,15 @@ REJECTED = ("1282", "Message rejected by provider - The provider blocked the mes
 
 
 class SandboxChannel:
-    async def submit(self, message: OutboundMessage, message_uuid: str) -> list[StatusChange]:
+    rate: float | None = None  # a simulated customer keeps up with anything
+    live: bool = False
+
+    async def submit(self, send: SendTry) -> Taken:
+        return Taken(self.statuses(send.job.message.to, send.job.message_uuid))
+
+    @staticmethod
+    def statuses(to: str, message_uuid: str) -> list[StatusChange]:
         now = time.time()
-        to = message.to
         if to.endswith("0002"):
             return [StatusChange("rejected", now, status_error(*REJECTED, message_uuid))]
         submitted = StatusChange("submitted", now)
@@ -37,6 +44,15 @@ class SandboxChannel:
         if to.endswith("0003"):
             return [submitted]
         return [submitted, StatusChange("delivered", now)]
+
+    async def revoke(self, message: MessageRecord, credentials: SenderCredentials | None,
+                     ) -> Refusal | None:  # fmt: skip
+        """Nothing left the machine: nothing to take back."""
+        return None
+
+    async def mark_read(self, message: MessageRecord, provider_id: str,
+                        credentials: SenderCredentials | None) -> Refusal | None:  # fmt: skip
+        return None
 
     async def close(self) -> None:
         """Nothing to let go of."""

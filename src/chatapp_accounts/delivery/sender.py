@@ -3,8 +3,12 @@
 One loop. Each turn records the outcomes of the tries that finished (domain `record_send`, each
 in a unit of its own, written in one batch: statuses, status webhooks, jobs done or due again,
 the next message of a failover list), then claims due send jobs (`claim_sends`: a lease;
-PostgreSQL skips the jobs another process has locked) and starts a try for each: the channel's
-`submit`, with a timeout. Tries run concurrently, at most `concurrency` at once. A try that
+PostgreSQL skips the jobs another process has locked), reads what live channels need for them
+(`prepare_sends`: the account's credentials) and starts a try for each: the channel's `submit`,
+with a timeout. Tries run concurrently, at most `concurrency` at once. A live channel's account
+is paced (delivery/pacing.py): a try whose turn is further than a moment away is not made; its
+job goes back, due at its turn (`send_deferred`). A provider's refusal is retried or ends the
+message (domain `send_refused`); a throttle answer also holds that account back. A try that
 times out is tried again on the provider retry schedule; one whose channel raises is logged
 (the exception's type and the message's uuid, nothing of its content) and ends `undeliverable`.
 A process that dies mid-try leaves its lease to run out; the job is claimed again by any process
@@ -25,14 +29,18 @@ from ..domain.errors import ServiceUnavailable
 from ..domain.messages import (
     SendOutcome,
     claim_sends,
+    prepare_sends,
     record_send,
+    send_deferred,
     send_failed,
+    send_refused,
     send_unanswered,
 )
-from ..domain.models import SendJob
 from ..domain.ports import Channels, UnitOfWorkFactory
+from ..domain.providers import Refusal, SendTry
 from ..domain.webhooks import RetryPolicy
 from .loop import run_turn, wait_for_wake, wind_down
+from .pacing import HOLD, Pacer
 
 log = logging.getLogger("chatapp_accounts.sender")
 
@@ -63,6 +71,7 @@ class Sender:
         self._tries: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._pacer = Pacer()
 
     def wake(self) -> None:
         self._wake.set()
@@ -119,22 +128,48 @@ class Sender:
             return False
         now = time.time()
         jobs = await claim_sends(self._uow_factory, now, now + self._lease, free)
+        if not jobs:
+            return False
         loop = asyncio.get_running_loop()
-        for job in jobs:
-            if job.outcome_unknown and self._on_try is not None:
-                self._on_try("unknown_retried")
-            task = loop.create_task(self._try(job))
+        for send in await prepare_sends(self._uow_factory, jobs, self._channels):
+            job = send.job
+            if job.outcome_unknown:
+                self._count("unknown_retried")
+            rate = self._channels.get(job.message.channel).rate
+            wait = 0.0 if rate is None else self._pacer.reserve(_keys(send), rate)
+            if wait > HOLD:
+                self._count("deferred")
+                self._outcomes.append(send_deferred(job, time.time() + wait))
+                continue
+            task = loop.create_task(self._try(send, wait))
             self._tries.add(task)
             task.add_done_callback(self._tries.discard)
-        return bool(jobs)
+        return True  # another turn: it records the deferred ones
 
-    async def _try(self, job: SendJob) -> None:
+    def _count(self, kind: str) -> None:
+        if self._on_try is not None:
+            self._on_try(kind)
+
+    async def _try(self, send: SendTry, wait: float) -> None:
+        job = send.job
         channel = self._channels.get(job.message.channel)
+        if wait > 0:
+            await asyncio.sleep(wait)  # its turn at its account's rate
         try:
             async with asyncio.timeout(self._timeout):
-                changes = await channel.submit(job.message, job.message_uuid)
-            outcome = SendOutcome(job, changes)
-            kind = "taken"
+                answer = await channel.submit(send)
+            if isinstance(answer, Refusal):
+                now = time.time()
+                outcome = send_refused(job, answer, now, self._policy)
+                if answer.throttled and outcome.retry_at is not None:
+                    keys = _keys(send)
+                    self._pacer.throttle(keys[-1] if answer.pair else keys[0],
+                                         outcome.retry_at - now)  # fmt: skip
+                kind = "refused" if outcome.changes else (
+                    "throttled" if answer.throttled else "retry")  # fmt: skip
+            else:
+                outcome = SendOutcome(job, answer.changes, answer.provider_message_id)
+                kind = "taken"
         except TimeoutError:
             outcome = send_unanswered(job, time.time(), self._policy, "no answer in time")
             kind = "retry" if not outcome.changes else "failed"
@@ -145,7 +180,14 @@ class Sender:
             )  # fmt: skip
             outcome = send_failed(job, "the channel failed to send the message", time.time())
             kind = "failed"
-        if self._on_try is not None:
-            self._on_try(kind)
+        self._count(kind)
         self._outcomes.append(outcome)
         self._wake.set()
+
+
+def _keys(send: SendTry) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The pacing keys of a send: its account's (the rate, most throttles), and its account
+    and customer's (WhatsApp's pair limit, 131056)."""
+    message = send.job.message
+    account = (message.channel, str(send.job.tenant_id), message.sender)
+    return account, (*account, message.to)

@@ -246,8 +246,12 @@ async def provision_account(
     external_id: str,
     name: str | None = None,
     access_token: str | None = None,
+    phone_number_id: str | None = None,
+    waba_id: str | None = None,
 ) -> Account:
-    """The operator's way to register any provider's account for a tenant (the CLI)."""
+    """The operator's way to register any provider's account for a tenant (the CLI). A
+    WhatsApp number that sends live comes with its Cloud API `phone_number_id`, WABA id and
+    access token (all three, or none: a sandbox number)."""
     problems = [
         InvalidInput.one(field, reason)
         for field, reason in (
@@ -257,6 +261,10 @@ async def provision_account(
                 "access_token",
                 rules.access_token_problem(access_token) if access_token is not None else None,
             ),
+            *(
+                (field, rules.external_id_problem(value) if value is not None else None)
+                for field, value in (("phone_number_id", phone_number_id), ("waba_id", waba_id))
+            ),
         )
         if reason
     ]
@@ -264,14 +272,27 @@ async def provision_account(
         raise InvalidInput([p for problem in problems for p in problem.params])
     if provider is Provider.MESSENGER and not access_token:
         raise InvalidInput.one("access_token", "a messenger account needs an access token")
-    if provider is not Provider.MESSENGER and access_token is not None:
+    cloud = {"phone_number_id": phone_number_id, "waba_id": waba_id, "access_token": access_token}
+    if provider is Provider.WHATSAPP:
+        missing = [field for field, value in cloud.items() if value is None]
+        if 0 < len(missing) < len(cloud):
+            raise InvalidInput.one(
+                missing[0],
+                "a live whatsapp number needs its phone_number_id, waba_id and access token "
+                "(all three; none for a sandbox number)",
+            )
+    elif provider is not Provider.MESSENGER and access_token is not None:
         raise InvalidInput.one("access_token", f"a {provider.value} account has no access token")
+    if provider is not Provider.WHATSAPP and (phone_number_id or waba_id):
+        field = "phone_number_id" if phone_number_id else "waba_id"
+        raise InvalidInput.one(field, f"only a whatsapp account has a {field}")
     async with uow_factory(write=True) as uow:
         record = await uow.tenants.by_api_key(api_key) if rules.could_be_id(api_key) else None
         if record is None or record.revoked:
             raise TenantNotFound(api_key)
         tenant = Tenant(record.id, record.api_key)
-        account = Account(provider, external_id, tenant.api_key, name, access_token)
+        account = Account(provider, external_id, tenant.api_key, name, access_token,
+                          phone_number_id=phone_number_id, waba_id=waba_id)  # fmt: skip
         await _add(uow, tenant, account)
         await uow.commit()
     return account

@@ -52,6 +52,13 @@ class AccountAlreadyRegistered(DomainError):
     """Creating an account whose (provider, external_id) is taken."""
 
 
+class PhoneNumberIdTaken(AccountAlreadyRegistered):
+    """A WhatsApp Cloud API phone_number_id already belongs to another number."""
+
+    def __init__(self, phone_number_id: str) -> None:
+        super().__init__(f"The phone_number_id '{phone_number_id}' belongs to another account")
+
+
 class CannotLink(DomainError):
     detail = "Cannot link application"
 

@@ -7,6 +7,7 @@ a sender (delivery/sender.py) gives it to its channel."""
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -41,7 +42,8 @@ from .models import (
     Tenant,
 )
 from .payloads import inbound_body, status_body, status_error
-from .ports import Load, Security, UnitOfWork, UnitOfWorkFactory
+from .ports import Channels, Load, Security, UnitOfWork, UnitOfWorkFactory
+from .providers import Refusal, SenderCredentials, SendTry
 from .tenants import authenticate
 from .webhooks import RetryPolicy
 
@@ -75,10 +77,31 @@ async def _linked_application(
     return await uow.accounts.linked_application(tenant_id, CHANNEL_PROVIDERS[channel], external_id)
 
 
-async def _sender(uow: UnitOfWork, tenant: Tenant, message: OutboundMessage) -> Application:
+def missing_credentials(channel: str, credentials: SenderCredentials | None) -> str | None:
+    """What a live channel lacks to send from an account (docs/providers.md), or None."""
+    if credentials is None:
+        return f"the {channel} account is gone"
+    if channel == "messenger" and not credentials.access_token:
+        return "the messenger account has no page access token"
+    if channel == "whatsapp":
+        lacks = [name for name, value in (("phone_number_id", credentials.phone_number_id),
+                                          ("access token", credentials.access_token))
+                 if not value]  # fmt: skip
+        if lacks:
+            return (
+                f"the whatsapp number has no {' and no '.join(lacks)}: provision it with "
+                "--phone-number-id, --waba-id and --access-token to send live"
+            )
+    return None
+
+
+async def _sender(
+    uow: UnitOfWork, tenant: Tenant, message: OutboundMessage, live: frozenset[str]
+) -> Application:
     """The application a message is sent for: its `from` account's, which must be the caller's
     tenant's, linked, and (with a JWT) linked to the token's application. Another tenant's
-    account is answered like one that does not exist."""
+    account is answered like one that does not exist. A live channel's account must hold what
+    its provider needs (missing_credentials)."""
     channel, sender = message.channel, message.sender
     exists, application = await _linked_application(uow, tenant.id, channel, sender)
     if not exists:
@@ -89,6 +112,11 @@ async def _sender(uow: UnitOfWork, tenant: Tenant, message: OutboundMessage) -> 
         raise InvalidSender(
             f"The {channel} account '{sender}' is not linked to the application of this token"
         )
+    if channel in live:
+        credentials = await uow.accounts.credentials(tenant.id, CHANNEL_PROVIDERS[channel], sender)
+        lacking = missing_credentials(channel, credentials)
+        if lacking is not None:
+            raise InvalidSender(f"The {channel} account '{sender}' cannot send live: {lacking}")
     return application
 
 
@@ -115,6 +143,7 @@ async def send_message(
     credentials: Credentials,
     inputs: Callable[[], list[OutboundMessage]],
     load: Load,
+    live: frozenset[str] = frozenset(),
 ) -> Sent:
     """Accept a message and its failover list: the first message and its send job are stored
     in one transaction, and the answer says so; a sender hands it to its channel later
@@ -127,7 +156,7 @@ async def send_message(
     async with uow_factory() as uow:
         tenant = await authenticate(uow, security, credentials)
         messages = inputs()
-        applications = [await _sender(uow, tenant, message) for message in messages]
+        applications = [await _sender(uow, tenant, message, live) for message in messages]
         now = time.time()
         workflow_id = str(uuid.uuid4()) if len(messages) > 1 else None
         first, application = messages[0], applications[0]
@@ -159,12 +188,37 @@ def _workflow(workflow_id: str, number: int, total: int) -> dict[str, str]:
 
 class SendOutcome(msgspec.Struct, frozen=True):
     """What became of a claimed job's try: the statuses the channel gave (empty: it did not
-    take the message, tried again at `retry_at`), and its id for the message."""
+    take the message, tried again at `retry_at`; `deferred`: it was not tried, its account
+    being throttled or at its rate), and the provider's id for the message."""
 
     job: SendJob
     changes: list[StatusChange]
     provider_message_id: str | None = None
     retry_at: float | None = None
+    deferred: bool = False
+
+
+# Vonage's titles of the codes a provider's refusal ends with (messages.v1.20.0.yaml).
+_TITLES: Final = {
+    "1000": "Throttled",
+    "1020": "Invalid params",
+    "1022": "Invalid template",
+    "1260": "Destination unreachable",
+    "1282": "Message rejected by provider",
+    "1300": "Not part of the provider network",
+    "1330": "Delivery failed",
+    "1331": "Provider error",
+    "1340": "Outside the allowed window",
+    "1350": "Phone matching fee",
+    "1360": "TTL expired",
+    "1370": "Expired access token",
+}
+
+
+def provider_error(code: str, detail: str, message_uuid: str) -> dict[str, str]:
+    """The status webhook's `error` for a provider's refusal: Vonage's title, then the
+    provider's own code and message (`Graph error 100/2018001: No matching user found`)."""
+    return status_error(code, f"{_TITLES.get(code, 'Provider error')} - {detail}", message_uuid)
 
 
 def send_failed(job: SendJob, detail: str, now: float) -> SendOutcome:
@@ -176,11 +230,72 @@ def send_failed(job: SendJob, detail: str, now: float) -> SendOutcome:
 def send_unanswered(job: SendJob, now: float, policy: RetryPolicy, reason: str) -> SendOutcome:
     """The channel did not answer (a timeout, a connection error): tried again on the
     schedule, until the horizon from the first try; then `undeliverable`."""
-    delay = rules.retry_delay(job.attempts, policy.first, policy.max_interval)
-    if now + delay > job.first_attempt_at + policy.retry_for:
-        waited = now - job.first_attempt_at
-        return send_failed(job, f"{job.attempts} tries over {waited:.0f} s; last: {reason}", now)
-    return SendOutcome(job, [], retry_at=now + delay)
+    return send_refused(job, Refusal(retry=True, code="1331", detail=reason), now, policy)
+
+
+def send_refused(
+    job: SendJob, refusal: Refusal, now: float, policy: RetryPolicy,
+    spread: Callable[[], float] = random.random,
+) -> SendOutcome:  # fmt: skip
+    """A provider did not take the message. A permanent refusal ends it `rejected` with its
+    code; a transient one is tried again (backoff with jitter, never sooner than the
+    provider's Retry-After) until the horizon from the first try, then ends `rejected` 1000
+    when the last answer was a throttle, else `undeliverable` 1331, saying how many tries over
+    how long and the last answer."""
+    if not refusal.retry:
+        error = provider_error(refusal.code, refusal.detail, job.message_uuid)
+        return SendOutcome(job, [StatusChange("rejected", now, error)])
+    delay = rules.send_retry_delay(
+        job.attempts, policy.first, policy.max_interval, refusal.after, spread()
+    )
+    if now + delay <= job.first_attempt_at + policy.retry_for:
+        return SendOutcome(job, [], retry_at=now + delay)
+    waited = now - job.first_attempt_at
+    detail = f"{job.attempts} tries over {waited:.0f} s; last: {refusal.detail}"
+    if refusal.throttled:
+        error = provider_error("1000", detail, job.message_uuid)
+        return SendOutcome(job, [StatusChange("rejected", now, error)])
+    return send_failed(job, detail, now)
+
+
+def send_deferred(job: SendJob, until: float) -> SendOutcome:
+    """Not tried: its account is throttled or at its rate until `until`."""
+    return SendOutcome(job, [], retry_at=until, deferred=True)
+
+
+async def prepare_sends(
+    uow_factory: UnitOfWorkFactory, jobs: list[SendJob], channels: Channels
+) -> list[SendTry]:
+    """The claimed jobs as their channels get them: a live channel's with its account's
+    credentials (read now: a token replaced a moment ago is the one used) and the provider id
+    of the message it replies to."""
+    live = [job for job in jobs if channels.get(job.message.channel).live]
+    if not live:
+        return [SendTry(job) for job in jobs]
+    found: dict[tuple[int, str, str], SenderCredentials | None] = {}
+    replies: dict[str, str | None] = {}
+    async with uow_factory() as uow:
+        for job in live:
+            message = job.message
+            key = (job.tenant_id, message.channel, message.sender)
+            if key not in found:
+                found[key] = await uow.accounts.credentials(
+                    job.tenant_id, CHANNEL_PROVIDERS[message.channel], message.sender
+                )
+            context = message.content.get("context")
+            replied = context.get("message_uuid") if isinstance(context, dict) else None
+            if isinstance(replied, str) and rules.could_be_id(replied):
+                replies[job.message_uuid] = await uow.providers.of_message(
+                    job.tenant_id, message.channel, replied
+                )
+    return [
+        SendTry(
+            job,
+            found.get((job.tenant_id, job.message.channel, job.message.sender)),
+            replies.get(job.message_uuid),
+        )
+        for job in jobs
+    ]
 
 
 async def claim_sends(
@@ -205,9 +320,17 @@ async def record_send(uow_factory: UnitOfWorkFactory, outcome: SendOutcome) -> N
 async def _record_send(uow: UnitOfWork, outcome: SendOutcome) -> None:
     job, changes = outcome.job, outcome.changes
     if not changes:
-        await uow.jobs.retry(job.pk, outcome.retry_at or time.time())
+        if outcome.deferred:
+            await uow.jobs.defer(job, outcome.retry_at or time.time())
+        else:
+            await uow.jobs.retry(job.pk, outcome.retry_at or time.time())
         return
     message = job.message
+    if outcome.provider_message_id is not None:
+        await uow.providers.add(
+            job.tenant_id, message.channel, outcome.provider_message_id, job.message_uuid,
+            message.sender, message.to, changes[0].at,
+        )  # fmt: skip
     record = _outbound(message, job.message_uuid, job.application_id, job.created_at)
     for number, change in enumerate(changes, 1):
         await uow.messages.add_status(

@@ -86,8 +86,11 @@ class Account(msgspec.Struct, frozen=True):
     external_id: str
     api_key: str  # the owner's
     name: str | None = None
-    access_token: str | None = None
+    access_token: str | None = None  # Messenger's page token; a live WhatsApp number's token
     application_id: str | None = None
+    # A live WhatsApp number's Cloud API ids (docs/providers.md); never in a response.
+    phone_number_id: str | None = None
+    waba_id: str | None = None
 
     @property
     def applications(self) -> list[str]:

@@ -12,7 +12,6 @@ from .models import (
     FailoverItem,
     MessageFilter,
     MessageRecord,
-    OutboundMessage,
     Provider,
     SendJob,
     StatusChange,
@@ -20,6 +19,7 @@ from .models import (
     TenantRecord,
     WebhookRecord,
 )
+from .providers import HeldStatus, Refusal, SenderCredentials, SendTry, Taken
 
 
 class AccountRepository(Protocol):
@@ -35,6 +35,14 @@ class AccountRepository(Protocol):
         none is), in one look-up."""
 
     async def owner(self, provider: Provider, external_id: str) -> int | None: ...
+
+    async def credentials(
+        self, tenant: int, provider: Provider, external_id: str
+    ) -> SenderCredentials | None:
+        """What a live channel needs of the account (None: the tenant has no such account)."""
+
+    async def by_phone_number_id(self, phone_number_id: str) -> tuple[int, str] | None:
+        """(tenant, number) of the WhatsApp account with this Cloud API id."""
 
     async def update(
         self,
@@ -167,6 +175,41 @@ class WebhookRepository(Protocol):
         """Make a webhook pending again, due now, with a fresh retry window."""
 
 
+class ProviderMessageRepository(Protocol):
+    """Live channels' ids (docs/providers.md): the provider's id of each message sent or
+    received through Meta or RBM, and statuses held until their id is recorded."""
+
+    async def add(self, tenant: int, channel: str, provider_id: str, message_uuid: str,
+                  account: str, peer: str, at: float) -> None:  # fmt: skip
+        """Record it (an id already recorded is left as it is)."""
+
+    async def lock(self, channel: str, provider_id: str) -> None:
+        """Until the unit ends, no other unit looks this id up (a provider's duplicates)."""
+
+    async def find(self, tenant: int, channel: str, provider_id: str) -> str | None:
+        """The uuid of the message with this provider id."""
+
+    async def of_message(self, tenant: int, channel: str, message_uuid: str) -> str | None:
+        """The provider's id of a message."""
+
+    async def before(self, tenant: int, channel: str, account: str, peer: str,
+                     watermark: float) -> list[str]:  # fmt: skip
+        """Outbound messages from `account` to `peer` the provider took at or before
+        `watermark`, still `submitted` or `delivered` (a Messenger watermark's)."""
+
+    async def hold(self, tenant: int, channel: str, provider_id: str, change: StatusChange,
+                   received_at: float) -> None:  # fmt: skip
+        """Keep a status whose id is not recorded yet."""
+
+    async def held_ready(self, limit: int) -> list[HeldStatus]:
+        """Held statuses whose id is recorded now."""
+
+    async def release(self, pks: list[int]) -> None: ...
+
+    async def expire_held(self, before: float) -> int:
+        """Drop statuses held since before `before`; how many."""
+
+
 class SendJobRepository(Protocol):
     """The hand-over: a job per outbound message, claimed by the senders (delivery/)."""
 
@@ -189,6 +232,10 @@ class SendJobRepository(Protocol):
     async def retry(self, job: int, due_at: float) -> None:
         """Not taken this time: due again at `due_at`, its lease given back."""
 
+    async def defer(self, job: SendJob, due_at: float) -> None:
+        """Not tried (its account is throttled or at its rate): due again at `due_at`, its
+        lease given back, the claim not counted as a try."""
+
     async def cancel(self, message: int) -> None:
         """The message was revoked before its job ran."""
 
@@ -197,11 +244,27 @@ class SendJobRepository(Protocol):
 
 
 class Channel(Protocol):
-    """Where an account's messages go: the sandbox (channels/sandbox.py) or, later, a provider."""
+    """Where an account's messages go: the sandbox (channels/sandbox.py) or a live provider
+    (channels/graph.py, channels/rbm.py)."""
 
-    async def submit(self, message: OutboundMessage, message_uuid: str) -> list[StatusChange]:
-        """Send it; the statuses known once it is handed over, in order (the sandbox knows
-        them all at once; a provider knows `submitted` or `rejected`, the rest comes later)."""
+    # Messages (or calls) a second each account may send at; None: no limit (the sandbox).
+    rate: float | None
+    # Whether a send needs its account's credentials (SenderCredentials) and the provider id
+    # of the message it replies to.
+    live: bool
+
+    async def submit(self, send: SendTry) -> Taken | Refusal:
+        """Send it: `Taken` with the statuses known once it is handed over, in order (the
+        sandbox knows them all at once; a provider knows `submitted` or `rejected`, the rest
+        comes later) and the provider's id for it; or a `Refusal` to try again."""
+
+    async def revoke(self, message: MessageRecord, credentials: SenderCredentials | None,
+                     ) -> Refusal | None:  # fmt: skip
+        """Take back an outbound message not yet delivered (RCS); None: done."""
+
+    async def mark_read(self, message: MessageRecord, provider_id: str,
+                        credentials: SenderCredentials | None) -> Refusal | None:  # fmt: skip
+        """Tell the provider the customer's message was read (WhatsApp); None: done."""
 
     async def close(self) -> None:
         """Let go of what it holds (connections)."""
@@ -242,6 +305,9 @@ class UnitOfWork(Protocol):
 
     @property
     def jobs(self) -> SendJobRepository: ...
+
+    @property
+    def providers(self) -> ProviderMessageRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
 

@@ -92,6 +92,15 @@ def retry_delay(attempts: int, first: float, max_interval: float) -> float:
     return float(min(max_interval, first * 2 ** min(attempts - 1, 60)))
 
 
+def send_retry_delay(attempts: int, first: float, max_interval: float, after: float | None,
+                     spread: float) -> float:  # fmt: skip
+    """Seconds to wait before trying a provider again: the retry schedule with jitter (the wait
+    is between 75 % and 100 % of it: `spread` from 0 to 1, a random draw, spreads the retries of
+    many messages that failed together), never less than the provider's `Retry-After`."""
+    delay = retry_delay(attempts, first, max_interval) * (0.75 + 0.25 * spread)
+    return max(delay, after or 0.0)
+
+
 def is_retryable(status_code: int | None) -> bool:
     """A connection failure or timeout (None), 429 or 5xx is tried again; any other answer
     that is not 2xx fails the webhook at once."""

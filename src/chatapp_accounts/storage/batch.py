@@ -33,7 +33,7 @@ FLUSHES = 2  # batches being written at once (PostgreSQL: each on a pooled conne
 
 # Statement order within a batch: a row is written after those it refers to.
 TABLE_ORDER = {"messages": 0, "send_jobs": 1, "message_statuses": 2, "webhooks": 3,
-               "webhook_attempts": 4}  # fmt: skip
+               "webhook_attempts": 4, "provider_messages": 5, "held_statuses": 6}  # fmt: skip
 
 
 class Insert(NamedTuple):
@@ -43,6 +43,7 @@ class Insert(NamedTuple):
     columns: str
     row: str
     values: tuple[Any, ...]
+    tail: str = ""  # after the rows: " ON CONFLICT DO NOTHING" for a row that may exist
 
 
 class Update(NamedTuple):
@@ -61,24 +62,24 @@ _Unit = tuple[Sequence[Op], asyncio.Future[None]]  # a unit's rows, and what its
 
 def statements(ops: Iterable[Op], sql: Callable[[str], str]) -> list[tuple[str, list[Any]]]:
     """The fewest statements that make these writes, in an order that keeps references."""
-    inserts: dict[tuple[str, str, str], list[tuple[Any, ...]]] = {}
+    inserts: dict[tuple[str, str, str, str], list[tuple[Any, ...]]] = {}
     updates: dict[tuple[str, str, tuple[str, ...]], dict[Any, tuple[Any, ...]]] = {}
     for op in ops:
         if isinstance(op, Insert):
-            inserts.setdefault((op.table, op.columns, op.row), []).append(op.values)
+            inserts.setdefault((op.table, op.columns, op.row, op.tail), []).append(op.values)
         else:
             names = tuple(c for c, _ in op.sets)
             keyed = updates.setdefault((op.table, op.key_column, names), {})
             keyed.pop(op.key, None)  # the later update of a row is the one kept
             keyed[op.key] = tuple(v for _, v in op.sets)
     out: list[tuple[str, list[Any]]] = []
-    for (table, names_, row), values in sorted(
+    for (table, names_, row, tail), values in sorted(
         inserts.items(), key=lambda item: TABLE_ORDER.get(item[0][0], 99)
     ):
         for start in range(0, len(values), CHUNK):
             chunk = values[start : start + CHUNK]
             rows = ", ".join([row] * len(chunk))
-            text = f"INSERT INTO {table} ({names_}) VALUES {rows}"  # noqa: S608 - this module's names
+            text = f"INSERT INTO {table} ({names_}) VALUES {rows}{tail}"  # noqa: S608 - this module's names
             out.append((sql(text), [v for r in chunk for v in r]))
     for (table, key_column, columns), by_key in sorted(
         updates.items(), key=lambda item: TABLE_ORDER.get(item[0][0], 99)

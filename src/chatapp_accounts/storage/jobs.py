@@ -103,6 +103,12 @@ class SqlJobs:
             Update("send_jobs", "pk", job, (("due_at", due_at), ("claimed_until", 0.0)))
         )
 
+    async def defer(self, job: SendJob, due_at: float) -> None:
+        first = job.first_attempt_at if job.attempts > 1 else None  # the horizon: from a try
+        sets = (("due_at", due_at), ("claimed_until", 0.0), ("attempts", job.attempts - 1),
+                ("first_attempt_at", first))  # fmt: skip
+        self._ops.append(Update("send_jobs", "pk", job.pk, sets))
+
     async def cancel(self, message: int) -> None:
         self._ops.append(Update("send_jobs", "message_pk", message, (("state", "cancelled"),)))
 

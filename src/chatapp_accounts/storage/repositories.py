@@ -10,8 +10,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from ..domain.errors import CannotLink
+from ..domain.errors import CannotLink, PhoneNumberIdTaken
 from ..domain.models import Account, Application, ApplicationKey, Provider, TenantRecord
+from ..domain.providers import SenderCredentials
 from ..security.tokens import TokenCipher, row_binding, signature_binding
 from .db import Connection, Database
 
@@ -60,7 +61,21 @@ class Statements:
         )
         self.account_insert = q(
             "INSERT INTO accounts (tenant_id, provider, external_id, name, access_token, "
-            "application_id) VALUES (?, ?, ?, ?, ?, ?)"
+            "application_id, phone_number_id, waba_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        # A live WhatsApp number's Cloud API id has one owner too (Meta's callbacks name it).
+        self.phone_route = q(
+            "INSERT INTO phone_number_routes (phone_number_id, tenant_id, external_id) "
+            "VALUES (?, ?, ?) ON CONFLICT (phone_number_id) DO NOTHING"
+        )
+        self.phone_route_delete = q(
+            "DELETE FROM phone_number_routes WHERE tenant_id = ? AND external_id = ?"
+        )
+        self.phone_route_get = q(
+            "SELECT tenant_id, external_id FROM phone_number_routes WHERE phone_number_id = ?"
+        )
+        self.account_credentials = q(
+            "SELECT a.access_token, a.phone_number_id, a.waba_id FROM accounts a WHERE " + _KEY  # noqa: S608 - _KEY is this module's
         )
         self.account_set_name = q(
             "UPDATE accounts SET name = ? WHERE tenant_id = ? AND provider = ? AND external_id = ?"
@@ -231,15 +246,37 @@ class SqlAccounts:
         p, e = account.provider, account.external_id
         if await self._conn.execute(self._sql.account_route, (tenant, p.value, e)) != 1:
             return False  # it has an owner
+        number = account.phone_number_id
+        if (
+            number is not None
+            and await self._conn.execute(self._sql.phone_route, (number, tenant, e)) != 1
+        ):
+            raise PhoneNumberIdTaken(number)
         try:
             await self._conn.execute(
                 self._sql.account_insert,
                 (tenant, p.value, e, account.name, self._rows.encrypt(p, e, account.access_token),
-                 account.application_id),
+                 account.application_id, number, account.waba_id),
             )  # fmt: skip
         except self._db.IntegrityError:
             raise CannotLink() from None  # the application went away meanwhile
         return True
+
+    async def credentials(
+        self, tenant: int, provider: Provider, external_id: str
+    ) -> SenderCredentials | None:
+        row = await self._conn.fetchone(
+            self._sql.account_credentials, (tenant, provider.value, external_id)
+        )
+        if row is None:
+            return None
+        token, number, waba = row
+        plain = None if token is None else self._rows.plain(provider.value, external_id, token)
+        return SenderCredentials(plain, number, waba)
+
+    async def by_phone_number_id(self, phone_number_id: str) -> tuple[int, str] | None:
+        row = await self._conn.fetchone(self._sql.phone_route_get, (phone_number_id,))
+        return (int(row[0]), str(row[1])) if row is not None else None
 
     async def get(self, tenant: int, provider: Provider, external_id: str) -> Account | None:
         row = await self._conn.fetchone(
@@ -320,6 +357,8 @@ class SqlAccounts:
         if await self._conn.execute(self._sql.account_delete, key) != 1:
             return False
         await self._conn.execute(self._sql.account_route_delete, key)
+        if provider is Provider.WHATSAPP:
+            await self._conn.execute(self._sql.phone_route_delete, (tenant, external_id))
         return True
 
     async def page(

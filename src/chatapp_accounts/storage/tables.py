@@ -121,6 +121,16 @@ def _schema(postgresql: bool) -> MetaData:
         tenant(),
     )
 
+    # A WhatsApp number's Cloud API id -> its tenant and number (migration 0008): Meta's
+    # callbacks name the receiving number by this id only.
+    Table(
+        "phone_number_routes",
+        metadata,
+        Column("phone_number_id", String(100), primary_key=True),
+        tenant(),
+        Column("external_id", String(100), nullable=False),
+    )
+
     # Kept by triggers (migrations 0002, 0003) on every insert and delete of an account; a
     # count is the sum of its shards (one per PostgreSQL connection, modulo 16; SQLite has
     # shard 0 only).
@@ -145,6 +155,9 @@ def _schema(postgresql: bool) -> MetaData:
         # One column, so one application per account is structural; deleting the application
         # unlinks it everywhere.
         Column("application_id", String(100), nullable=True),
+        # WhatsApp's Cloud API ids (migration 0008); its token is `access_token`.
+        Column("phone_number_id", String(100), nullable=True),
+        Column("waba_id", String(100), nullable=True),
         key(),
         parent("application_id", "applications.id", ondelete="SET NULL"),
         # (provider, external_id) is unique across all tenants (a page has one owner):
@@ -266,6 +279,41 @@ def _schema(postgresql: bool) -> MetaData:
         Index(
             "ix_send_jobs_pending_due_at", "due_at", sqlite_where=PENDING, postgresql_where=PENDING
         ),
+    )
+
+    # Live channels (migration 0008, docs/providers.md): the provider's id of each message sent
+    # or received through one (wamid, mid, RBM messageId), with its account (page id, phone
+    # number id, agent id), customer and when the provider took it (watermarks compare with it).
+    Table(
+        "provider_messages",
+        metadata,
+        Column("channel", String(16), nullable=False),
+        Column("provider_id", String(255), nullable=False),
+        tenant(),
+        Column("message_pk", Id, nullable=False),
+        Column("account", String(100), nullable=False),
+        Column("peer", String(100), nullable=False),
+        Column("at", Float, nullable=False),
+        PrimaryKeyConstraint(*tenant_keys("channel", "provider_id")),
+        parent("message_pk", "messages.pk"),
+        Index("ix_provider_messages_tenant_id", "tenant_id", "account", "peer", "at"),
+        Index("ix_provider_messages_message_pk", "message_pk"),
+    )
+    # A callback's status for a provider id not recorded yet: applied once it is, dropped after
+    # 60 s (docs/providers.md, "Callbacks").
+    Table(
+        "held_statuses",
+        metadata,
+        Column("pk", Id, autoincrement=True, nullable=False),
+        tenant(),
+        Column("channel", String(16), nullable=False),
+        Column("provider_id", String(255), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("at", Float, nullable=False),
+        Column("error", Text, nullable=True),  # JSON
+        Column("received_at", Float, nullable=False),
+        key(),
+        Index("ix_held_statuses_channel", "channel", "provider_id"),
     )
 
     Table(

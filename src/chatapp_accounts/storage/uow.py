@@ -25,6 +25,7 @@ from .db import Connection, ConnectionUnavailable, Database
 from .jobs import SqlJobs
 from .messages import MessageStatements, SqlMessages
 from .outbox import Outbox, SqlWebhooks
+from .providers import ProviderStatements, SqlProviderMessages
 from .repositories import AccountRows, SqlAccounts, SqlApplications, SqlTenants, Statements
 
 
@@ -53,6 +54,7 @@ class SqlUnitOfWork:
         "applications",
         "jobs",
         "messages",
+        "providers",
         "tenants",
         "webhooks",
     )
@@ -87,6 +89,7 @@ class SqlUnitOfWork:
         self.messages = SqlMessages(conn, sql, self._ops)
         self.webhooks = SqlWebhooks(conn, sql, self._ops)
         self.jobs = SqlJobs(conn, sql, self._ops)
+        self.providers = SqlProviderMessages(conn, factory.provider_sql, self._ops)
         return self
 
     @property
@@ -158,6 +161,7 @@ class SqlUnitOfWorkFactory:
         self.sql = Statements(db)
         self.rows = AccountRows(cipher)
         self.message_sql = MessageStatements(db)
+        self.provider_sql = ProviderStatements(db)
         self.outbox = Outbox(db, cipher)
         self.batch = WriteBatch(db, on_written=self.written, notify=notifications(db))
         # Called after a commit that wrote these tables: the senders and the dispatcher wake
