@@ -17,11 +17,12 @@ from typing import IO, TYPE_CHECKING
 from sqlalchemy import Engine
 from starlette.routing import Router
 
-from ..channels import ChannelRegistry, sandbox_channels
+from ..channels import ChannelRegistry, channels_for
 from ..config import Settings, get_settings
 from ..delivery.backlog import Backlog
 from ..delivery.client import WebhookClient
 from ..delivery.dispatcher import Dispatcher
+from ..delivery.held import HeldStatuses
 from ..delivery.sender import Sender
 from ..domain.webhooks import RetryPolicy
 from ..security.jwt import JwtVerifier
@@ -38,6 +39,7 @@ from .health import health_routes
 from .http import Services, not_found
 from .messages import message_routes
 from .observability import AccessLog, Metrics, Observability
+from .providers import provider_routes
 from .sandbox import sandbox_routes
 
 if TYPE_CHECKING:
@@ -52,8 +54,8 @@ def create_app(
     log_stream: IO[str] | None = None,
     channels: ChannelRegistry | None = None,
 ) -> Observability:
-    """The application. `channels`: where each message channel sends (default: the sandbox
-    for all of them)."""
+    """The application. `channels`: where each message channel sends (default: as the
+    settings' modes say: the sandbox, or a live provider)."""
     settings = settings or get_settings()
     engine = engine or make_engine(settings.database_url)
     cipher = cipher or load_cipher(settings)
@@ -76,11 +78,16 @@ def create_app(
     )
     services = Services(settings, uow_factory, security)
     backlog = Backlog(uow_factory, settings.max_due_backlog, _backlog_setter(metrics))
-    dispatcher = sender = listener = None
+    channels = channels or channels_for(
+        settings,
+        _call_counter(metrics),
+        lambda provider: metrics.provider_tokens.labels(provider).inc(),
+    )
+    dispatcher = sender = listener = held = None
     if settings.dispatcher:
         sender = Sender(
             uow_factory,
-            channels or sandbox_channels(),
+            channels,
             RetryPolicy(
                 settings.provider_retry_first_seconds,
                 settings.provider_retry_max_seconds,
@@ -116,6 +123,8 @@ def create_app(
         wake = {"send_jobs": sender.wake, "webhooks": dispatcher.wake}
         uow_factory.on_written.append(_waker(wake))
         listener = _listener(db, wake)
+        if settings.live_channels:
+            held = HeldStatuses(uow_factory, _held_counter(metrics))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: object) -> AsyncIterator[None]:
@@ -124,13 +133,15 @@ def create_app(
         gc.collect()
         gc.freeze()
         backlog.start()
-        for worker in (sender, dispatcher, listener):
+        for worker in (sender, dispatcher, listener, held):
             if worker is not None:
                 worker.start()
         yield
-        for worker in (listener, sender, dispatcher):
+        for worker in (listener, held, sender, dispatcher):
             if worker is not None:
                 await worker.stop()
+        if sender is None:  # (the sender closes them when it stops)
+            await channels.close()
         await backlog.stop()
         await uow_factory.close()
 
@@ -141,10 +152,14 @@ def create_app(
             *message_routes(
                 services,
                 backlog,
+                channels,
                 lambda channel: metrics.messages_accepted.labels(channel).inc(),
                 metrics.throttled.inc,
             ),
             *sandbox_routes(services),
+            *provider_routes(
+                services, lambda p, outcome, n: metrics.provider_callbacks.labels(p, outcome).inc(n)
+            ),
             *health_routes(uow_factory, metrics),
             *docs_routes(),
         ],
@@ -174,6 +189,22 @@ def _listener(db: Database, wake: dict[str, Callable[[], None]]) -> Listener | N
     from ..storage.listen import Listener  # psycopg is imported by those who use it
 
     return Listener(conninfo, {CHANNELS[table]: woken for table, woken in wake.items()})
+
+
+def _call_counter(metrics: Metrics) -> Callable[[str, str, float], None]:
+    def counted(provider: str, outcome: str, seconds: float) -> None:
+        metrics.provider_calls.labels(provider, outcome).inc()
+        metrics.provider_latency.labels(provider).observe(seconds)
+
+    return counted
+
+
+def _held_counter(metrics: Metrics) -> Callable[[int, int], None]:
+    def counted(applied: int, dropped: int) -> None:
+        metrics.held_statuses.labels("applied").inc(applied)
+        metrics.held_statuses.labels("dropped").inc(dropped)
+
+    return counted
 
 
 def _backlog_setter(metrics: Metrics) -> Callable[[str, int, float], None]:

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from ..domain import messages
 from ..domain.errors import Throttled
-from ..domain.ports import Load
+from ..domain.ports import Channels, Load
 from . import message_bodies
 from .auth import credentials
 from .http import Services, json_input, json_response, route
@@ -24,11 +24,13 @@ PREFIX = "/v1/messages"
 def message_routes(
     services: Services,
     load: Load,
+    channels: Channels,
     on_accepted: Callable[[str], None],
     on_throttled: Callable[[], None],
 ) -> list[Route]:
     call = services.call
     limit = services.settings.max_body_bytes
+    live = services.settings.live_channels
     message_bodies.outbound_validators()  # built now, not on the first request
 
     async def send(request: Request) -> Response:
@@ -41,6 +43,7 @@ def message_routes(
                 creds,
                 await json_input(request, limit, message_bodies.outbound_messages),
                 load,
+                live,
             )
         except Throttled:
             on_throttled()
@@ -60,6 +63,7 @@ def message_routes(
             creds,
             scope["path_params"]["message_uuid"],
             await json_input(request, limit, message_bodies.message_status),
+            channels,
         )
         return Response(status_code=202)
 

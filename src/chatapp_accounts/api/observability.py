@@ -91,7 +91,31 @@ class Metrics:
         )  # fmt: skip
         self.sends = Counter(
             "chatapp_send_tries", "Tries to hand a message to its channel, by outcome "
-            "(taken, retry, failed, unknown_retried)", ["outcome"], registry=r,
+            "(taken, retry, throttled, deferred, refused, failed, unknown_retried)", ["outcome"],
+            registry=r,
+        )  # fmt: skip
+        # Live channels (docs/providers.md).
+        self.provider_calls = Counter(
+            "chatapp_provider_calls", "Calls to a provider (meta, rbm), by outcome (ok: 2xx, "
+            "refused: another answer, unreachable: none)", ["provider", "outcome"], registry=r,
+        )  # fmt: skip
+        self.provider_latency = Histogram(
+            "chatapp_provider_call_duration_seconds", "Time a provider took to answer",
+            ["provider"], buckets=_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.provider_callbacks = Counter(
+            "chatapp_provider_callbacks", "Provider callbacks and their events, by outcome "
+            "(verified, bad_signature, malformed, unknown_object, handshake_refused; events: "
+            "applied, duplicate, held, unknown, inbound, unlinked)", ["provider", "outcome"],
+            registry=r,
+        )  # fmt: skip
+        self.provider_tokens = Counter(
+            "chatapp_provider_tokens_refreshed", "Access tokens fetched from a provider's token "
+            "endpoint", ["provider"], registry=r,
+        )  # fmt: skip
+        self.held_statuses = Counter(
+            "chatapp_held_statuses", "Statuses held for a provider id not yet recorded, by what "
+            "became of them (applied, dropped after 60 s)", ["outcome"], registry=r,
         )  # fmt: skip
         self.throttled = Counter(
             "chatapp_sends_throttled", "Sends refused with 429: the due backlog was past its bound",

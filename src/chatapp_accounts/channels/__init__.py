@@ -1,9 +1,17 @@
 """Where accounts send: each channel is one module behind the domain's `Channel` port, and the
-registry says which one each message channel uses (today the sandbox for all of them)."""
+registry says which one each message channel uses: the sandbox (the default), or a live provider
+(docs/providers.md): Meta's Graph API for Messenger and WhatsApp (graph.py), Google's RBM for
+RCS (rbm.py), as the settings' modes say."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from ..config import Settings, service_account
 from ..domain.ports import Channel
+from .graph import GraphChannel
+from .http import OnCall, ProviderClient
+from .rbm import RbmChannel, RbmTokens
 from .sandbox import SandboxChannel
 
 
@@ -24,3 +32,30 @@ class ChannelRegistry:
 
 def sandbox_channels() -> ChannelRegistry:
     return ChannelRegistry({}, SandboxChannel())
+
+
+def channels_for(
+    settings: Settings,
+    on_call: OnCall | None = None,
+    on_token: Callable[[str], None] | None = None,
+) -> ChannelRegistry:
+    """The channels the settings ask for: live ones where a mode is `live`, the sandbox for
+    the rest. Clients open their connections on first use."""
+    live = settings.live_channels
+    channels: dict[str, Channel] = {}
+    timeout, concurrency = settings.provider_timeout_seconds, settings.send_concurrency
+    if live & {"messenger", "whatsapp"}:
+        graph = ProviderClient("meta", timeout=timeout, concurrency=concurrency, on_call=on_call)
+        rates = {"messenger": settings.messenger_rate, "whatsapp": settings.whatsapp_rate}
+        for name in sorted(live & {"messenger", "whatsapp"}):
+            channels[name] = GraphChannel(name, graph, settings.meta_graph_url, rates[name])
+    if "rcs" in live:
+        client = ProviderClient("rbm", timeout=timeout, concurrency=concurrency, on_call=on_call)
+        tokens = RbmTokens(
+            client,
+            settings.rbm_token_url,
+            service_account(settings.rbm_service_account_file),
+            on_refresh=(lambda: on_token("rbm")) if on_token is not None else None,
+        )
+        channels["rcs"] = RbmChannel(client, tokens, settings.rbm_url, settings.rcs_rate)
+    return ChannelRegistry(channels, SandboxChannel())

@@ -23,6 +23,7 @@ from .errors import (
     InvalidSender,
     MessageNotFound,
     NotAuthenticated,
+    ServiceUnavailable,
     Throttled,
 )
 from .models import (
@@ -39,6 +40,7 @@ from .models import (
     SendJob,
     Sent,
     StatusChange,
+    StoredMessage,
     Tenant,
 )
 from .payloads import inbound_body, status_body, status_error
@@ -372,10 +374,13 @@ async def update_message(
     credentials: Credentials,
     message_uuid: str,
     inputs: Callable[[], str],
+    channels: Channels | None = None,
 ) -> None:
     """PATCH (JWT only, as the spec): `read` on an inbound WhatsApp or RCS message, `revoked`
     on an outbound RCS message not yet delivered, of the token's application. A message whose
-    send job has not run yet is revoked by cancelling the job."""
+    send job has not run yet is revoked by cancelling the job. On a live channel the provider
+    is told first (RBM's DELETE of the message; WhatsApp's mark-as-read), outside any
+    transaction; a refusal changes nothing (a transient one is answered 503)."""
     if not isinstance(credentials, BearerCredentials):
         raise NotAuthenticated()
     async with uow_factory() as uow:
@@ -403,19 +408,38 @@ async def update_message(
             )
         if not allowed:
             raise InvalidMessageParams(params=[InvalidParam("status", reason)])
-        if record.status != status:
-            if queued and status == "revoked":
-                await uow.jobs.cancel(found.pk)
-            await uow.messages.add_status(
-                found.tenant_id, record.uuid, StatusChange(status, time.time())
+        if record.status == status:
+            return
+        channel = channels.get(record.channel) if channels is not None else None
+        refusal = None
+        if channel is not None and channel.live and not queued:
+            if status == "revoked":
+                refusal = await channel.revoke(record, None)
+            else:
+                provider_id = await uow.providers.of_message(tenant.id, record.channel, record.uuid)
+                account = await uow.accounts.credentials(
+                    tenant.id, CHANNEL_PROVIDERS[record.channel], record.to
+                )
+                if provider_id is not None:
+                    refusal = await channel.mark_read(record, provider_id, account)
+        if refusal is not None:
+            if refusal.retry:
+                raise ServiceUnavailable("The provider cannot be reached; try again shortly")
+            raise InvalidMessageParams(
+                params=[InvalidParam("status", f"the provider refused: {refusal.detail}")]
             )
+        if queued and status == "revoked":
+            await uow.jobs.cancel(found.pk)
+        await uow.messages.add_status(
+            found.tenant_id, record.uuid, StatusChange(status, time.time())
+        )
         await uow.commit()
 
 
 # The sandbox: a simulated customer -------------------------------------------------------
 
 
-async def _receive(uow: UnitOfWork, tenant_id: int, inbound: InboundInput) -> str:
+async def receive(uow: UnitOfWork, tenant_id: int, inbound: InboundInput) -> str:
     """Store a customer's message to one of the tenant's accounts and its inbound webhook."""
     channel, to = inbound.channel, inbound.to
     exists, application = await _linked_application(uow, tenant_id, channel, to)
@@ -475,17 +499,25 @@ async def _read(uow: UnitOfWork, tenant_id: int | None, message_uuid: str) -> No
             f"Only a delivered message can be read; this one is {record.status}",
             [InvalidParam("message_uuid", f"the message is {record.status}, not delivered")],
         )
-    change = StatusChange("read", time.time())
-    await uow.messages.add_status(found.tenant_id, record.uuid, change)
+    await add_statuses(uow, found, [StatusChange("read", time.time())])
+
+
+async def add_statuses(uow: UnitOfWork, found: StoredMessage, changes: list[StatusChange]) -> None:
+    """A message's later statuses (after its send's), in order, each with its webhook to where
+    its statuses go (its own `webhook_url`, else its application's status_url)."""
+    record = found.record
     application = None
     if record.application_id is not None:
         application = await uow.applications.get(found.tenant_id, record.application_id)
     url = _status_url(found.webhook_url, application)
-    if url is not None and application is not None:
-        body = status_body(record, change, found.workflow)
-        await uow.webhooks.add(
-            found.tenant_id, record.uuid, found.root, application.id, "status", url, body, change.at
+    for number, change in enumerate(changes, 1):
+        await uow.messages.add_status(
+            found.tenant_id, record.uuid, change, current=number == len(changes)
         )
+        if url is not None and application is not None:
+            body = status_body(record, change, found.workflow)
+            await uow.webhooks.add(found.tenant_id, record.uuid, found.root, application.id,
+                                   "status", url, body, change.at)  # fmt: skip
 
 
 async def sandbox_inbound(
@@ -496,7 +528,7 @@ async def sandbox_inbound(
 ) -> str:
     async with uow_factory() as uow:
         tenant = await authenticate(uow, security, credentials)
-        message_uuid = await _receive(uow, tenant.id, inputs())
+        message_uuid = await receive(uow, tenant.id, inputs())
         await uow.commit()
     return message_uuid
 
@@ -536,7 +568,7 @@ async def operator_inbound(uow_factory: UnitOfWorkFactory, inbound: InboundInput
             owner = await uow.accounts.owner(CHANNEL_PROVIDERS[inbound.channel], inbound.to)
         if owner is None:
             raise InvalidRecipient(f"There is no {inbound.channel} account '{inbound.to}'")
-        message_uuid = await _receive(uow, owner, inbound)
+        message_uuid = await receive(uow, owner, inbound)
         await uow.commit()
     return message_uuid
 

@@ -1,0 +1,136 @@
+"""The live providers' callback routes (docs/providers.md, "Callbacks"), served when a channel
+they serve is live:
+
+- `GET /providers/meta/webhook`: Meta's subscription handshake (`hub.mode=subscribe`, the
+  verify token): 200 with `hub.challenge` as plain text, otherwise 403.
+- `POST /providers/meta/webhook`: Messenger (`object: page`) and WhatsApp
+  (`object: whatsapp_business_account`). `X-Hub-Signature-256` is checked on the raw bytes
+  before anything is parsed: missing or wrong, 401 and nothing stored.
+- `POST /providers/rbm/webhook`: RBM's set-up request (`clientToken` and `secret`: 200 with the
+  secret as plain text, 403 for another client token), then events (Pub/Sub push) whose
+  `X-Goog-Signature` is checked over `message.data` before it is decoded.
+
+A callback is answered 200 only once what it says is committed (domain/callbacks.py): one that
+fails (the database is unreachable) is answered 503 and the provider sends it again. Malformed
+JSON with a good signature is 400; an object of another kind is 200 and counted. No query
+string of these routes is logged (the access log has the route template only)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from ..channels.meta_wire import META_OBJECTS, meta_events
+from ..channels.rbm_wire import rbm_events
+from ..domain.callbacks import CallbackCounts, apply_provider_events
+from ..domain.ports import UnitOfWorkFactory
+from ..domain.providers import ProviderEvent
+from ..security.callbacks import (
+    meta_handshake,
+    meta_signature_valid,
+    rbm_setup_secret,
+    rbm_signature_valid,
+)
+from .http import Services, query, read_body, route
+
+OnCallback = Callable[[str, str, int], None]  # (provider, outcome, how many)
+
+_OK = PlainTextResponse("EVENT_RECEIVED")
+
+
+def _plain(status: int, text: str) -> Response:
+    return PlainTextResponse(text, status_code=status)
+
+
+async def _apply(uow_factory: UnitOfWorkFactory, provider: str, events: list[ProviderEvent],
+                 on_callback: OnCallback) -> Response:  # fmt: skip
+    counts = await apply_provider_events(uow_factory, events)
+    for field in CallbackCounts.__struct_fields__:
+        if value := getattr(counts, field):
+            on_callback(provider, field, value)
+    return _OK
+
+
+def provider_routes(services: Services, on_callback: OnCallback) -> list[Route]:
+    settings = services.settings
+    uow_factory = services.uow_factory
+    limit = settings.max_body_bytes
+    live = settings.live_channels
+    routes = []
+
+    async def meta_handshake_route(request: Request) -> Response:
+        params = query(request.scope)
+        challenge = meta_handshake(
+            params.get("hub.mode"),
+            params.get("hub.verify_token"),
+            params.get("hub.challenge"),
+            settings.meta_verify_token,
+        )
+        if challenge is None:
+            on_callback("meta", "handshake_refused", 1)
+            return _plain(403, "Forbidden")
+        return _plain(200, challenge)
+
+    async def meta_callback(request: Request) -> Response:
+        body = await read_body(request, limit)
+        signature = request.headers.get("x-hub-signature-256")
+        if not meta_signature_valid(body, signature, settings.meta_app_secret):
+            on_callback("meta", "bad_signature", 1)
+            return _plain(401, "Bad signature")
+        on_callback("meta", "verified", 1)
+        try:
+            payload: Any = json.loads(body)
+        except ValueError:
+            on_callback("meta", "malformed", 1)
+            return _plain(400, "Malformed JSON")
+        if not isinstance(payload, dict) or payload.get("object") not in META_OBJECTS:
+            on_callback("meta", "unknown_object", 1)
+            return _OK
+        return await _apply(uow_factory, "meta", meta_events(payload), on_callback)
+
+    async def rbm_callback(request: Request) -> Response:
+        body = await read_body(request, limit)
+        try:
+            payload: Any = json.loads(body)
+        except ValueError:
+            on_callback("rbm", "malformed", 1)
+            return _plain(400, "Malformed JSON")
+        if not isinstance(payload, dict):
+            on_callback("rbm", "malformed", 1)
+            return _plain(400, "Malformed JSON")
+        if "clientToken" in payload and "message" not in payload:
+            secret = rbm_setup_secret(payload.get("clientToken"), payload.get("secret"),
+                                      settings.rbm_client_token)  # fmt: skip
+            if secret is None:
+                on_callback("rbm", "handshake_refused", 1)
+                return _plain(403, "Forbidden")
+            return _plain(200, secret)
+        message = payload.get("message")
+        data = message.get("data") if isinstance(message, dict) else None
+        signature = request.headers.get("x-goog-signature")
+        if not isinstance(data, str) or not rbm_signature_valid(
+            data, signature, settings.rbm_client_token
+        ):
+            on_callback("rbm", "bad_signature", 1)
+            return _plain(401, "Bad signature")
+        on_callback("rbm", "verified", 1)
+        try:
+            decoded = json.loads(base64.b64decode(data, validate=True))
+        except (ValueError, binascii.Error):
+            on_callback("rbm", "malformed", 1)
+            return _plain(400, "Malformed event data")
+        return await _apply(uow_factory, "rbm", rbm_events(payload, decoded), on_callback)
+
+    if live & {"messenger", "whatsapp"}:
+        routes.append(route("/providers/meta/webhook", GET=meta_handshake_route,
+                            POST=meta_callback))  # fmt: skip
+    if "rcs" in live:
+        routes.append(route("/providers/rbm/webhook", POST=rbm_callback))
+    return routes

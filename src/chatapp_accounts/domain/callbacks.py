@@ -1,0 +1,199 @@
+"""Use cases of the live providers' callbacks (docs/providers.md, "Callbacks"): what Meta and
+RBM report, in the domain's words (domain/providers.py), applied to the messages it names.
+
+- A status is matched by the provider's id for the message (wamid, Messenger mid, RBM
+  messageId: our uuid) and never goes backwards: `read` after `read`, a late `delivered` after
+  `read`, anything after `rejected` change nothing, so a provider's duplicates apply once. A
+  `read` for a message never reported `delivered` adds `delivered` first, so that every delivery
+  is counted. WhatsApp's `sent` adds nothing new.
+- A status for an id not recorded yet (the callback beat the send's outcome) is held, and
+  applied when the id is recorded (`release_held`); one held for 60 s is dropped and counted.
+- A Messenger watermark gives its status to every message of the page to that customer that the
+  provider took at or before it.
+- A customer's message is routed by the receiving page id, phone_number_id or agent id to its
+  account, and delivered to the linked application's inbound_url in the Messages spec's shape;
+  the provider's id makes its duplicates a no-op. An account with no linked application: nothing
+  is delivered, the event counted.
+
+Each callback is one unit of work: answered 2xx only once it is committed."""
+
+from __future__ import annotations
+
+import time
+from typing import Final
+
+import msgspec
+
+from .errors import InvalidMessageParams, InvalidRecipient
+from .messages import add_statuses, provider_error, receive
+from .models import CHANNEL_PROVIDERS, StatusChange, StoredMessage
+from .ports import UnitOfWork, UnitOfWorkFactory
+from .providers import ProviderEvent, ProviderInbound, ProviderStatus, Watermark
+
+HOLD_SECONDS: Final = 60.0
+
+# How far along a message is; a status at or below its message's rank changes nothing.
+_RANK: Final = {None: 0, "submitted": 1, "delivered": 2, "read": 3}
+_FINAL: Final = ("rejected", "undeliverable", "revoked", "read")
+
+
+class CallbackCounts(msgspec.Struct):
+    """What a callback's events did (the metrics count them)."""
+
+    applied: int = 0  # statuses written
+    duplicate: int = 0  # statuses and inbound messages already applied
+    held: int = 0  # statuses for ids not recorded yet
+    unknown: int = 0  # events for an account nobody has
+    inbound: int = 0  # customers' messages delivered
+    unlinked: int = 0  # customers' messages to an account with no application
+
+
+def advance(found: StoredMessage, status: str, at: float, error: dict[str, str] | None,
+            ) -> list[StatusChange]:  # fmt: skip
+    """The statuses a provider's report adds to a message: none when it would go backwards or
+    repeat; `delivered` before a `read` that skipped it."""
+    current = found.record.status
+    if current in _FINAL or status == "sent":
+        return []
+    if status == "rejected":
+        return [StatusChange("rejected", at, error)] if _RANK.get(current, 0) < 2 else []
+    if _RANK[status] <= _RANK.get(current, 0):
+        return []
+    if status == "read" and current != "delivered":
+        return [StatusChange("delivered", at), StatusChange("read", at)]
+    return [StatusChange(status, at)]
+
+
+async def _route(uow: UnitOfWork, channel: str, account: str) -> tuple[int, str] | None:
+    """(tenant, external_id) of the account a provider names: a WhatsApp number by its
+    phone_number_id, a page or an agent by its own id."""
+    if channel == "whatsapp":
+        return await uow.accounts.by_phone_number_id(account)
+    owner = await uow.accounts.owner(CHANNEL_PROVIDERS[channel], account)
+    return (owner, account) if owner is not None else None
+
+
+async def _apply(uow: UnitOfWork, tenant: int, message_uuid: str, status: str, at: float,
+                 error: tuple[str, str] | None, counts: CallbackCounts) -> None:  # fmt: skip
+    found = await uow.messages.get(tenant, message_uuid)
+    if found is None:  # pruned meanwhile
+        counts.unknown += 1
+        return
+    body = provider_error(error[0], error[1], message_uuid) if error is not None else None
+    changes = advance(found, status, at, body)
+    if not changes:
+        counts.duplicate += 1
+        return
+    await add_statuses(uow, found, changes)
+    counts.applied += 1
+
+
+async def _status(uow: UnitOfWork, tenant: int, event: ProviderStatus, now: float,
+                  counts: CallbackCounts) -> None:  # fmt: skip
+    at = event.at or now
+    error = None
+    if event.status == "rejected":
+        error = (
+            event.error_code or "1330",
+            event.error_detail or "the provider reported it failed",
+        )
+    message_uuid = await uow.providers.find(tenant, event.channel, event.provider_id)
+    if message_uuid is None:
+        # Held with the provider's code and detail; the error is made when it is applied.
+        body = {"title": error[0], "detail": error[1]} if error is not None else None
+        await uow.providers.hold(tenant, event.channel, event.provider_id,
+                                 StatusChange(event.status, at, body), now)  # fmt: skip
+        counts.held += 1
+        return
+    await _apply(uow, tenant, message_uuid, event.status, at, error, counts)
+
+
+async def _watermark(uow: UnitOfWork, tenant: int, event: Watermark, now: float,
+                     counts: CallbackCounts) -> None:  # fmt: skip
+    uuids = await uow.providers.before(
+        tenant, "messenger", event.page_id, event.psid, event.watermark
+    )
+    for mid in event.mids:
+        found = await uow.providers.find(tenant, "messenger", mid)
+        if found is not None and found not in uuids:
+            uuids.append(found)
+    at = event.watermark or now
+    for message_uuid in uuids:
+        await _apply(uow, tenant, message_uuid, event.status, at, None, counts)
+
+
+async def _inbound(uow: UnitOfWork, tenant: int, external_id: str, event: ProviderInbound,
+                   now: float, counts: CallbackCounts) -> None:  # fmt: skip
+    channel = event.channel
+    await uow.providers.lock(channel, event.provider_id)
+    if await uow.providers.find(tenant, channel, event.provider_id) is not None:
+        counts.duplicate += 1
+        return
+    context = None
+    if event.context_provider_id is not None:
+        context = await uow.providers.find(tenant, channel, event.context_provider_id)
+    inbound = msgspec.structs.replace(event.message, to=external_id, context=context)
+    try:
+        message_uuid = await receive(uow, tenant, inbound)
+    except InvalidRecipient:
+        counts.unlinked += 1
+        return
+    except InvalidMessageParams:  # its context is not a message of this channel
+        message_uuid = await receive(uow, tenant, msgspec.structs.replace(inbound, context=None))
+    await uow.providers.add(tenant, channel, event.provider_id, message_uuid, external_id,
+                            inbound.sender, now)  # fmt: skip
+    counts.inbound += 1
+
+
+async def apply_provider_events(
+    uow_factory: UnitOfWorkFactory, events: list[ProviderEvent], now: float | None = None
+) -> CallbackCounts:
+    """One callback's events, in one transaction."""
+    now = time.time() if now is None else now
+    counts = CallbackCounts()
+    if not events:
+        return counts
+    async with uow_factory(write=True) as uow:
+        for event in events:
+            if isinstance(event, Watermark):
+                channel, account = "messenger", event.page_id
+            else:
+                channel, account = event.channel, event.account
+            routed = await _route(uow, channel, account)
+            if routed is None:
+                counts.unknown += 1
+                continue
+            tenant, external_id = routed
+            if isinstance(event, ProviderStatus):
+                await _status(uow, tenant, event, now, counts)
+            elif isinstance(event, Watermark):
+                await _watermark(uow, tenant, event, now, counts)
+            else:
+                await _inbound(uow, tenant, external_id, event, now, counts)
+        await uow.commit()
+    return counts
+
+
+async def release_held(
+    uow_factory: UnitOfWorkFactory, now: float | None = None, limit: int = 500
+) -> tuple[int, int]:
+    """Apply the held statuses whose id is recorded now; drop those held longer than 60 s.
+    (applied, dropped)."""
+    now = time.time() if now is None else now
+    counts = CallbackCounts()
+    async with uow_factory(write=True) as uow:
+        ready = await uow.providers.held_ready(limit)
+        for held in ready:
+            message_uuid = await uow.providers.find(held.tenant_id, held.channel, held.provider_id)
+            if message_uuid is None:
+                continue
+            change = held.change
+            error = None
+            if change.error is not None:
+                error = (change.error.get("title", "1330"), change.error.get("detail", ""))
+            await _apply(uow, held.tenant_id, message_uuid, change.status, change.at, error,
+                         counts)  # fmt: skip
+        await uow.providers.release([held.pk for held in ready])
+        dropped = await uow.providers.expire_held(now - HOLD_SECONDS)
+        await uow.commit()
+    return counts.applied, dropped
