@@ -225,7 +225,32 @@ def cmd_tenants_revoke(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _access_token(args: argparse.Namespace) -> str | None:
+    """--access-token T, or --access-token-file PATH (`-`: standard input), not both; a
+    trailing newline is dropped (docs/providers.md: tokens stay out of shell history)."""
+    if args.access_token_file is None:
+        token: str | None = args.access_token
+        return token
+    if args.access_token is not None:
+        raise CliError("give --access-token or --access-token-file, not both")
+    if args.access_token_file == "-":  # noqa: S105 - standard input, not a password
+        raw = sys.stdin.read()
+    else:
+        try:
+            raw = Path(args.access_token_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+            raise CliError(
+                f"cannot read --access-token-file {args.access_token_file}: {reason}"
+            ) from None
+    token = raw.removesuffix("\n").removesuffix("\r")
+    if not token:
+        raise CliError("--access-token-file holds no token")
+    return token
+
+
 def cmd_accounts_provision(args: argparse.Namespace, settings: Settings) -> int:
+    token = _access_token(args)
     account = _run(
         settings,
         lambda uow: account_cases.provision_account(
@@ -234,7 +259,9 @@ def cmd_accounts_provision(args: argparse.Namespace, settings: Settings) -> int:
             provider=Provider(args.provider),
             external_id=args.external_id,
             name=args.name,
-            access_token=args.access_token,
+            access_token=token,
+            phone_number_id=args.phone_number_id,
+            waba_id=args.waba_id,
         ),
     )
     shown = {
@@ -253,6 +280,13 @@ def cmd_accounts_provision(args: argparse.Namespace, settings: Settings) -> int:
             f"for {account.api_key}"
         )
     return 0
+
+
+def cmd_fake_provider(argv: list[str]) -> int:
+    """Needs no settings nor database: a fake provider for the tour (docs/providers.md)."""
+    from . import fakes  # the fakes' own modules load only for this command
+
+    return fakes.main(argv)
 
 
 def cmd_sandbox_inbound(args: argparse.Namespace, settings: Settings) -> int:
@@ -430,9 +464,28 @@ def build_parser() -> argparse.ArgumentParser:
     provision.add_argument("external_id")
     provision.add_argument("--api-key", required=True, help="the tenant that will own it")
     provision.add_argument("--name")
-    provision.add_argument("--access-token", help="required for messenger, refused otherwise")
+    provision.add_argument(
+        "--access-token",
+        help="messenger: the page token (required); whatsapp: the Cloud API token of a live "
+        "number; refused otherwise",
+    )
+    provision.add_argument(
+        "--access-token-file", metavar="PATH",
+        help="the access token from a file, or - for standard input (not in shell history)",
+    )  # fmt: skip
+    provision.add_argument(
+        "--phone-number-id", help="whatsapp, live: the Cloud API phone number id (the sender)"
+    )
+    provision.add_argument("--waba-id", help="whatsapp, live: the WhatsApp Business Account id")
     provision.add_argument("--json", action="store_true")
     provision.set_defaults(func=cmd_accounts_provision)
+
+    fake = sub.add_parser(
+        "fake-provider", add_help=False,
+        help="a loopback fake of Meta's Graph API or Google's RBM, to try live mode without "
+        "an account there (docs/providers.md); fake-provider meta|rbm --help",
+    )  # fmt: skip
+    fake.add_argument("fake_args", nargs=argparse.REMAINDER)  # main() hands them to it
 
     secrets = sub.add_parser("secrets", help="encryption keys").add_subparsers(
         dest="secrets_command", required=True, metavar="ACTION"
@@ -502,6 +555,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if bad is not None:
         print(f"chatapp-accounts: error: argument {bad} is not valid UTF-8", file=sys.stderr)
         return 2
+    if argv and argv[0] == "fake-provider":  # its own arguments, --help included
+        return cmd_fake_provider(list(argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
