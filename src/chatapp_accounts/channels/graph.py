@@ -32,14 +32,16 @@ def _unreachable(reason: str) -> Refusal:
     return Refusal(retry=True, code="1331", detail=f"Graph unreachable: {reason}")
 
 
-def _answer(answer: Answer, channel: str) -> Taken | Refusal:
+def _answer(answer: Answer, channel: str, asked_at: float) -> Taken | Refusal:
+    """`asked_at`: when the request left, at or before the provider took the message (a
+    Messenger read watermark is compared with it)."""
     if answer.too_large:
         return Refusal(retry=answer.status >= 500, code="1331",
                        detail=f"Graph answered HTTP {answer.status} with over 1 MiB")  # fmt: skip
     if 200 <= answer.status < 300:
         message_id = graph_message_id(answer.status, answer.body, channel)
         if message_id is not None:
-            return Taken([StatusChange("submitted", time.time())], message_id)
+            return Taken([StatusChange("submitted", asked_at)], message_id)
     return graph_refusal(answer.status, answer.body, answer.retry_after)
 
 
@@ -72,13 +74,14 @@ class GraphChannel:
                 path = f"/{message.sender}/messages"
         except ValueError as exc:
             return Refusal(retry=False, code="1020", detail=f"Not sendable on Graph: {exc}")
+        asked_at = time.time()
         try:
             answer = await self._client.call(
                 "POST", self._base + path, token=credentials.access_token, json=body
             )
         except Unreachable as exc:
             return _unreachable(str(exc))
-        return _answer(answer, self._channel)
+        return _answer(answer, self._channel, asked_at)
 
     async def revoke(self, message: MessageRecord, credentials: SenderCredentials | None,
                      ) -> Refusal | None:  # fmt: skip

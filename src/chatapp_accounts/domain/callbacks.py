@@ -113,11 +113,14 @@ async def _watermark(uow: UnitOfWork, tenant: int, event: Watermark, now: float,
     uuids = await uow.providers.before(
         tenant, "messenger", event.page_id, event.psid, event.watermark
     )
+    at = event.watermark or now
     for mid in event.mids:
         found = await uow.providers.find(tenant, "messenger", mid)
-        if found is not None and found not in uuids:
+        if found is None:  # its send's outcome is not recorded yet
+            await uow.providers.hold(tenant, "messenger", mid, StatusChange(event.status, at), now)
+            counts.held += 1
+        elif found not in uuids:
             uuids.append(found)
-    at = event.watermark or now
     for message_uuid in uuids:
         await _apply(uow, tenant, message_uuid, event.status, at, None, counts)
 

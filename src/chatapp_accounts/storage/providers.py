@@ -27,7 +27,7 @@ _HELD = "tenant_id, channel, provider_id, status, at, error, received_at"
 
 class ProviderStatements:
     def __init__(self, db: Database) -> None:
-        q = db.sql
+        q = self.q = db.sql
         lock = " FOR UPDATE OF m" if db.dialect == "postgresql" else ""
         self.find = q(
             "SELECT m.uuid FROM provider_messages p JOIN messages m ON m.pk = p.message_pk "  # noqa: S608 - the lock clause is this module's
@@ -111,7 +111,7 @@ class SqlProviderMessages:
     async def release(self, pks: list[int]) -> None:
         if pks:
             await self._conn.execute(
-                f"DELETE FROM held_statuses WHERE pk IN ({placeholders(len(pks))})",  # noqa: S608
+                self._sql.q(f"DELETE FROM held_statuses WHERE pk IN ({placeholders(len(pks))})"),  # noqa: S608
                 pks,
             )
 

@@ -1,0 +1,138 @@
+"""What the live-channel tests share: the loopback fakes of Meta and RBM (chatapp_accounts.fakes)
+each on an event loop of its own in a thread, a server in live mode pointed at them, and a
+tenant whose application's webhooks go to a receiver, with a live WhatsApp number, a Messenger
+page and an RCS agent linked to it."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import threading
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx2 as httpx
+
+from chatapp_accounts.fakes.meta import MetaFake
+from chatapp_accounts.fakes.rbm import RbmFake
+
+from .server import EXE, Server, cli, free_port
+
+T = TypeVar("T")
+
+VERIFY_TOKEN = "verify-me"
+PAGE_TOKEN = "EAAB-page-token-secret"
+WA_TOKEN = "EAAB-whatsapp-token-secret"
+NUMBER, PHONE_NUMBER_ID, WABA = "447700900000", "pn-100", "waba-100"
+PAGE, AGENT = "page-1", "agent-1"
+
+
+class OnItsLoop:
+    """A fake serving on an event loop of its own, in a daemon thread."""
+
+    def __init__(self, fake: MetaFake | RbmFake) -> None:
+        self.fake = fake
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.port = free_port()
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def start(self) -> None:
+        self.run(self.fake.start("127.0.0.1", self.port))
+
+    def stop(self) -> None:
+        self.run(self.fake.stop())
+
+    def close(self) -> None:
+        self.stop()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@contextmanager
+def fakes(tmp: Path) -> Iterator[tuple[OnItsLoop, OnItsLoop, dict[str, str]]]:
+    """Both fakes, started, and the settings that point a server at them."""
+    meta, rbm = OnItsLoop(MetaFake()), OnItsLoop(RbmFake())
+    meta.start()
+    rbm.start()
+    key = tmp / "service-account.json"
+    meta.fake.set_number(PHONE_NUMBER_ID, waba_id=WABA, display_phone_number=NUMBER)
+    assert isinstance(rbm.fake, RbmFake)
+    rbm.fake.write_service_account(key)
+    env = {
+        "CHATAPP_WHATSAPP_MODE": "live", "CHATAPP_MESSENGER_MODE": "live",
+        "CHATAPP_RCS_MODE": "live",
+        "CHATAPP_META_GRAPH_URL": f"http://127.0.0.1:{meta.port}/v21.0",
+        "CHATAPP_META_APP_SECRET": "fake-app-secret", "CHATAPP_META_VERIFY_TOKEN": VERIFY_TOKEN,
+        "CHATAPP_RBM_URL": f"http://127.0.0.1:{rbm.port}",
+        "CHATAPP_RBM_TOKEN_URL": f"http://127.0.0.1:{rbm.port}/token",
+        "CHATAPP_RBM_SERVICE_ACCOUNT_FILE": str(key),
+        "CHATAPP_RBM_CLIENT_TOKEN": "fake-client-token",
+        "CHATAPP_PROVIDER_RETRY_FIRST_SECONDS": "0.05", "CHATAPP_PROVIDER_RETRY_MAX_SECONDS": "0.2",
+        "CHATAPP_PROVIDER_RETRY_HORIZON_SECONDS": "2", "CHATAPP_PROVIDER_TIMEOUT_SECONDS": "2",
+        "CHATAPP_SEND_LEASE_SECONDS": "3",
+        "CHATAPP_WEBHOOK_RETRY_FIRST_SECONDS": "0.05",
+    }  # fmt: skip
+    try:
+        yield meta, rbm, env
+    finally:
+        meta.close()
+        rbm.close()
+
+
+def point_callbacks(meta: OnItsLoop, rbm: OnItsLoop, server: Server) -> None:
+    meta.fake.callback_url = server.url + "/providers/meta/webhook"
+    rbm.fake.callback_url = server.url + "/providers/rbm/webhook"
+
+
+@dataclass
+class Live:
+    creds: dict[str, str]
+    application_id: str
+    client: httpx.Client
+
+
+def provision_whatsapp(env: dict[str, str], api_key: str, token: str = WA_TOKEN) -> None:
+    """A live number, its token given on standard input (out of shell history)."""
+    done = subprocess.run(
+        [EXE, "accounts", "provision", "whatsapp", NUMBER, "--api-key", api_key,
+         "--phone-number-id", PHONE_NUMBER_ID, "--waba-id", WABA, "--access-token-file", "-"],
+        input=token + "\n", env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def live_setup(server: Server, env: dict[str, str], creds: dict[str, str], hooks: str) -> Live:
+    http = httpx.Client(auth=(creds["api_key"], creds["api_secret"]), base_url=server.url,
+                        timeout=30)  # fmt: skip
+    webhooks = {"inbound_url": {"address": hooks + "/inbound", "http_method": "POST"},
+                "status_url": {"address": hooks + "/status", "http_method": "POST"}}  # fmt: skip
+    made = http.post("/v2/applications", json={
+        "name": "live", "capabilities": {"messages": {"webhooks": webhooks}}})  # fmt: skip
+    assert made.status_code == 201, made.text
+    app = made.json()["id"]
+    ea = "/beta/chatapp-accounts"
+    page = http.post(f"{ea}/messenger", json={"external_id": PAGE, "access_token": PAGE_TOKEN})
+    assert page.status_code == 201, page.text
+    provision_whatsapp(env, creds["api_key"])
+    done = cli("accounts", "provision", "rcs", AGENT, "--api-key", creds["api_key"], env=env)
+    assert done.returncode == 0, done.stderr
+    for provider, sender in (("messenger", PAGE), ("whatsapp", NUMBER), ("rcs", AGENT)):
+        linked = http.post(f"{ea}/{provider}/{sender}/applications", json={"application": app})
+        assert linked.status_code == 200, linked.text
+    return Live(creds, app, http)
+
+
+def send(live: Live, channel: str, to: str, **content: Any) -> str:
+    sender = {"whatsapp": NUMBER, "messenger": PAGE, "rcs": AGENT}[channel]
+    body = {"channel": channel, "to": to, "from": sender, "message_type": "text",
+            "text": f"hello on {channel}", **content}  # fmt: skip
+    answer = live.client.post("/v1/messages", json=body)
+    assert answer.status_code == 202, answer.text
+    return str(answer.json()["message_uuid"])
