@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import threading
+import time
+import uuid
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx2 as httpx
+import jwt as pyjwt
 
 from chatapp_accounts.fakes.meta import MetaFake
 from chatapp_accounts.fakes.rbm import RbmFake
@@ -96,6 +99,14 @@ class Live:
     creds: dict[str, str]
     application_id: str
     client: httpx.Client
+    private_key: str
+
+    def bearer(self) -> dict[str, str]:
+        """The application's own JWT (PATCH /v1/messages takes no other)."""
+        now = int(time.time())
+        claims = {"application_id": self.application_id, "iat": now, "exp": now + 300,
+                  "jti": str(uuid.uuid4())}  # fmt: skip
+        return {"Authorization": "Bearer " + pyjwt.encode(claims, self.private_key, "RS256")}
 
 
 def provision_whatsapp(env: dict[str, str], api_key: str, token: str = WA_TOKEN) -> None:
@@ -116,7 +127,7 @@ def live_setup(server: Server, env: dict[str, str], creds: dict[str, str], hooks
     made = http.post("/v2/applications", json={
         "name": "live", "capabilities": {"messages": {"webhooks": webhooks}}})  # fmt: skip
     assert made.status_code == 201, made.text
-    app = made.json()["id"]
+    app, private_key = made.json()["id"], made.json()["keys"]["private_key"]
     ea = "/beta/chatapp-accounts"
     page = http.post(f"{ea}/messenger", json={"external_id": PAGE, "access_token": PAGE_TOKEN})
     assert page.status_code == 201, page.text
@@ -126,7 +137,7 @@ def live_setup(server: Server, env: dict[str, str], creds: dict[str, str], hooks
     for provider, sender in (("messenger", PAGE), ("whatsapp", NUMBER), ("rcs", AGENT)):
         linked = http.post(f"{ea}/{provider}/{sender}/applications", json={"application": app})
         assert linked.status_code == 200, linked.text
-    return Live(creds, app, http)
+    return Live(creds, app, http, private_key)
 
 
 def send(live: Live, channel: str, to: str, **content: Any) -> str:

@@ -193,3 +193,29 @@ def test_metrics_count_provider_calls_without_secrets(live_world: Any) -> None:
     for secret in (WA_TOKEN, PAGE_TOKEN, "fake-app-secret", VERIFY_TOKEN):
         assert secret not in metrics and secret not in server.output
     assert isinstance(MetaFake, type) and isinstance(RbmFake, type)
+
+
+def test_patch_reaches_the_provider_revoke_on_rbm_read_on_whatsapp(live_world: Any) -> None:
+    meta, rbm, hooks, live, server, _ = live_world
+    pending = send(live, "rcs", "447700900300")  # RBM takes it, never delivers it
+    assert _final(hooks, pending, "submitted") == ["submitted"]
+    url = f"{server.url}/v1/messages/{pending}"
+    revoked = httpx.patch(url, json={"status": "revoked"}, headers=live.bearer())
+    assert revoked.status_code == 202, revoked.text
+    deletes = [r for r in rbm.fake.requests if r["method"] == "DELETE"]
+    assert [(d["message_id"], d["agent_id"]) for d in deletes] == [(pending, AGENT)]
+    again = httpx.patch(url, json={"status": "revoked"}, headers=live.bearer())
+    assert again.status_code == 422  # it is revoked (as in the sandbox): RBM not asked twice
+    assert len([r for r in rbm.fake.requests if r["method"] == "DELETE"]) == 1
+
+    outcome = meta.run(meta.fake.inbound_whatsapp(PHONE_NUMBER_ID, "447700900123", "read me"))
+    found = hooks.wait_for(lambda seen: any(h.path == "/inbound" for h in seen))
+    inbound = next(h.json for h in found if h.path == "/inbound")
+    read = httpx.patch(f"{server.url}/v1/messages/{inbound['message_uuid']}",
+                       json={"status": "read"}, headers=live.bearer())  # fmt: skip
+    assert read.status_code == 202, read.text
+    marked = [r for r in meta.fake.requests if r["body"].get("status") == "read"]
+    assert [m["body"] for m in marked] == [{"messaging_product": "whatsapp", "status": "read",
+                                           "message_id": outcome.id}]  # fmt: skip
+    assert marked[0]["path"] == f"/v21.0/{PHONE_NUMBER_ID}/messages"
+    assert marked[0]["token_via"] == "header"
