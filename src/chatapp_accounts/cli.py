@@ -282,6 +282,21 @@ def cmd_accounts_provision(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_accounts_set_token(args: argparse.Namespace, settings: Settings) -> int:
+    token = _access_token(args)
+    if token is None:
+        raise CliError("give the new token with --access-token or --access-token-file")
+    _run(
+        settings,
+        lambda uow: account_cases.replace_access_token(
+            uow, provider=Provider(args.provider), external_id=args.external_id,
+            access_token=token,
+        ),
+    )  # fmt: skip
+    print(f"replaced the access token of {args.provider} account {args.external_id}")
+    return 0
+
+
 def cmd_fake_provider(argv: list[str]) -> int:
     """Needs no settings nor database: a fake provider for the tour (docs/providers.md)."""
     from . import fakes  # the fakes' own modules load only for this command
@@ -479,6 +494,17 @@ def build_parser() -> argparse.ArgumentParser:
     provision.add_argument("--waba-id", help="whatsapp, live: the WhatsApp Business Account id")
     provision.add_argument("--json", action="store_true")
     provision.set_defaults(func=cmd_accounts_provision)
+
+    set_token = accounts.add_parser(
+        "set-token", help="replace a messenger page's or a live whatsapp number's access token"
+    )
+    set_token.add_argument("provider", choices=("messenger", "whatsapp"))
+    set_token.add_argument("external_id")
+    set_token.add_argument("--access-token", help="the new token (prefer the file form)")
+    set_token.add_argument(
+        "--access-token-file", metavar="PATH", help="the new token from a file, or - for stdin"
+    )
+    set_token.set_defaults(func=cmd_accounts_set_token)
 
     fake = sub.add_parser(
         "fake-provider", add_help=False,

@@ -6,6 +6,7 @@ page and an RCS agent linked to it."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 import subprocess
 import threading
 import time
@@ -59,9 +60,13 @@ class OnItsLoop:
 
 
 @contextmanager
-def fakes(tmp: Path) -> Iterator[tuple[OnItsLoop, OnItsLoop, dict[str, str]]]:
-    """Both fakes, started, and the settings that point a server at them."""
-    meta, rbm = OnItsLoop(MetaFake()), OnItsLoop(RbmFake())
+def fakes(
+    tmp: Path, callback_ssl: ssl.SSLContext | None = None
+) -> Iterator[tuple[OnItsLoop, OnItsLoop, dict[str, str]]]:
+    """Both fakes, started, and the settings that point a server at them. `callback_ssl`:
+    whom their callbacks trust, for a server on HTTPS with a test certificate."""
+    meta = OnItsLoop(MetaFake(callback_ssl=callback_ssl))
+    rbm = OnItsLoop(RbmFake(callback_ssl=callback_ssl))
     meta.start()
     rbm.start()
     key = tmp / "service-account.json"
@@ -89,9 +94,10 @@ def fakes(tmp: Path) -> Iterator[tuple[OnItsLoop, OnItsLoop, dict[str, str]]]:
         rbm.close()
 
 
-def point_callbacks(meta: OnItsLoop, rbm: OnItsLoop, server: Server) -> None:
-    meta.fake.callback_url = server.url + "/providers/meta/webhook"
-    rbm.fake.callback_url = server.url + "/providers/rbm/webhook"
+def point_callbacks(meta: OnItsLoop, rbm: OnItsLoop, server: Server, base: str = "") -> None:
+    base = base or server.url
+    meta.fake.callback_url = base + "/providers/meta/webhook"
+    rbm.fake.callback_url = base + "/providers/rbm/webhook"
 
 
 @dataclass
@@ -119,9 +125,12 @@ def provision_whatsapp(env: dict[str, str], api_key: str, token: str = WA_TOKEN)
     assert done.returncode == 0, done.stderr
 
 
-def live_setup(server: Server, env: dict[str, str], creds: dict[str, str], hooks: str) -> Live:
-    http = httpx.Client(auth=(creds["api_key"], creds["api_secret"]), base_url=server.url,
-                        timeout=30)  # fmt: skip
+def live_setup(
+    server: Server, env: dict[str, str], creds: dict[str, str], hooks: str, **client: Any
+) -> Live:
+    """`client`: httpx.Client's options (base_url, verify) where the server is not plain HTTP."""
+    options = {"base_url": server.url, "timeout": 30, **client}
+    http = httpx.Client(auth=(creds["api_key"], creds["api_secret"]), **options)
     webhooks = {"inbound_url": {"address": hooks + "/inbound", "http_method": "POST"},
                 "status_url": {"address": hooks + "/status", "http_method": "POST"}}  # fmt: skip
     made = http.post("/v2/applications", json={

@@ -91,9 +91,7 @@ def first_line(log: Path, proc: subprocess.Popen[str], timeout: float = 30) -> s
     return log.read_text().split("\n", 1)[0]
 
 
-def wait_listening(
-    port: int, proc: subprocess.Popen[str], log: Path, timeout: float = 30
-) -> None:
+def wait_listening(port: int, proc: subprocess.Popen[str], log: Path, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:

@@ -6,6 +6,7 @@ receiver, where each is checked against the Messages spec and Vonage's signature
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from .live import (
     send,
 )
 from .messaging import Receiver, check_webhook, receiver
-from .server import base_env, new_tenant, running_server
+from .server import EXE, base_env, new_tenant, running_server
 
 
 @pytest.fixture
@@ -106,8 +107,8 @@ def test_provider_refusals_end_as_the_tables_say(live_world: Any) -> None:
     assert len(tried) > 2  # retried until the horizon (2 s here)
 
 
-def test_an_expired_page_token_is_1370_until_it_is_replaced(live_world: Any) -> None:
-    meta, _, hooks, live, _, _ = live_world
+def test_an_expired_token_is_1370_until_it_is_replaced(live_world: Any) -> None:
+    meta, _, hooks, live, _, env = live_world
     meta.fake.expire_token(PAGE_TOKEN)
     first = send(live, "messenger", "psid-1")
     assert _final(hooks, first, "rejected") == ["rejected"]
@@ -118,6 +119,20 @@ def test_an_expired_page_token_is_1370_until_it_is_replaced(live_world: Any) -> 
     assert replaced.status_code == 200, replaced.text
     second = send(live, "messenger", "psid-1")
     assert _final(hooks, second, "delivered") == ["submitted", "delivered"]
+    # A WhatsApp number's token: the operator replaces it (tenants cannot PATCH numbers).
+    meta.fake.expire_token(WA_TOKEN)
+    third = send(live, "whatsapp", "447700900123")
+    assert _final(hooks, third, "rejected") == ["rejected"]
+    assert _error(hooks, third)["title"] == "1370"
+    done = subprocess.run(
+        [EXE, "accounts", "set-token", "whatsapp", NUMBER, "--access-token-file", "-"],
+        input="EAAB-new-whatsapp-token\n", env=env, capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "EAAB" not in done.stdout + done.stderr
+    fourth = send(live, "whatsapp", "447700900123")
+    assert _final(hooks, fourth, "delivered") == ["submitted", "delivered"]
 
 
 def test_a_customer_reply_reaches_the_application_once_with_its_context(

@@ -393,7 +393,7 @@ def test_graph_detail_is_clipped_and_never_holds_a_token() -> None:
             Refusal(False, "1331", "Graph answered HTTP 400 (no error code)"),
         ),
         # A 2xx without an id: permanent, for trying again could send it twice.
-        (200, b"{}", Refusal(False, "1331", "Graph answered HTTP 200 (no error code)")),
+        (200, b"{}", Refusal(False, "1331", "Graph answered HTTP 200 (without a message id)")),
     ],
 )
 def test_graph_answers_without_a_graph_error(status: int, body: bytes, expected: Refusal) -> None:

@@ -199,9 +199,10 @@ def _call_counter(metrics: Metrics) -> Callable[[str, str, float], None]:
     return counted
 
 
-def _held_counter(metrics: Metrics) -> Callable[[int, int], None]:
-    def counted(applied: int, dropped: int) -> None:
+def _held_counter(metrics: Metrics) -> Callable[[int, int, int], None]:
+    def counted(applied: int, unchanged: int, dropped: int) -> None:
         metrics.held_statuses.labels("applied").inc(applied)
+        metrics.held_statuses.labels("unchanged").inc(unchanged)
         metrics.held_statuses.labels("dropped").inc(dropped)
 
     return counted

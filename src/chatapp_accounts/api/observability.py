@@ -91,8 +91,8 @@ class Metrics:
         )  # fmt: skip
         self.sends = Counter(
             "chatapp_send_tries", "Tries to hand a message to its channel, by outcome "
-            "(taken, retry, throttled, deferred, refused, failed, unknown_retried)", ["outcome"],
-            registry=r,
+            "(taken, retry, timeout, throttled, deferred, refused, failed, unknown_retried)",
+            ["outcome"], registry=r,
         )  # fmt: skip
         # Live channels (docs/providers.md).
         self.provider_calls = Counter(
@@ -115,7 +115,8 @@ class Metrics:
         )  # fmt: skip
         self.held_statuses = Counter(
             "chatapp_held_statuses", "Statuses held for a provider id not yet recorded, by what "
-            "became of them (applied, dropped after 60 s)", ["outcome"], registry=r,
+            "became of them (applied; unchanged: it added nothing; dropped after 60 s)",
+            ["outcome"], registry=r,
         )  # fmt: skip
         self.throttled = Counter(
             "chatapp_sends_throttled", "Sends refused with 429: the due backlog was past its bound",

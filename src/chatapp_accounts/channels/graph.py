@@ -10,7 +10,8 @@ refusal, tried again by the sender.
 
 Graph has no idempotency key: a try whose answer was lost (a timeout, a crash) is tried again
 and may reach the customer twice. That window, one round trip, is the at-least-once promise;
-`chatapp_sends_total{outcome="unknown_retried"}` counts the tries made after a lost outcome."""
+`chatapp_send_tries_total{outcome="unknown_retried"}` counts the tries made again after a crash,
+`{outcome="timeout"}` those made again after no answer came in time."""
 
 from __future__ import annotations
 

@@ -46,7 +46,9 @@ class ProviderClient:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._concurrency, limit_per_host=0),
-                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                # A second past the sender's own timeout, which ends a send's try first (counted
+                # as a timeout: the provider may have taken it); this one bounds the others.
+                timeout=aiohttp.ClientTimeout(total=self._timeout + 1),
                 headers={"User-Agent": USER_AGENT},
                 raise_for_status=False,
                 auto_decompress=True,

@@ -290,6 +290,8 @@ def graph_refusal(status: int, body: bytes, retry_after: str | None) -> Refusal:
     else:
         rule = _by_http(status, _permanent("1331"))
         why = "not JSON" if data is None else "no error code"
+        if 200 <= status < 300:
+            why = "without a message id"
         detail = f"Graph answered HTTP {status} ({why})"
     return _refusal(rule, detail, retry_after)
 

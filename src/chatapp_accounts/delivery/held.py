@@ -21,7 +21,7 @@ INTERVAL = 0.5
 
 class HeldStatuses:
     def __init__(self, uow_factory: UnitOfWorkFactory,
-                 on_counts: Callable[[int, int], None] | None = None) -> None:  # fmt: skip
+                 on_counts: Callable[[int, int, int], None] | None = None) -> None:  # fmt: skip
         self._uow_factory = uow_factory
         self._on_counts = on_counts
         self._task: asyncio.Task[None] | None = None
@@ -41,7 +41,7 @@ class HeldStatuses:
             await asyncio.sleep(INTERVAL)
 
     async def _turn(self) -> bool:
-        applied, dropped = await release_held(self._uow_factory)
-        if self._on_counts is not None and (applied or dropped):
-            self._on_counts(applied, dropped)
-        return bool(applied)
+        counts = await release_held(self._uow_factory)
+        if self._on_counts is not None and any(counts):
+            self._on_counts(*counts)
+        return bool(counts[0])

@@ -170,9 +170,9 @@ class Sender:
             else:
                 outcome = SendOutcome(job, answer.changes, answer.provider_message_id)
                 kind = "taken"
-        except TimeoutError:
+        except TimeoutError:  # the provider may have taken it: tried again, at least once
             outcome = send_unanswered(job, time.time(), self._policy, "no answer in time")
-            kind = "retry" if not outcome.changes else "failed"
+            kind = "timeout" if not outcome.changes else "failed"
         except Exception as exc:  # noqa: BLE001 - a channel that breaks fails its message only
             log.error(  # not .exception: a traceback could show the message's content
                 "send job %d (message %s): the %s channel raised %s",

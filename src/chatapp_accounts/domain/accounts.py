@@ -296,3 +296,25 @@ async def provision_account(
         await _add(uow, tenant, account)
         await uow.commit()
     return account
+
+
+async def replace_access_token(
+    uow_factory: UnitOfWorkFactory, *, provider: Provider, external_id: str, access_token: str
+) -> None:
+    """The operator replaces a live account's token (the CLI): a Messenger page token, or a
+    WhatsApp number's Cloud API token (which tenants cannot PATCH). Sealed like the first."""
+    if provider not in (Provider.MESSENGER, Provider.WHATSAPP):
+        raise InvalidInput.one("access_token", f"a {provider.value} account has no access token")
+    problem = rules.access_token_problem(access_token)
+    if problem:
+        raise InvalidInput.one("access_token", problem)
+    async with uow_factory(write=True) as uow:
+        owner = None
+        if rules.could_be_external_id(external_id):
+            owner = await uow.accounts.owner(provider, external_id)
+        if owner is None:
+            raise AccountNotFound()
+        await uow.accounts.update(owner, provider, external_id, name=None,
+                                  access_token=access_token, set_name=False,
+                                  set_access_token=True)  # fmt: skip
+        await uow.commit()

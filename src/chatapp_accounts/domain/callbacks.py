@@ -5,7 +5,9 @@ RBM report, in the domain's words (domain/providers.py), applied to the messages
   messageId: our uuid) and never goes backwards: `read` after `read`, a late `delivered` after
   `read`, anything after `rejected` change nothing, so a provider's duplicates apply once. A
   `read` for a message never reported `delivered` adds `delivered` first, so that every delivery
-  is counted. WhatsApp's `sent` adds nothing new.
+  is counted. WhatsApp's `sent` adds nothing new. A status's time is its callback's arrival:
+  the providers' own are whole seconds (WhatsApp), so a `delivered` could precede its
+  `submitted`.
 - A status for an id not recorded yet (the callback beat the send's outcome) is held, and
   applied when the id is recorded (`release_held`); one held for 60 s is dropped and counted.
 - A Messenger watermark gives its status to every message of the page to that customer that the
@@ -90,7 +92,7 @@ async def _apply(uow: UnitOfWork, tenant: int, message_uuid: str, status: str, a
 
 async def _status(uow: UnitOfWork, tenant: int, event: ProviderStatus, now: float,
                   counts: CallbackCounts) -> None:  # fmt: skip
-    at = event.at or now
+    at = now  # (the callback's arrival: providers' own times are whole seconds, and go backwards)
     error = None
     if event.status == "rejected":
         error = (
@@ -113,7 +115,7 @@ async def _watermark(uow: UnitOfWork, tenant: int, event: Watermark, now: float,
     uuids = await uow.providers.before(
         tenant, "messenger", event.page_id, event.psid, event.watermark
     )
-    at = event.watermark or now
+    at = now
     for mid in event.mids:
         found = await uow.providers.find(tenant, "messenger", mid)
         if found is None:  # its send's outcome is not recorded yet
@@ -179,9 +181,9 @@ async def apply_provider_events(
 
 async def release_held(
     uow_factory: UnitOfWorkFactory, now: float | None = None, limit: int = 500
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """Apply the held statuses whose id is recorded now; drop those held longer than 60 s.
-    (applied, dropped)."""
+    (applied, unchanged: they added nothing, dropped)."""
     now = time.time() if now is None else now
     counts = CallbackCounts()
     async with uow_factory(write=True) as uow:
@@ -199,4 +201,4 @@ async def release_held(
         await uow.providers.release([held.pk for held in ready])
         dropped = await uow.providers.expire_held(now - HOLD_SECONDS)
         await uow.commit()
-    return counts.applied, dropped
+    return counts.applied, counts.duplicate, dropped

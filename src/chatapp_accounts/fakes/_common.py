@@ -10,6 +10,7 @@ import base64
 import contextlib
 import json
 import secrets
+import ssl as ssl_
 import time
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -67,6 +68,7 @@ class CallbackPoster:
     tries: int = CALLBACK_TRIES
     backoff: float = CALLBACK_BACKOFF_SECONDS
     timeout: float = CALLBACK_TIMEOUT_SECONDS
+    ssl: ssl_.SSLContext | None = None  # whom an https callback URL is trusted by (a test CA)
     stats: CallbackStats = field(default_factory=CallbackStats)
     log: list[dict[str, Any]] = field(default_factory=list)
     _session: aiohttp.ClientSession | None = None
@@ -74,7 +76,10 @@ class CallbackPoster:
 
     async def open(self) -> None:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+            connector = aiohttp.TCPConnector(ssl=self.ssl) if self.ssl is not None else None
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout), connector=connector
+            )
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -111,6 +111,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import ssl
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -351,13 +352,16 @@ class MetaFake:
         valid_tokens: Collection[str] | None = None,
         callback_tries: int = 3,
         callback_backoff: float = 0.1,
+        callback_ssl: ssl.SSLContext | None = None,
     ) -> None:
         self.app_secret = app_secret
         self.statuses = statuses
         self.read_receipts = read_receipts
         self.latency = latency
         self.status_delay = status_delay
-        self._poster = CallbackPoster(callback_url, tries=callback_tries, backoff=callback_backoff)
+        self._poster = CallbackPoster(
+            callback_url, tries=callback_tries, backoff=callback_backoff, ssl=callback_ssl
+        )
         self._waba: dict[str, str] = dict(waba_ids or {})
         self._display: dict[str, str] = {}
         self._valid = {_digest(t) for t in valid_tokens} if valid_tokens is not None else None

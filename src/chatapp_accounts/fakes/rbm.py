@@ -109,6 +109,7 @@ import hmac
 import json
 import os
 import secrets
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -235,6 +236,7 @@ class RbmFake:
         client_email: str = "rbm-fake@chatapp-fake.iam.gserviceaccount.com",
         callback_tries: int = 3,
         callback_backoff: float = 0.1,
+        callback_ssl: ssl.SSLContext | None = None,
     ) -> None:
         self.client_token = client_token
         self.events = events
@@ -245,7 +247,9 @@ class RbmFake:
         self.client_email = client_email
         self.tokens_issued = 0
         self.last_setup_status: int | None = None
-        self._poster = CallbackPoster(callback_url, tries=callback_tries, backoff=callback_backoff)
+        self._poster = CallbackPoster(
+            callback_url, tries=callback_tries, backoff=callback_backoff, ssl=callback_ssl
+        )
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._key_id = secrets.token_hex(20)
         self._client_id = random_digits(21)
