@@ -50,6 +50,33 @@ def test_tenants_create_list_revoke(db_env: dict[str, str]) -> None:
     assert_one_line_error(cli("tenants", "revoke", "nobody", env=env), "nobody")
 
 
+def test_provisioning_a_live_whatsapp_number(tmp_path: Path) -> None:
+    """The Cloud API ids and token together (all or none), the token from a flag, a file or
+    standard input, never both; never echoed."""
+    env = base_env(CHATAPP_DATABASE_URL=f"sqlite:///{tmp_path}/p.sqlite3")
+    key = new_tenant(env)["api_key"]
+    live = ["--api-key", key, "--phone-number-id", "pn-1", "--waba-id", "w-1"]
+    token_file = tmp_path / "token.txt"
+    token_file.write_text("EAAB-from-a-file\n")
+    for args, fragment in (
+        (["--access-token", "T", "--access-token-file", str(token_file)], "not both"),
+        (["--access-token-file", str(tmp_path / "none.txt")], "cannot read --access-token-file"),
+        (["--phone-number-id", "pn-1", "--api-key", key], "phone_number_id, waba_id and access"),
+    ):
+        result = cli("accounts", "provision", "whatsapp", "447700900001", *live[:2], *args, env=env)
+        assert_one_line_error(result, fragment)
+    done = cli("accounts", "provision", "whatsapp", "447700900001", *live, "--access-token-file",
+               str(token_file), env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "EAAB" not in done.stdout + done.stderr
+    taken = cli("accounts", "provision", "whatsapp", "447700900002", *live, "--access-token", "T",
+                env=env)  # fmt: skip
+    assert_one_line_error(taken, "The phone_number_id 'pn-1' belongs to another account")
+    other = cli("accounts", "provision", "rcs", "agent-1", "--api-key", key, "--waba-id", "w",
+                env=env)  # fmt: skip
+    assert_one_line_error(other, "only a whatsapp account has a waba_id")
+
+
 def test_accounts_provision(db_env: dict[str, str]) -> None:
     env = base_env(**db_env)
     key = new_tenant(env)["api_key"]
@@ -159,6 +186,28 @@ def test_serve_names_its_database_and_keeps_it_private(tmp_path: Path) -> None:
         ({"CHATAPP_PUBLIC_BASE_URL": "https://example.com/#top"}, [], "CHATAPP_PUBLIC_BASE_URL"),
         ({"CHATAPP_PUBLIC_BASE_URL": "https:///path"}, [], "CHATAPP_PUBLIC_BASE_URL"),
         ({"CHATAPP_ENCRYPTION_KEYS": ","}, [], "CHATAPP_ENCRYPTION_KEYS lists no key"),
+        # Live channels (docs/providers.md): a missing or malformed setting is named.
+        ({"CHATAPP_VIBER_SERVICE_MODE": "live"}, [], "partner-only API"),
+        ({"CHATAPP_WHATSAPP_MODE": "on"}, [], "CHATAPP_WHATSAPP_MODE must be one of sandbox"),
+        ({"CHATAPP_WHATSAPP_MODE": "live"}, [], "CHATAPP_META_APP_SECRET must be set"),
+        (
+            {"CHATAPP_MESSENGER_MODE": "live", "CHATAPP_META_APP_SECRET": "s"},
+            [],
+            "CHATAPP_META_VERIFY_TOKEN must be set",
+        ),
+        ({"CHATAPP_META_GRAPH_URL": "graph.facebook.com"}, [], "CHATAPP_META_GRAPH_URL must be"),
+        ({"CHATAPP_RCS_MODE": "live"}, [], "CHATAPP_RBM_SERVICE_ACCOUNT_FILE must be set"),
+        (
+            {"CHATAPP_RCS_MODE": "live", "CHATAPP_RBM_SERVICE_ACCOUNT_FILE": "/no/such.json"},
+            [],
+            "CHATAPP_RBM_SERVICE_ACCOUNT_FILE: cannot read '/no/such.json'",
+        ),
+        (
+            {"CHATAPP_RCS_MODE": "live", "CHATAPP_RBM_SERVICE_ACCOUNT_FILE": "/etc/hostname"},
+            [],
+            "is not JSON",
+        ),
+        ({"CHATAPP_WHATSAPP_RATE": "0"}, [], "CHATAPP_WHATSAPP_RATE must be"),
         ({}, ["--host", "192.0.2.1", "--port", "8000"], "cannot listen on 192.0.2.1:8000"),
         ({}, ["--host", "no-such-host.invalid", "--port", "8000"], "cannot listen on"),
     ],
