@@ -31,7 +31,7 @@ VERIFY_TOKEN = "verify-me"
 PAGE_TOKEN = "EAAB-page-token-secret"
 WA_TOKEN = "EAAB-whatsapp-token-secret"
 NUMBER, PHONE_NUMBER_ID, WABA = "447700900000", "pn-100", "waba-100"
-PAGE, AGENT = "page-1", "agent-1"
+PAGE, AGENT, VIBER = "page-1", "agent-1", "viber-1"
 
 
 class OnItsLoop:
@@ -141,18 +141,24 @@ def live_setup(
     page = http.post(f"{ea}/messenger", json={"external_id": PAGE, "access_token": PAGE_TOKEN})
     assert page.status_code == 201, page.text
     provision_whatsapp(env, creds["api_key"])
-    done = cli("accounts", "provision", "rcs", AGENT, "--api-key", creds["api_key"], env=env)
-    assert done.returncode == 0, done.stderr
-    for provider, sender in (("messenger", PAGE), ("whatsapp", NUMBER), ("rcs", AGENT)):
+    for provider, sender in (("rcs", AGENT), ("viber_service_msg", VIBER)):  # RCS live, Viber not
+        done = cli("accounts", "provision", provider, sender, "--api-key", creds["api_key"],
+                   env=env)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    for provider, sender in (("messenger", PAGE), ("whatsapp", NUMBER), ("rcs", AGENT),
+                             ("viber_service_msg", VIBER)):  # fmt: skip
         linked = http.post(f"{ea}/{provider}/{sender}/applications", json={"application": app})
         assert linked.status_code == 200, linked.text
     return Live(creds, app, http, private_key)
 
 
-def send(live: Live, channel: str, to: str, **content: Any) -> str:
-    sender = {"whatsapp": NUMBER, "messenger": PAGE, "rcs": AGENT}[channel]
-    body = {"channel": channel, "to": to, "from": sender, "message_type": "text",
+def text(channel: str, to: str, **content: Any) -> dict[str, Any]:
+    sender = {"whatsapp": NUMBER, "messenger": PAGE, "rcs": AGENT, "viber_service": VIBER}[channel]
+    return {"channel": channel, "to": to, "from": sender, "message_type": "text",
             "text": f"hello on {channel}", **content}  # fmt: skip
-    answer = live.client.post("/v1/messages", json=body)
+
+
+def send(live: Live, channel: str, to: str, **content: Any) -> str:
+    answer = live.client.post("/v1/messages", json=text(channel, to, **content))
     assert answer.status_code == 202, answer.text
     return str(answer.json()["message_uuid"])

@@ -28,6 +28,7 @@ from .live import (
     live_setup,
     point_callbacks,
     send,
+    text,
 )
 from .messaging import Receiver, check_webhook, receiver
 from .server import EXE, base_env, new_tenant, running_server
@@ -234,3 +235,29 @@ def test_patch_reaches_the_provider_revoke_on_rbm_read_on_whatsapp(live_world: A
                                            "message_id": outcome.id}]  # fmt: skip
     assert marked[0]["path"] == f"/v21.0/{PHONE_NUMBER_ID}/messages"
     assert marked[0]["token_via"] == "header"
+
+
+def test_failover_goes_from_a_live_channel_to_the_sandbox(live_world: Any) -> None:
+    meta, _, hooks, live, _, _ = live_world
+    body = text("whatsapp", "447700900026") | {"failover": [text("viber_service", "447700900123")]}
+    answer = live.client.post("/v1/messages", json=body)
+    assert answer.status_code == 202, answer.text
+    first = answer.json()["message_uuid"]
+    assert _final(hooks, first, "rejected") == ["rejected"]
+    found = hooks.wait_for(lambda seen: any(h.json["channel"] == "viber_service"
+                                            and h.json["status"] == "delivered" for h in seen))  # fmt: skip
+    viber = [h.json for h in found if h.json["channel"] == "viber_service"]
+    assert [b["status"] for b in viber] == ["submitted", "delivered"]
+    assert {b["workflow"]["workflow_id"] for b in viber} == {answer.json()["workflow_id"]}
+    assert [r["recipient"] for r in meta.fake.requests] == ["447700900026"]  # Graph saw one
+
+
+def test_a_callback_of_another_kind_is_acknowledged_and_counted(live_world: Any) -> None:
+    meta, _, _, _, server, _ = live_world
+    body = json.dumps({"object": "instagram", "entry": [{"id": "1"}]}).encode()
+    url = server.url + "/providers/meta/webhook"
+    answer = httpx.post(url, content=body, headers={"X-Hub-Signature-256": meta.fake.sign(body)})
+    assert (answer.status_code, answer.text) == (200, "EVENT_RECEIVED")
+    metrics = httpx.get(server.url + "/metrics").text
+    assert 'chatapp_provider_callbacks_total{outcome="unknown_object",provider="meta"} 1.0' in (
+        metrics)  # fmt: skip
