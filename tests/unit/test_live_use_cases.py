@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from chatapp_accounts.channels.sandbox import SandboxChannel
 from chatapp_accounts.delivery.pacing import Pacer
 from chatapp_accounts.delivery.sender import Sender
 from chatapp_accounts.domain import accounts, callbacks, messages
@@ -37,7 +38,7 @@ from chatapp_accounts.domain.providers import (
 from chatapp_accounts.domain.webhooks import RetryPolicy
 
 from .fakes import FakeUnitOfWorkFactory
-from .test_message_use_cases import CAPS, STATUS_URL, Load
+from .test_message_use_cases import CAPS, STATUS_URL, Channels, Load
 from .test_use_cases import World
 
 POLICY = RetryPolicy(0.01, 0.02, 60)
@@ -126,7 +127,7 @@ def test_pacing_holds_the_throttled_account_only() -> None:
     assert pacer.reserve((one,), 2.0) == 0.0
 
 
-class Live:
+class Live(SandboxChannel):
     """A live channel: takes a message and gives it a provider id, or answers as told by the
     recipient (`throttle` -> a throttle refusal; `gone` -> a permanent refusal)."""
 
@@ -136,7 +137,7 @@ class Live:
     def __init__(self) -> None:
         self.tries: list[tuple[str, str, SenderCredentials | None]] = []
 
-    async def submit(self, send: SendTry) -> Taken | Refusal:
+    async def submit(self, send: SendTry) -> Taken | Refusal:  # type: ignore[override]
         message = send.job.message
         self.tries.append((message.sender, message.to, send.credentials))
         if message.to == "throttle":
@@ -145,28 +146,6 @@ class Live:
         if message.to == "gone":
             return Refusal(retry=False, code="1300", detail="Graph error 131026: undeliverable")
         return Taken([StatusChange("submitted", time.time())], f"wamid.{len(self.tries)}")
-
-    async def revoke(self, message: MessageRecord, credentials: SenderCredentials | None,
-                     ) -> Refusal | None:  # fmt: skip
-        return None
-
-    async def mark_read(self, message: MessageRecord, provider_id: str,
-                        credentials: SenderCredentials | None) -> Refusal | None:  # fmt: skip
-        return None
-
-    async def close(self) -> None:
-        pass
-
-
-class LiveChannels:
-    def __init__(self, channel: Live) -> None:
-        self.channel = channel
-
-    def get(self, channel: str) -> Live:
-        return self.channel
-
-    async def close(self) -> None:
-        pass
 
 
 def _number(w: World, who: BasicCredentials, app: str, number: str, live: bool = True) -> None:
@@ -201,7 +180,7 @@ def _send(w: World, who: Any, message: OutboundMessage) -> str:
 
 def _run_sender(uow: FakeUnitOfWorkFactory, channel: Live, seconds: float = 1.0) -> None:
     async def go() -> None:
-        sender = Sender(uow, LiveChannels(channel), POLICY, timeout=5.0, lease=30.0,
+        sender = Sender(uow, Channels(channel), POLICY, timeout=5.0, lease=30.0,
                         concurrency=8)  # fmt: skip
         sender.start()
         await asyncio.sleep(seconds)
@@ -229,7 +208,7 @@ def test_a_throttled_number_waits_while_the_other_sends(live_world: Any) -> None
     channel = Live()
 
     async def go() -> tuple[str, str, str]:
-        sender = Sender(w.uow, LiveChannels(channel), POLICY, timeout=5.0, lease=30.0,
+        sender = Sender(w.uow, Channels(channel), POLICY, timeout=5.0, lease=30.0,
                         concurrency=8)  # fmt: skip
         sender.start()
         throttled = _send_async(w, alice, _wa("447700900000", "throttle"))

@@ -10,18 +10,19 @@ from typing import Any
 
 import pytest
 
+from chatapp_accounts.channels.sandbox import SandboxChannel
 from chatapp_accounts.delivery.sender import Sender
 from chatapp_accounts.domain import accounts, messages
 from chatapp_accounts.domain.errors import InvalidSender, Throttled
 from chatapp_accounts.domain.models import (
     BasicCredentials,
     BearerCredentials,
-    MessageRecord,
     OutboundMessage,
     Provider,
     StatusChange,
 )
-from chatapp_accounts.domain.providers import Refusal, SenderCredentials, SendTry, Taken
+from chatapp_accounts.domain.ports import Channel
+from chatapp_accounts.domain.providers import SendTry, Taken
 from chatapp_accounts.domain.webhooks import RetryPolicy
 
 from .fakes import FakeUnitOfWorkFactory
@@ -40,12 +41,9 @@ class Load:
         return self.wait
 
 
-class FakeChannel:
+class FakeChannel(SandboxChannel):
     """Answers as told by the recipient: `fail` -> rejected, `boom` -> raises, `slow` -> never
     answers; anything else submitted then delivered."""
-
-    rate: float | None = None
-    live: bool = False
 
     def __init__(self) -> None:
         self.submitted: list[tuple[str, str]] = []
@@ -61,23 +59,14 @@ class FakeChannel:
             return Taken([StatusChange("rejected", 1.0, {"type": "x#1282", "title": "1282"})])
         return Taken([StatusChange("submitted", 1.0), StatusChange("delivered", 1.0)])
 
-    async def revoke(self, message: MessageRecord, credentials: SenderCredentials | None,
-                     ) -> Refusal | None:  # fmt: skip
-        return None
-
-    async def mark_read(self, message: MessageRecord, provider_id: str,
-                        credentials: SenderCredentials | None) -> Refusal | None:  # fmt: skip
-        return None
-
-    async def close(self) -> None:
-        pass
-
 
 class Channels:
-    def __init__(self, channel: FakeChannel) -> None:
+    """One channel for every message channel."""
+
+    def __init__(self, channel: Channel) -> None:
         self.channel = channel
 
-    def get(self, channel: str) -> FakeChannel:
+    def get(self, channel: str) -> Channel:
         return self.channel
 
     async def close(self) -> None:

@@ -19,7 +19,6 @@ from chatapp_accounts.channels.meta_wire import (
     graph_refusal,
     messenger_request,
     meta_events,
-    retry_after_seconds,
     whatsapp_mark_read,
     whatsapp_request,
 )
@@ -31,6 +30,7 @@ from chatapp_accounts.domain.providers import (
     Refusal,
     Watermark,
 )
+from chatapp_accounts.domain.rules import retry_after_seconds
 
 WAMID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUE4OTJBMTE4RTUA"
 BASE = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": "447700900001"}

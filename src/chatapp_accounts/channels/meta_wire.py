@@ -84,9 +84,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import msgspec
@@ -100,6 +97,7 @@ from ..domain.providers import (
     Refusal,
     Watermark,
 )
+from ..domain.rules import retry_after_seconds
 
 META_OBJECTS = ("page", "whatsapp_business_account")
 
@@ -335,28 +333,6 @@ def clip(text: str) -> str:
     like an access token redacted, at most 200 characters."""
     text = _TOKEN.sub("<redacted>", _CONTROL.sub(" ", text)).strip()
     return text[:DETAIL_MAX]
-
-
-_DELTA = re.compile(r"[0-9]{1,10}")
-
-
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """A `Retry-After` header in seconds from `now`: delta-seconds, or an HTTP-date (one already
-    past is 0); None when absent or not one of those."""
-    if value is None:
-        return None
-    text = value.strip()
-    if _DELTA.fullmatch(text):
-        return float(int(text))
-    try:
-        when = parsedate_to_datetime(text)
-        if when.tzinfo is None:  # `-0000`: UTC, the zone unsaid
-            when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError, OSError):
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, seconds - current)
 
 
 # Callbacks ----------------------------------------------------------------------------------

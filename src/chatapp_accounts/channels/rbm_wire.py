@@ -77,7 +77,8 @@ from ..domain.providers import (
     ProviderStatusName,
     Refusal,
 )
-from .meta_wire import clip, json_body, retry_after_seconds
+from ..domain.rules import retry_after_seconds
+from .meta_wire import clip, json_body
 
 DEFAULT_TTL_SECONDS = 259200  # the Messages API's documented default for RCS
 

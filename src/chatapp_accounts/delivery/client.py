@@ -10,13 +10,13 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from ..domain.rules import retry_after_seconds
 from ..domain.webhooks import Outcome
 
 USER_AGENT = "chatapp-accounts-webhooks/1"
@@ -49,20 +49,6 @@ class PublicOnlyResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
-
-
-def retry_after(value: str | None, now: float) -> float | None:
-    """Seconds a Retry-After header asks to wait (a number of seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when.timestamp() - now)
 
 
 class WebhookClient:
@@ -110,7 +96,7 @@ class WebhookClient:
                 return Outcome(
                     response.status,
                     None if response.status < 300 else f"answered {response.status}",
-                    retry_after(response.headers.get("Retry-After"), time.time()),
+                    retry_after_seconds(response.headers.get("Retry-After"), time.time()),
                 )
         except TimeoutError:
             return Outcome(None, f"no answer within {self._timeout:g} s")

@@ -7,6 +7,9 @@ layer (which turns reasons into `invalid_params`) and the command line.
 from __future__ import annotations
 
 import re
+import time
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 
 EXTERNAL_ID_MAX = 100
 NAME_MAX = 255
@@ -109,3 +112,26 @@ def is_retryable(status_code: int | None) -> bool:
 
 def is_delivered(status_code: int | None) -> bool:
     return status_code is not None and 200 <= status_code < 300
+
+
+_DELTA = re.compile(r"[0-9]{1,10}")
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """A `Retry-After` header (a webhook receiver's, a provider's) in seconds from `now`:
+    delta-seconds, or an HTTP-date (one already past is 0); None when absent or not one of
+    those."""
+    if value is None:
+        return None
+    text = value.strip()
+    if _DELTA.fullmatch(text):
+        return float(int(text))
+    try:
+        when = parsedate_to_datetime(text)
+        if when.tzinfo is None:  # `-0000`: UTC, the zone unsaid
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError, OSError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, seconds - current)
