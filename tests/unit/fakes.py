@@ -493,7 +493,8 @@ class FakeProviderMessages:
             self.state.held.pop(pk, None)
 
     async def expire_held(self, before: float) -> int:
-        old = [pk for pk, (_, received) in self.state.held.items() if received < before]
+        old = [pk for pk, (held, received) in self.state.held.items() if received < before
+               and (held.channel, held.provider_id) not in self.state.provider_ids]  # fmt: skip
         await self.release(old)
         return len(old)
 

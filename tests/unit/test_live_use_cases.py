@@ -111,20 +111,25 @@ def test_statuses_never_go_backwards(current: str, reported: str, added: list[st
     assert [c.status for c in changes] == added
 
 
-def test_pacing_holds_the_throttled_account_only() -> None:
+def test_pacing_gives_turns_at_the_rate_and_holds_the_throttled_account_only() -> None:
     now = [100.0]
     pacer = Pacer(clock=lambda: now[0])
     one, two = ("whatsapp", "1", "a"), ("whatsapp", "1", "b")
-    assert [pacer.reserve((one,), 10.0) for _ in range(10)] == [0.0] * 10  # a second's burst
-    assert pacer.reserve((one,), 10.0) == pytest.approx(0.1)  # the next turns, reserved
-    assert pacer.reserve((one,), 10.0) == pytest.approx(0.2)
-    assert pacer.reserve((one,), 10.0) == pytest.approx(0.3)  # beyond HOLD: not taken
-    assert pacer.reserve((one,), 10.0) == pytest.approx(0.3)
-    pacer.throttle(one, 30.0)
-    assert pacer.reserve((one,), 1000.0) == pytest.approx(30.0)
-    assert pacer.reserve((two,), 1000.0) == 0.0
-    now[0] += 31
-    assert pacer.reserve((one,), 2.0) == 0.0
+    pair = (*one, "447700900123")
+    turns = [pacer.turn(job, (one, pair), 10.0) for job in range(14)]
+    assert turns[:11] == [0.0] * 11  # a second's burst (and the one of now)
+    assert turns[11:] == pytest.approx([0.1, 0.2, 0.3])  # then one turn each 1/rate
+    # Job 13, deferred to its turn 0.3 s away, keeps it when it is claimed then.
+    now[0] += 0.3
+    assert pacer.turn(13, (one, pair), 10.0) == 0.0
+    assert pacer.turn(99, (one, pair), 10.0) == pytest.approx(0.1)  # after the reserved ones
+    pacer.throttle((one, pair), 30.0)
+    assert pacer.turn(14, (one, pair), 10.0) == pytest.approx(30.0)
+    assert pacer.turn(15, (one, pair), 10.0) == pytest.approx(30.1)  # no burst after it
+    assert pacer.turn(20, (two,), 10.0) == 0.0  # another account goes on
+    pacer.throttle((two, (*two, "x")), 5.0, pair=True)  # the pair limit: that customer only
+    assert pacer.turn(16, (two, (*two, "x")), 10.0) == pytest.approx(5.0)
+    assert pacer.turn(17, (two, (*two, "y")), 10.0) == 0.0
 
 
 class Live(SandboxChannel):
@@ -266,7 +271,7 @@ def test_callbacks_apply_statuses_once_and_in_order(live_world: Any) -> None:
     assert state.provider_ids[("whatsapp", "wamid.1")][1] == message_uuid
 
     counts = _callback(w, _status("wamid.1", "sent"), _status("wamid.1", "delivered"))
-    assert (counts.applied, counts.duplicate) == (1, 1)
+    assert (counts.applied, counts.ignored, counts.duplicate) == (1, 1, 0)
     again = _callback(w, _status("wamid.1", "delivered"), _status("wamid.1", "read"),
                       _status("wamid.1", "delivered"))  # fmt: skip
     assert (again.applied, again.duplicate) == (1, 2)
@@ -288,7 +293,8 @@ def test_a_status_before_its_send_is_recorded_is_held_then_applied(live_world: A
     assert _callback(w, failed).held == 1
     assert asyncio.run(callbacks.release_held(w.uow)) == (0, 0, 0)  # its id is not known yet
     _run_sender(w.uow, Live(), 0.2)
-    assert asyncio.run(callbacks.release_held(w.uow)) == (1, 0, 0)
+    # Applied once its id is recorded, however long it waited (never dropped then).
+    assert asyncio.run(callbacks.release_held(w.uow, now=time.time() + 61)) == (1, 0, 0)
     state = w.uow.committed
     assert state.held == {}
     [rejected] = [c for u, c in state.statuses if u == message_uuid and c.status == "rejected"]
@@ -297,7 +303,9 @@ def test_a_status_before_its_send_is_recorded_is_held_then_applied(live_world: A
         "Not part of the provider network - Graph error 131026: Message undeliverable"
     )
     assert rejected.error["instance"] == message_uuid
-    # One never matched is dropped after 60 s.
+    # One whose id is recorded is applied, however late; one never matched is dropped.
+    _callback(w, _status("wamid.1", "read"))
+    assert w.uow.committed.held == {}  # (its id is known now: applied at once)
     _callback(w, _status("wamid.never", "delivered"))
     assert asyncio.run(callbacks.release_held(w.uow, now=time.time() + 61)) == (0, 0, 1)
 

@@ -37,11 +37,11 @@ class HeldStatuses:
 
     async def _run(self) -> None:
         while True:
-            await run_turn("held statuses", log, self._turn)
-            await asyncio.sleep(INTERVAL)
+            if not await run_turn("held statuses", log, self._turn):
+                await asyncio.sleep(INTERVAL)  # (while some were ready, at once again)
 
     async def _turn(self) -> bool:
         counts = await release_held(self._uow_factory)
         if self._on_counts is not None and any(counts):
             self._on_counts(*counts)
-        return bool(counts[0])
+        return bool(counts[0] or counts[1])

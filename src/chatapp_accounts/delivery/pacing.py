@@ -1,10 +1,18 @@
-"""Per-account pacing of live sends (docs/providers.md, "Throughput"): a token bucket at the
-channel's rate for each account (WhatsApp number, Messenger page, RBM agent), and the time
-until which a provider's throttle answer holds that account (or, for WhatsApp's pair limit, that
-account's messages to one customer). Only that key waits; every other account goes on.
+"""Per-account pacing of live sends (docs/providers.md, "Throughput"): each account (WhatsApp
+number, Messenger page, RBM agent) gets turns at its channel's rate, and a provider's throttle
+answer holds that account (or, for WhatsApp's pair limit, that account's messages to one
+customer) until its retry; only that key waits, every other account goes on.
 
-A send that may not go within `HOLD` seconds is not kept in memory (it would take a sender's
-slot): its job goes back to the database, due when its turn comes."""
+Turns are scheduled, not just counted (a token bucket in its virtual-scheduling form, GCRA): each
+send is given the next free time of its account, a second's worth of sends (`rate` of them)
+being free at once. A send whose turn is at most `HOLD` seconds away waits for it in memory; one
+further away is not kept (it would take a sender's slot): its job goes back to the database, due
+at its turn, which stays reserved for it. So the jobs of an account that is over its rate or
+throttled are due one by one, as their turns come, rather than all at once: they do not fill the
+due backlog that bounds `POST /v1/messages`. After a throttle answer, the account resumes at its
+rate without the burst.
+
+The turns are each process's own: with several processes, an account's rate is per process."""
 
 from __future__ import annotations
 
@@ -12,37 +20,48 @@ import time
 from collections.abc import Callable
 
 HOLD = 0.25  # seconds a try may wait in memory for its turn
+BURST = 1.0  # seconds' worth of sends that may go at once
+
+Key = tuple[str, ...]
 
 
 class Pacer:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        # key -> (tokens, at): tokens may go below zero, each one a reserved later turn
-        self._buckets: dict[tuple[str, ...], tuple[float, float]] = {}
-        self._throttled: dict[tuple[str, ...], float] = {}  # key -> until (clock time)
+        self._next: dict[Key, float] = {}  # account -> its theoretical next turn (GCRA's TAT)
+        self._throttled: dict[Key, float] = {}  # key -> held until
+        self._turns: dict[int, float] = {}  # job -> the turn it was deferred to
 
-    def reserve(self, keys: tuple[tuple[str, ...], ...], rate: float) -> float:
-        """Seconds until a send under these keys may go (0: now), its turn taken when that
-        is at most HOLD away; otherwise nothing is taken and the wait is the answer."""
+    def turn(self, job: int, keys: tuple[Key, ...], rate: float) -> float:
+        """Seconds until this job may be tried (0: now). `keys`: its account's first, then any
+        narrower one (account and customer). A job deferred earlier keeps its reserved turn,
+        unless a throttle came since."""
         now = self._clock()
-        blocked = max((self._throttled.get(key, 0.0) for key in keys), default=0.0)
-        if blocked > now:
-            return blocked - now
+        held = max((self._throttled.get(key, 0.0) for key in keys), default=0.0)
+        reserved = self._turns.pop(job, None)
+        if reserved is not None and held <= now and reserved <= now + HOLD:
+            return max(0.0, reserved - now)
         account = keys[0]
-        tokens, at = self._buckets.get(account, (rate, now))
-        tokens = min(rate, tokens + (now - at) * rate)  # a second's burst at most
-        wait = 0.0 if tokens >= 1 else (1 - tokens) / rate
-        if wait > HOLD:
-            self._buckets[account] = (tokens, now)
-            return wait
-        self._buckets[account] = (tokens - 1, now)
-        return wait
+        tat = self._next.get(account, now)
+        own = max(now, self._throttled.get(account, 0.0), tat - BURST)  # the account's turn
+        self._next[account] = max(tat, own) + 1.0 / rate
+        at = max(own, held)  # (a customer's hold delays this job, not the account's others)
+        if at - now > HOLD:
+            self._turns[job] = at
+            if len(self._turns) > 100_000:  # turns of jobs another process took: forgotten
+                self._turns = {j: t for j, t in self._turns.items() if t > now - 60}
+        return at - now
 
-    def throttle(self, key: tuple[str, ...], seconds: float) -> None:
-        """The provider said to slow down: nothing under `key` goes for `seconds`."""
-        until = self._clock() + seconds
+    def throttle(self, keys: tuple[Key, ...], seconds: float, *, pair: bool = False) -> None:
+        """The provider said to slow down: nothing of the account (`keys[0]`), or with `pair`
+        of the account to that customer (`keys[-1]`), goes for `seconds`; an account resumes at
+        its rate, without a burst."""
+        now = self._clock()
+        until = now + seconds
+        key = keys[-1] if pair else keys[0]
         if until > self._throttled.get(key, 0.0):
             self._throttled[key] = until
-        if len(self._throttled) > 10_000:  # forget the windows that are over
-            now = self._clock()
+        if not pair:
+            self._next[key] = max(self._next.get(key, now), until + BURST)
+        if len(self._throttled) > 10_000:  # forget the holds that are over
             self._throttled = {k: u for k, u in self._throttled.items() if u > now}

@@ -136,7 +136,7 @@ class Sender:
             if job.outcome_unknown:
                 self._count("unknown_retried")
             rate = self._channels.get(job.message.channel).rate
-            wait = 0.0 if rate is None else self._pacer.reserve(_keys(send), rate)
+            wait = 0.0 if rate is None else self._pacer.turn(job.pk, _keys(send), rate)
             if wait > HOLD:
                 self._count("deferred")
                 self._outcomes.append(send_deferred(job, time.time() + wait))
@@ -162,9 +162,7 @@ class Sender:
                 now = time.time()
                 outcome = send_refused(job, answer, now, self._policy)
                 if answer.throttled and outcome.retry_at is not None:
-                    keys = _keys(send)
-                    self._pacer.throttle(keys[-1] if answer.pair else keys[0],
-                                         outcome.retry_at - now)  # fmt: skip
+                    self._pacer.throttle(_keys(send), outcome.retry_at - now, pair=answer.pair)
                 kind = "refused" if outcome.changes else (
                     "throttled" if answer.throttled else "retry")  # fmt: skip
             else:

@@ -48,6 +48,7 @@ class CallbackCounts(msgspec.Struct):
     unknown: int = 0  # events for an account nobody has
     inbound: int = 0  # customers' messages delivered
     unlinked: int = 0  # customers' messages to an account with no application
+    ignored: int = 0  # statuses that add nothing whatever their message (WhatsApp's `sent`)
 
 
 def advance(found: StoredMessage, status: str, at: float, error: dict[str, str] | None,
@@ -160,6 +161,9 @@ async def apply_provider_events(
         return counts
     async with uow_factory(write=True) as uow:
         for event in events:
+            if isinstance(event, ProviderStatus) and event.status == "sent":
+                counts.ignored += 1  # nothing to look up, nothing to hold
+                continue
             if isinstance(event, Watermark):
                 channel, account = "messenger", event.page_id
             else:
@@ -182,8 +186,9 @@ async def apply_provider_events(
 async def release_held(
     uow_factory: UnitOfWorkFactory, now: float | None = None, limit: int = 500
 ) -> tuple[int, int, int]:
-    """Apply the held statuses whose id is recorded now; drop those held longer than 60 s.
-    (applied, unchanged: they added nothing, dropped)."""
+    """Apply the held statuses whose id is recorded now (at most `limit`: the caller calls
+    again while some were); drop those whose id is still unknown after 60 s. (applied,
+    unchanged: they added nothing, dropped)."""
     now = time.time() if now is None else now
     counts = CallbackCounts()
     async with uow_factory(write=True) as uow:

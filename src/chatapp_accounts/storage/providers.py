@@ -54,7 +54,13 @@ class ProviderStatements:
             "AND p.provider_id = h.provider_id AND p.tenant_id = h.tenant_id "
             "ORDER BY h.pk LIMIT ?"
         )
-        self.held_expire = q("DELETE FROM held_statuses WHERE received_at < ?")
+        # Only those whose id is still unknown: a ready one waits for release_held.
+        self.held_expire = q(
+            "DELETE FROM held_statuses WHERE received_at < ? AND NOT EXISTS (SELECT 1 FROM "
+            "provider_messages p WHERE p.channel = held_statuses.channel "
+            "AND p.provider_id = held_statuses.provider_id "
+            "AND p.tenant_id = held_statuses.tenant_id)"
+        )
         self.held_count = q("SELECT COUNT(*) FROM held_statuses")
 
 

@@ -314,6 +314,7 @@ def _schema(postgresql: bool) -> MetaData:
         Column("received_at", Float, nullable=False),
         key(),
         Index("ix_held_statuses_channel", "channel", "provider_id"),
+        Index("ix_held_statuses_received_at", "received_at"),  # their expiry
     )
 
     Table(

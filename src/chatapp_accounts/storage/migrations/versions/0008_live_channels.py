@@ -89,6 +89,7 @@ def upgrade() -> None:
         _tenant("held_statuses"),
     )
     op.create_index("ix_held_statuses_channel", "held_statuses", ["channel", "provider_id"])
+    op.create_index("ix_held_statuses_received_at", "held_statuses", ["received_at"])
 
 
 def downgrade() -> None:
