@@ -14,10 +14,10 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import jwt
@@ -109,12 +109,16 @@ async def receiver() -> AsyncIterator[Receiver]:
         await runner.cleanup()
 
 
+Fake = TypeVar("Fake", MetaFake, RbmFake)
+
+
 @asynccontextmanager
-async def meta_fake(
-    **options: Any,
-) -> AsyncIterator[tuple[MetaFake, Receiver, aiohttp.ClientSession]]:
+async def started(
+    make: Callable[[str], Fake],
+) -> AsyncIterator[tuple[Fake, Receiver, aiohttp.ClientSession]]:
+    """The fake `make(callback_url)` started, its callbacks going to a receiver, and a client."""
     async with receiver() as hooks, aiohttp.ClientSession() as client:
-        fake = MetaFake(callback_url=hooks.url, app_secret=APP_SECRET, **options)
+        fake = make(hooks.url)
         await fake.start("127.0.0.1", 0)
         try:
             yield fake, hooks, client
@@ -122,17 +126,16 @@ async def meta_fake(
             await fake.stop()
 
 
-@asynccontextmanager
-async def rbm_fake(
+def meta_fake(
     **options: Any,
-) -> AsyncIterator[tuple[RbmFake, Receiver, aiohttp.ClientSession]]:
-    async with receiver() as hooks, aiohttp.ClientSession() as client:
-        fake = RbmFake(callback_url=hooks.url, client_token=CLIENT_TOKEN, **options)
-        await fake.start("127.0.0.1", 0)
-        try:
-            yield fake, hooks, client
-        finally:
-            await fake.stop()
+) -> AbstractAsyncContextManager[tuple[MetaFake, Receiver, aiohttp.ClientSession]]:
+    return started(lambda url: MetaFake(callback_url=url, app_secret=APP_SECRET, **options))
+
+
+def rbm_fake(
+    **options: Any,
+) -> AbstractAsyncContextManager[tuple[RbmFake, Receiver, aiohttp.ClientSession]]:
+    return started(lambda url: RbmFake(callback_url=url, client_token=CLIENT_TOKEN, **options))
 
 
 async def call(

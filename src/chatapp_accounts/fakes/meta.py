@@ -105,37 +105,34 @@ The callback routes answer `{"id","status","tries","acknowledged"}` once the cal
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import secrets
-import ssl
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
-import aiohttp
 from aiohttp import web
 
 from ._common import (
     MASK,
+    Alias,
     CallbackOutcome,
-    CallbackPoster,
-    Hangs,
+    FakeServer,
+    ServerOptions,
     answer_now,
     compact_json,
-    control_body,
-    control_error,
-    empty_503,
-    html_502,
+    control,
+    fields_of,
     json_answer,
-    optional_float,
     random_digits,
     required_str,
+    required_strs,
+    token_digest,
 )
 
 Product = Literal["whatsapp", "messenger"]
@@ -318,10 +315,6 @@ def _graph_time(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%A, %d-%b-%y %H:%M:%S UTC")
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 @dataclass
 class _Sent:
     product: Product
@@ -331,8 +324,9 @@ class _Sent:
     opaque: str | None = None
 
 
-class MetaFake:
-    """The fake Graph API. `callback_url`: where webhooks go (None: none are sent).
+class MetaFake(FakeServer):
+    """The fake Graph API (the server, request log, callback poster and shared control routes
+    are `FakeServer`'s). `callback_url`: where webhooks go (None: none are sent).
     `app_secret`: signs them. `statuses`: send status callbacks after each send (default on);
     `read_receipts`: a `read` after each `delivered`. `latency`: seconds every send waits before
     its answer. `status_delay`: seconds between a send's answer and its first status.
@@ -342,130 +336,41 @@ class MetaFake:
     def __init__(
         self,
         *,
-        callback_url: str | None = None,
         app_secret: str = DEFAULT_APP_SECRET,
         statuses: bool = True,
-        read_receipts: bool = False,
-        latency: float = 0.0,
         status_delay: float = 0.0,
         waba_ids: Mapping[str, str] | None = None,
         valid_tokens: Collection[str] | None = None,
-        callback_tries: int = 3,
-        callback_backoff: float = 0.1,
-        callback_ssl: ssl.SSLContext | None = None,
+        **server: Unpack[ServerOptions],
     ) -> None:
+        super().__init__(after_send=statuses, after_send_delay=status_delay, **server)
         self.app_secret = app_secret
-        self.statuses = statuses
-        self.read_receipts = read_receipts
-        self.latency = latency
-        self.status_delay = status_delay
-        self._poster = CallbackPoster(
-            callback_url, tries=callback_tries, backoff=callback_backoff, ssl=callback_ssl
-        )
         self._waba: dict[str, str] = dict(waba_ids or {})
         self._display: dict[str, str] = {}
-        self._valid = {_digest(t) for t in valid_tokens} if valid_tokens is not None else None
+        self._valid = {token_digest(t) for t in valid_tokens} if valid_tokens is not None else None
         self._expired: dict[str, float] = {}  # SHA-256 of the token -> when it expired
-        self._throttled: dict[str, float] = {}
-        self._requests: list[dict[str, Any]] = []
         self._sent: dict[str, _Sent] = {}
-        self._hangs = Hangs()
-        self._runner: web.AppRunner | None = None
-        self._host = "127.0.0.1"
-        self._port = 0
-
-    # -- lifecycle ------------------------------------------------------------------------
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen on host:port (0: a free port); answers the bound port."""
-        self._hangs.reset()
-        app = web.Application()
-        self._routes(app)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._host = host
-        self._port = int(runner.addresses[0][1])
-        await self._poster.open()
-        return self._port
-
-    async def stop(self) -> None:
-        """Release hanging requests, stop listening, cancel callbacks still pending."""
-        self._hangs.release()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        await self._poster.close()
-
-    @property
-    def base_url(self) -> str:
-        """`http://host:port` (append `/v21.0` for CHATAPP_META_GRAPH_URL)."""
-        return f"http://{self._host}:{self._port}"
 
     @property
     def graph_url(self) -> str:
         """What CHATAPP_META_GRAPH_URL should be: `base_url` + `/v21.0`."""
         return f"{self.base_url}/{DEFAULT_VERSION}"
 
-    @property
-    def callback_url(self) -> str | None:
-        return self._poster.url
-
-    @callback_url.setter
-    def callback_url(self, url: str | None) -> None:
-        self._poster.url = url
-
     # -- control --------------------------------------------------------------------------
 
-    @property
-    def requests(self) -> list[dict[str, Any]]:
-        """What was received on the send routes, oldest first (copies; never a token)."""
-        return [dict(r) for r in self._requests]
-
-    def clear_requests(self) -> None:
-        self._requests.clear()
-
-    @property
-    def callbacks(self) -> list[dict[str, Any]]:
-        """Every callback sent: `{id, body (parsed), status, tries}`, in the order they ended."""
-        return list(self._poster.log)
-
-    def stats(self) -> dict[str, int]:
-        return {
-            "requests": len(self._requests),
-            **self._poster.stats.as_dict(),
-            "pending_callbacks": self._poster.pending,
-        }
-
-    @property
-    def callbacks_sent(self) -> int:
-        return self._poster.stats.sent
-
-    @property
-    def callbacks_acknowledged(self) -> int:
-        return self._poster.stats.acknowledged
-
-    async def drain(self, timeout: float = 10.0) -> None:
-        """Wait for the background callbacks (statuses) to end."""
-        await self._poster.drain(timeout)
-
-    def set_latency(self, seconds: float) -> None:
-        self.latency = seconds
+    _switches_path = "/_fake/statuses"
+    _throttle_key = "account_id"
+    statuses = Alias[bool]("_after_send_on")
+    status_delay = Alias[float]("_after_send_delay")
 
     def throttle(self, account_id: str, seconds: float) -> None:
         """Every send from this phone_number_id or page answers 130429 / 613 (HTTP 429) for
         `seconds` from now (0 lifts it)."""
-        self._throttled[account_id] = time.monotonic() + seconds
+        self._throttle(account_id, seconds)
 
     def expire_token(self, token: str) -> None:
         """From now on this token answers code 190 (only its SHA-256 is kept)."""
-        self._expired.setdefault(_digest(token), time.time())
+        self._expired.setdefault(token_digest(token), time.time())
 
     def set_number(
         self,
@@ -489,15 +394,7 @@ class MetaFake:
     def sent_message(self, message_id: str) -> dict[str, Any] | None:
         """What this fake knows of a wamid or mid it issued: product, account_id, recipient,
         accepted_ms."""
-        sent = self._sent.get(message_id)
-        if sent is None:
-            return None
-        return {
-            "product": sent.product,
-            "account_id": sent.account_id,
-            "recipient": sent.recipient,
-            "accepted_ms": sent.accepted_ms,
-        }
+        return fields_of(self._sent.get(message_id), "opaque")
 
     # -- callbacks on demand --------------------------------------------------------------
 
@@ -645,24 +542,15 @@ class MetaFake:
     ) -> tuple[int, str]:
         """Meta's subscription handshake against the callback URL: `GET
         ?hub.mode=subscribe&hub.challenge=…&hub.verify_token=…`; answers (status, body)."""
-        url = self._poster.url
-        if url is None:
-            raise RuntimeError("no callback URL")
         params = {
             "hub.mode": "subscribe",
             "hub.challenge": challenge or random_digits(10),
             "hub.verify_token": verify_token,
         }
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
-            session.get(url, params=params) as got,
-        ):
-            return got.status, await got.text()
+        return await self._call_back("GET", params=params)
 
     async def _after_send(self, message_id: str) -> None:
         sent = self._sent[message_id]
-        if self.status_delay:
-            await asyncio.sleep(self.status_delay)
         if sent.product == "whatsapp":
             for status in ("sent", "delivered", *(("read",) if self.read_receipts else ())):
                 await self.send_status(message_id, status)
@@ -676,75 +564,14 @@ class MetaFake:
     # -- HTTP -----------------------------------------------------------------------------
 
     def _routes(self, app: web.Application) -> None:
-        control = [
-            ("GET", "/_fake/requests", self._c_requests),
-            ("DELETE", "/_fake/requests", self._c_clear),
-            ("GET", "/_fake/stats", self._c_stats),
-            ("GET", "/_fake/callbacks", self._c_callbacks),
-            ("POST", "/_fake/latency", self._c_latency),
-            ("POST", "/_fake/throttle", self._c_throttle),
-            ("POST", "/_fake/expire-token", self._c_expire),
-            ("POST", "/_fake/statuses", self._c_statuses),
-            ("POST", "/_fake/numbers", self._c_numbers),
-            ("POST", "/_fake/inbound/whatsapp", self._c_inbound_whatsapp),
-            ("POST", "/_fake/inbound/messenger", self._c_inbound_messenger),
-            ("POST", "/_fake/status", self._c_status),
-            ("POST", "/_fake/messenger/delivery", self._c_delivery),
-            ("POST", "/_fake/messenger/read", self._c_read),
-            ("POST", "/_fake/verify-webhook", self._c_verify),
-        ]
-        for method, path, handler in control:
-            app.router.add_route(method, path, self._control(handler))
+        super()._routes(app)
         app.router.add_post(r"/{version:v\d+(\.\d+)?}/{id}/messages", self._send)
 
-    @staticmethod
-    def _control(handler: Any) -> Any:
-        async def wrapped(request: web.Request) -> web.StreamResponse:
-            try:
-                body = await control_body(request) if request.method == "POST" else {}
-                answer: web.StreamResponse = await handler(body)
-                return answer
-            except (ValueError, KeyError, TypeError) as exc:
-                return control_error(str(exc))
-
-        return wrapped
-
-    async def _c_requests(self, _: dict[str, Any]) -> web.Response:
-        return json_answer(200, {"requests": self.requests})
-
-    async def _c_clear(self, _: dict[str, Any]) -> web.Response:
-        self.clear_requests()
-        return json_answer(200, {})
-
-    async def _c_stats(self, _: dict[str, Any]) -> web.Response:
-        return json_answer(200, self.stats())
-
-    async def _c_callbacks(self, _: dict[str, Any]) -> web.Response:
-        return json_answer(200, {"callbacks": self.callbacks})
-
-    async def _c_latency(self, body: dict[str, Any]) -> web.Response:
-        self.set_latency(optional_float(body, "seconds"))
-        return json_answer(200, {"seconds": self.latency})
-
-    async def _c_throttle(self, body: dict[str, Any]) -> web.Response:
-        self.throttle(required_str(body, "account_id"), optional_float(body, "seconds"))
-        return json_answer(200, {})
-
-    async def _c_expire(self, body: dict[str, Any]) -> web.Response:
+    @control("POST", "/_fake/expire-token")
+    async def _c_expire(self, body: dict[str, Any]) -> None:
         self.expire_token(required_str(body, "token"))
-        return json_answer(200, {})
 
-    async def _c_statuses(self, body: dict[str, Any]) -> web.Response:
-        if "enabled" in body:
-            self.statuses = bool(body["enabled"])
-        if "read" in body:
-            self.read_receipts = bool(body["read"])
-        if "delay" in body:
-            self.status_delay = optional_float(body, "delay")
-        return json_answer(
-            200, {"enabled": self.statuses, "read": self.read_receipts, "delay": self.status_delay}
-        )
-
+    @control("POST", "/_fake/numbers")
     async def _c_numbers(self, body: dict[str, Any]) -> web.Response:
         number = required_str(body, "phone_number_id")
         self.set_number(
@@ -761,70 +588,41 @@ class MetaFake:
             },
         )
 
-    @staticmethod
-    def _outcome(outcome: CallbackOutcome) -> web.Response:
-        return json_answer(
-            200,
-            {
-                "id": outcome.id,
-                "status": outcome.status,
-                "tries": outcome.tries,
-                "acknowledged": outcome.acknowledged,
-            },
-        )
+    @control("POST", "/_fake/inbound/whatsapp")
+    async def _c_inbound_whatsapp(self, body: dict[str, Any]) -> CallbackOutcome:
+        number, from_, text = required_strs(body, "phone_number_id", "from", "text")
+        context, profile = body.get("context_wamid"), body.get("profile_name") or "Kerry Fisher"
+        return await self.inbound_whatsapp(number, from_, text, context, profile_name=profile)
 
-    async def _c_inbound_whatsapp(self, body: dict[str, Any]) -> web.Response:
-        return self._outcome(
-            await self.inbound_whatsapp(
-                required_str(body, "phone_number_id"),
-                required_str(body, "from"),
-                required_str(body, "text"),
-                context_wamid=body.get("context_wamid"),
-                profile_name=body.get("profile_name") or "Kerry Fisher",
-            )
-        )
+    @control("POST", "/_fake/inbound/messenger")
+    async def _c_inbound_messenger(self, body: dict[str, Any]) -> CallbackOutcome:
+        page, psid, text = required_strs(body, "page_id", "psid", "text")
+        return await self.inbound_messenger(page, psid, text, body.get("reply_to_mid"))
 
-    async def _c_inbound_messenger(self, body: dict[str, Any]) -> web.Response:
-        return self._outcome(
-            await self.inbound_messenger(
-                required_str(body, "page_id"),
-                required_str(body, "psid"),
-                required_str(body, "text"),
-                reply_to_mid=body.get("reply_to_mid"),
-            )
-        )
-
-    async def _c_status(self, body: dict[str, Any]) -> web.Response:
+    @control("POST", "/_fake/status")
+    async def _c_status(self, body: dict[str, Any]) -> CallbackOutcome:
         errors = body.get("errors")
         if errors is not None and not isinstance(errors, list):
             raise ValueError("errors must be a list")
-        return self._outcome(
-            await self.send_status(
-                required_str(body, "wamid"),
-                required_str(body, "status"),
-                errors=errors,
-                recipient_id=body.get("recipient_id"),
-                phone_number_id=body.get("phone_number_id"),
-            )
+        return await self.send_status(
+            required_str(body, "wamid"),
+            required_str(body, "status"),
+            errors=errors,
+            recipient_id=body.get("recipient_id"),
+            phone_number_id=body.get("phone_number_id"),
         )
 
-    async def _c_delivery(self, body: dict[str, Any]) -> web.Response:
-        return self._outcome(
-            await self.messenger_delivery(
-                required_str(body, "page_id"),
-                required_str(body, "psid"),
-                body.get("mids"),
-                body.get("watermark"),
-            )
-        )
+    @control("POST", "/_fake/messenger/delivery")
+    async def _c_delivery(self, body: dict[str, Any]) -> CallbackOutcome:
+        page, psid = required_strs(body, "page_id", "psid")
+        return await self.messenger_delivery(page, psid, body.get("mids"), body.get("watermark"))
 
-    async def _c_read(self, body: dict[str, Any]) -> web.Response:
-        return self._outcome(
-            await self.messenger_read(
-                required_str(body, "page_id"), required_str(body, "psid"), body.get("watermark")
-            )
-        )
+    @control("POST", "/_fake/messenger/read")
+    async def _c_read(self, body: dict[str, Any]) -> CallbackOutcome:
+        page, psid = required_strs(body, "page_id", "psid")
+        return await self.messenger_read(page, psid, body.get("watermark"))
 
+    @control("POST", "/_fake/verify-webhook")
     async def _c_verify(self, body: dict[str, Any]) -> web.Response:
         status, text = await self.verify_webhook(
             required_str(body, "verify_token"), body.get("challenge")
@@ -874,15 +672,15 @@ class MetaFake:
     def _token_error(self, token: str | None, product: Product) -> tuple[GraphError, bool] | None:
         if token is None:
             return NO_TOKEN, False
-        digest = _digest(token)
-        if digest in self._expired:
-            expired = _graph_time(self._expired[digest])
+        hashed = token_digest(token)
+        if hashed in self._expired:
+            expired = _graph_time(self._expired[hashed])
             message = (
                 "Error validating access token: Session has expired on "
                 f"{expired}. The current time is {_graph_time(time.time())}."
             )
             return GraphError(_AUTH_STATUS[product], 190, message, 463), True
-        if self._valid is not None and digest not in self._valid:
+        if self._valid is not None and hashed not in self._valid:
             message = "Invalid OAuth access token - Cannot parse access token"
             return GraphError(_AUTH_STATUS[product], 190, message), True
         return None
@@ -909,26 +707,22 @@ class MetaFake:
             "body": body,
             "status": None,
         }
-        self._requests.append(record)
-        if self.latency:
-            await asyncio.sleep(self.latency)
-        product: Product = "whatsapp"
-        if body is not None and body.get("messaging_product") != "whatsapp":
-            product = "messenger"
-        record["product"] = product
-        response = await self._answer(request, body, token, product, account_id, record)
-        record["status"] = response.status
-        return response
+        return await self._logged(
+            record, lambda: self._answer(request, body, token, account_id, record)
+        )
 
     async def _answer(
         self,
         request: web.Request,
         body: dict[str, Any] | None,
         token: str | None,
-        product: Product,
         account_id: str,
         record: dict[str, Any],
     ) -> web.StreamResponse:
+        product: Product = "whatsapp"
+        if body is not None and body.get("messaging_product") != "whatsapp":
+            product = "messenger"
+        record["product"] = product
         refused = self._token_error(token, product)
         if refused is not None:
             return self._graph_error(refused[0], product, www=refused[1])
@@ -967,18 +761,14 @@ class MetaFake:
                 product,
             )
         record["recipient"] = recipient
-        if self._throttled.get(account_id, 0.0) > time.monotonic():
+        if self._is_throttled(account_id):
             return self._graph_error(THROTTLED[product], product)
         injection = INJECTIONS.get(recipient[-4:], {}).get(product)
         if isinstance(injection, GraphError):
             return self._graph_error(injection, product, www=injection.code == 190)
-        if injection == "html_502":
-            return html_502("graph.facebook.com")
-        if injection == "empty_503":
-            return empty_503()
-        if injection == "hang":
-            await self._hangs.hang()
-            return empty_503()  # only when the fake stops
+        special = await self._special(injection, "graph.facebook.com")
+        if special is not None:
+            return special
         if injection == "no_id":
             if product == "whatsapp":
                 return json_answer(
@@ -1007,8 +797,8 @@ class MetaFake:
             product, account_id, recipient, _ms(), opaque if isinstance(opaque, str) else None
         )
         response = await answer_now(request, json_answer(200, answer))
-        if self.statuses and injection != "no_callbacks" and self._poster.url is not None:
-            self._poster.spawn(self._after_send(message_id))
+        if injection != "no_callbacks":
+            self._after_answer(lambda: self._after_send(message_id))
         return response
 
     @staticmethod

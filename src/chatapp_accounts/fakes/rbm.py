@@ -103,42 +103,38 @@ The event routes answer `{"id","status","tries","acknowledged"}` once the push e
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import os
 import secrets
-import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 from urllib.parse import quote
 
-import aiohttp
 import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ._common import (
+    Alias,
     CallbackOutcome,
-    CallbackPoster,
-    Hangs,
+    FakeServer,
+    ServerOptions,
     answer_now,
     b64,
     compact_json,
-    control_body,
-    control_error,
-    empty_503,
-    html_502,
+    control,
+    fields_of,
     json_answer,
-    optional_float,
     random_digits,
-    required_str,
+    required_strs,
     rfc3339,
+    token_digest,
 )
 
 SCOPE = "https://www.googleapis.com/auth/rcsbusinessmessaging"
@@ -199,10 +195,6 @@ def _oauth_error(error: str, description: str) -> web.Response:
     return json_answer(400, {"error": error, "error_description": description})
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def _event_id() -> str:
     return "Mx" + secrets.token_urlsafe(16)
 
@@ -214,11 +206,13 @@ class _Message:
     revoked: bool = False
 
 
-class RbmFake:
-    """The fake RBM API and token endpoint. `callback_url`: where events go (None: none are
-    sent). `client_token`: signs them. `events`: DELIVERED after each send (default on);
-    `read_receipts`: READ after it. `latency`: seconds every send or revoke waits before its
-    answer. `event_delay`: seconds between a send's answer and its DELIVERED.
+class RbmFake(FakeServer):
+    """The fake RBM API and token endpoint (the server, request log, callback poster and shared
+    control routes are `FakeServer`'s; its `base_url` is CHATAPP_RBM_URL). `callback_url`:
+    where events go (None: none are sent). `client_token`: signs them. `events`: DELIVERED
+    after each send (default on); `read_receipts`: READ after it. `latency`: seconds every send
+    or revoke waits before its answer. `event_delay`: seconds between a send's answer and its
+    DELIVERED.
     `token_expires_in`: the `expires_in` of issued tokens (they do expire then).
     `client_email`: the service account's. `callback_tries` / `callback_backoff`: the retry
     policy of every push."""
@@ -226,89 +220,30 @@ class RbmFake:
     def __init__(
         self,
         *,
-        callback_url: str | None = None,
         client_token: str = DEFAULT_CLIENT_TOKEN,
-        events: bool = True,
-        read_receipts: bool = False,
-        latency: float = 0.0,
-        event_delay: float = 0.0,
         token_expires_in: int = 3599,
         client_email: str = "rbm-fake@chatapp-fake.iam.gserviceaccount.com",
-        callback_tries: int = 3,
-        callback_backoff: float = 0.1,
-        callback_ssl: ssl.SSLContext | None = None,
+        events: bool = True,
+        event_delay: float = 0.0,
+        **server: Unpack[ServerOptions],
     ) -> None:
+        super().__init__(after_send=events, after_send_delay=event_delay, **server)
         self.client_token = client_token
-        self.events = events
-        self.read_receipts = read_receipts
-        self.latency = latency
-        self.event_delay = event_delay
         self.token_expires_in = token_expires_in
         self.client_email = client_email
         self.tokens_issued = 0
         self.last_setup_status: int | None = None
-        self._poster = CallbackPoster(
-            callback_url, tries=callback_tries, backoff=callback_backoff, ssl=callback_ssl
-        )
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._key_id = secrets.token_hex(20)
         self._client_id = random_digits(21)
         self._tokens: dict[str, float] = {}  # SHA-256 of an issued token -> monotonic expiry
-        self._throttled: dict[str, float] = {}
         self._messages: dict[tuple[str, str], _Message] = {}
-        self._requests: list[dict[str, Any]] = []
         self.token_requests: list[dict[str, Any]] = []
-        self._hangs = Hangs()
-        self._runner: web.AppRunner | None = None
-        self._host = "127.0.0.1"
-        self._port = 0
-
-    # -- lifecycle ------------------------------------------------------------------------
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen on host:port (0: a free port); answers the bound port."""
-        self._hangs.reset()
-        app = web.Application()
-        self._routes(app)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._host = host
-        self._port = int(runner.addresses[0][1])
-        await self._poster.open()
-        return self._port
-
-    async def stop(self) -> None:
-        """Release hanging requests, stop listening, cancel events still pending."""
-        self._hangs.release()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        await self._poster.close()
-
-    @property
-    def base_url(self) -> str:
-        """`http://host:port`: CHATAPP_RBM_URL."""
-        return f"http://{self._host}:{self._port}"
 
     @property
     def token_url(self) -> str:
         """`base_url` + `/token`: CHATAPP_RBM_TOKEN_URL and the assertion's `aud`."""
         return f"{self.base_url}/token"
-
-    @property
-    def callback_url(self) -> str | None:
-        return self._poster.url
-
-    @callback_url.setter
-    def callback_url(self, url: str | None) -> None:
-        self._poster.url = url
 
     # -- the service account --------------------------------------------------------------
 
@@ -347,7 +282,7 @@ class RbmFake:
     def issue_token(self) -> str:
         """A valid access token without the JWT exchange (counted in `tokens_issued`)."""
         token = "ya29.c." + secrets.token_urlsafe(96)
-        self._tokens[_digest(token)] = time.monotonic() + self.token_expires_in
+        self._tokens[token_digest(token)] = time.monotonic() + self.token_expires_in
         self.tokens_issued += 1
         return token
 
@@ -360,61 +295,26 @@ class RbmFake:
         auth = request.headers.get("Authorization", "")
         if auth[:7].lower() != "bearer ":
             return False
-        expiry = self._tokens.get(_digest(auth[7:].strip()))
+        expiry = self._tokens.get(token_digest(auth[7:].strip()))
         return expiry is not None and expiry > time.monotonic()
 
     # -- control --------------------------------------------------------------------------
 
-    @property
-    def requests(self) -> list[dict[str, Any]]:
-        """What the send and revoke routes received, oldest first (copies; never a token)."""
-        return [dict(r) for r in self._requests]
+    _switches_path = "/_fake/events"
+    _throttle_key = "agent_id"
+    events = Alias[bool]("_after_send_on")
+    event_delay = Alias[float]("_after_send_delay")
 
-    def clear_requests(self) -> None:
-        self._requests.clear()
-
-    @property
-    def callbacks(self) -> list[dict[str, Any]]:
-        """Every push sent: `{id, body (the push, parsed), status, tries}`."""
-        return list(self._poster.log)
-
-    def stats(self) -> dict[str, int]:
-        return {
-            "requests": len(self._requests),
-            "tokens_issued": self.tokens_issued,
-            **self._poster.stats.as_dict(),
-            "pending_callbacks": self._poster.pending,
-        }
-
-    @property
-    def callbacks_sent(self) -> int:
-        return self._poster.stats.sent
-
-    @property
-    def callbacks_acknowledged(self) -> int:
-        return self._poster.stats.acknowledged
-
-    async def drain(self, timeout: float = 10.0) -> None:
-        """Wait for the background events to end."""
-        await self._poster.drain(timeout)
-
-    def set_latency(self, seconds: float) -> None:
-        self.latency = seconds
+    def _counters(self) -> dict[str, int]:
+        return {"tokens_issued": self.tokens_issued}
 
     def throttle(self, agent_id: str, seconds: float) -> None:
         """Every send of this agent answers 429 RESOURCE_EXHAUSTED for `seconds` from now."""
-        self._throttled[agent_id] = time.monotonic() + seconds
+        self._throttle(agent_id, seconds)
 
     def message_state(self, phone: str, message_id: str) -> dict[str, Any] | None:
         """`{agent_id, delivered, revoked}` of a message this fake took, or None."""
-        message = self._messages.get((phone, message_id))
-        if message is None:
-            return None
-        return {
-            "agent_id": message.agent_id,
-            "delivered": message.delivered,
-            "revoked": message.revoked,
-        }
+        return fields_of(self._messages.get((phone, message_id)))
 
     # -- events ---------------------------------------------------------------------------
 
@@ -491,26 +391,17 @@ class RbmFake:
     ) -> str:
         """RBM's webhook set-up request `{"clientToken","secret"}`; answers the body the
         webhook answered (its status in `last_setup_status`)."""
-        url = self._poster.url
-        if url is None:
-            raise RuntimeError("no callback URL")
         payload = {
             "clientToken": self.client_token if client_token is None else client_token,
             "secret": secret if secret is not None else secrets.token_hex(16),
         }
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
-            session.post(
-                url, data=compact_json(payload), headers={"Content-Type": "application/json"}
-            ) as got,
-        ):
-            self.last_setup_status = got.status
-            return await got.text()
+        self.last_setup_status, answer = await self._call_back(
+            "POST", data=compact_json(payload), headers={"Content-Type": "application/json"}
+        )
+        return answer
 
     async def _after_send(self, phone: str, message_id: str) -> None:
         message = self._messages[(phone, message_id)]
-        if self.event_delay:
-            await asyncio.sleep(self.event_delay)
         if message.revoked:
             return
         await self.send_event(phone, message_id, "DELIVERED", message.agent_id)
@@ -520,116 +411,34 @@ class RbmFake:
     # -- HTTP -----------------------------------------------------------------------------
 
     def _routes(self, app: web.Application) -> None:
-        control = [
-            ("GET", "/_fake/requests", self._c_requests),
-            ("DELETE", "/_fake/requests", self._c_clear),
-            ("GET", "/_fake/stats", self._c_stats),
-            ("GET", "/_fake/callbacks", self._c_callbacks),
-            ("POST", "/_fake/latency", self._c_latency),
-            ("POST", "/_fake/throttle", self._c_throttle),
-            ("POST", "/_fake/expire-tokens", self._c_expire),
-            ("POST", "/_fake/events", self._c_events),
-            ("POST", "/_fake/inbound", self._c_inbound),
-            ("POST", "/_fake/suggestion-response", self._c_suggestion),
-            ("POST", "/_fake/event", self._c_event),
-            ("POST", "/_fake/setup-handshake", self._c_setup),
-        ]
-        for method, path, handler in control:
-            app.router.add_route(method, path, self._control(handler))
+        super()._routes(app)
         app.router.add_post("/token", self._token)
         app.router.add_post("/v1/phones/{phone}/agentMessages", self._send)
         app.router.add_delete("/v1/phones/{phone}/agentMessages/{message_id}", self._revoke)
 
-    @staticmethod
-    def _control(handler: Any) -> Any:
-        async def wrapped(request: web.Request) -> web.StreamResponse:
-            try:
-                body = await control_body(request) if request.method == "POST" else {}
-                answer: web.StreamResponse = await handler(body)
-                return answer
-            except (ValueError, KeyError, TypeError) as exc:
-                return control_error(str(exc))
-
-        return wrapped
-
-    async def _c_requests(self, _: dict[str, Any]) -> web.Response:
-        return json_answer(200, {"requests": self.requests})
-
-    async def _c_clear(self, _: dict[str, Any]) -> web.Response:
-        self.clear_requests()
-        return json_answer(200, {})
-
-    async def _c_stats(self, _: dict[str, Any]) -> web.Response:
-        return json_answer(200, self.stats())
-
-    async def _c_callbacks(self, _: dict[str, Any]) -> web.Response:
-        return json_answer(200, {"callbacks": self.callbacks})
-
-    async def _c_latency(self, body: dict[str, Any]) -> web.Response:
-        self.set_latency(optional_float(body, "seconds"))
-        return json_answer(200, {"seconds": self.latency})
-
-    async def _c_throttle(self, body: dict[str, Any]) -> web.Response:
-        self.throttle(required_str(body, "agent_id"), optional_float(body, "seconds"))
-        return json_answer(200, {})
-
-    async def _c_expire(self, _: dict[str, Any]) -> web.Response:
+    @control("POST", "/_fake/expire-tokens")
+    async def _c_expire(self, _: dict[str, Any]) -> None:
         self.expire_tokens()
-        return json_answer(200, {})
 
-    async def _c_events(self, body: dict[str, Any]) -> web.Response:
-        if "enabled" in body:
-            self.events = bool(body["enabled"])
-        if "read" in body:
-            self.read_receipts = bool(body["read"])
-        if "delay" in body:
-            self.event_delay = optional_float(body, "delay")
-        return json_answer(
-            200, {"enabled": self.events, "read": self.read_receipts, "delay": self.event_delay}
+    @control("POST", "/_fake/inbound")
+    async def _c_inbound(self, body: dict[str, Any]) -> CallbackOutcome:
+        agent_id, from_, text = required_strs(body, "agent_id", "from", "text")
+        return await self.inbound_text(agent_id, from_, text)
+
+    @control("POST", "/_fake/suggestion-response")
+    async def _c_suggestion(self, body: dict[str, Any]) -> CallbackOutcome:
+        agent_id, from_, postback, text = required_strs(
+            body, "agent_id", "from", "postback_data", "text"
         )
+        type_ = body.get("type") or "REPLY"
+        return await self.suggestion_response(agent_id, from_, postback, text, type_)
 
-    @staticmethod
-    def _outcome(outcome: CallbackOutcome) -> web.Response:
-        return json_answer(
-            200,
-            {
-                "id": outcome.id,
-                "status": outcome.status,
-                "tries": outcome.tries,
-                "acknowledged": outcome.acknowledged,
-            },
-        )
+    @control("POST", "/_fake/event")
+    async def _c_event(self, body: dict[str, Any]) -> CallbackOutcome:
+        keys = ("phone", "message_id", "event_type", "agent_id")
+        return await self.send_event(*required_strs(body, *keys))
 
-    async def _c_inbound(self, body: dict[str, Any]) -> web.Response:
-        return self._outcome(
-            await self.inbound_text(
-                required_str(body, "agent_id"),
-                required_str(body, "from"),
-                required_str(body, "text"),
-            )
-        )
-
-    async def _c_suggestion(self, body: dict[str, Any]) -> web.Response:
-        return self._outcome(
-            await self.suggestion_response(
-                required_str(body, "agent_id"),
-                required_str(body, "from"),
-                required_str(body, "postback_data"),
-                required_str(body, "text"),
-                body.get("type") or "REPLY",
-            )
-        )
-
-    async def _c_event(self, body: dict[str, Any]) -> web.Response:
-        return self._outcome(
-            await self.send_event(
-                required_str(body, "phone"),
-                required_str(body, "message_id"),
-                required_str(body, "event_type"),
-                required_str(body, "agent_id"),
-            )
-        )
-
+    @control("POST", "/_fake/setup-handshake")
     async def _c_setup(self, body: dict[str, Any]) -> web.Response:
         answer = await self.setup_handshake(body.get("secret"))
         return json_answer(200, {"status": self.last_setup_status, "body": answer})
@@ -717,7 +526,6 @@ class RbmFake:
             "body": body,
             "status": None,
         }
-        self._requests.append(record)
         return record
 
     async def _send(self, request: web.Request) -> web.StreamResponse:
@@ -726,12 +534,9 @@ class RbmFake:
             body: Any = json.loads(raw) if raw.strip() else None
         except ValueError:
             body = None
-        record = self._record(request, body)
-        if self.latency:
-            await asyncio.sleep(self.latency)
-        response = await self._answer_send(request, body)
-        record["status"] = response.status
-        return response
+        return await self._logged(
+            self._record(request, body), lambda: self._answer_send(request, body)
+        )
 
     async def _answer_send(self, request: web.Request, body: Any) -> web.StreamResponse:
         if not self._token_valid(request):
@@ -745,18 +550,14 @@ class RbmFake:
             return INVALID_ARGUMENT.response()
         if (phone, message_id) in self._messages:
             return ALREADY_EXISTS.response()
-        if self._throttled.get(agent_id, 0.0) > time.monotonic():
+        if self._is_throttled(agent_id):
             return RESOURCE_EXHAUSTED.response()
         injection = INJECTIONS.get(phone[-4:])
         if isinstance(injection, GoogleError):
             return injection.response()
-        if injection == "html_502":
-            return html_502("rcsbusinessmessaging.googleapis.com")
-        if injection == "empty_503":
-            return empty_503()
-        if injection == "hang":
-            await self._hangs.hang()
-            return empty_503()  # only when the fake stops
+        special = await self._special(injection, "rcsbusinessmessaging.googleapis.com")
+        if special is not None:
+            return special
         self._messages[(phone, message_id)] = _Message(agent_id)
         answer = {
             **body,
@@ -764,26 +565,22 @@ class RbmFake:
             "sendTime": rfc3339(),
         }
         response = await answer_now(request, json_answer(200, answer))
-        if self.events and injection != "no_events" and self._poster.url is not None:
-            self._poster.spawn(self._after_send(phone, message_id))
+        if injection != "no_events":
+            self._after_answer(lambda: self._after_send(phone, message_id))
         return response
 
     async def _revoke(self, request: web.Request) -> web.StreamResponse:
-        record = self._record(request, None)
-        if self.latency:
-            await asyncio.sleep(self.latency)
+        return await self._logged(self._record(request, None), lambda: self._answer_revoke(request))
+
+    async def _answer_revoke(self, request: web.Request) -> web.Response:
         if not self._token_valid(request):
-            response = UNAUTHENTICATED.response(
+            return UNAUTHENTICATED.response(
                 {"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'}
             )
-        else:
-            message = self._messages.get(
-                (request.match_info["phone"], request.match_info["message_id"])
-            )
-            if message is None or message.delivered or message.revoked:
-                response = NOT_FOUND.response()
-            else:
-                message.revoked = True
-                response = json_answer(200, {})
-        record["status"] = response.status
-        return response
+        message = self._messages.get(
+            (request.match_info["phone"], request.match_info["message_id"])
+        )
+        if message is None or message.delivered or message.revoked:
+            return NOT_FOUND.response()
+        message.revoked = True
+        return json_answer(200, {})
