@@ -256,7 +256,7 @@ def _send_async(w: World, who: Any, message: OutboundMessage) -> Any:
 
 
 def _callback(w: World, *events: Any) -> callbacks.CallbackCounts:
-    return asyncio.run(callbacks.apply_provider_events(w.uow, list(events)))
+    return asyncio.run(callbacks.apply_callbacks(w.uow, [list(events)]))[0]
 
 
 def _status(wamid: str, status: str, **extra: Any) -> ProviderStatus:

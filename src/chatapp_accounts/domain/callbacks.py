@@ -67,120 +67,141 @@ def advance(found: StoredMessage, status: str, at: float, error: dict[str, str] 
     return [StatusChange(status, at)]
 
 
-async def _route(uow: UnitOfWork, channel: str, account: str) -> tuple[int, str] | None:
-    """(tenant, external_id) of the account a provider names: a WhatsApp number by its
-    phone_number_id, a page or an agent by its own id."""
-    if channel == "whatsapp":
-        return await uow.accounts.by_phone_number_id(account)
-    owner = await uow.accounts.owner(CHANNEL_PROVIDERS[channel], account)
-    return (owner, account) if owner is not None else None
+class _Pass:
+    """One transaction's worth of callbacks. Its writes go to the database at commit, so what it
+    applied is kept here too, for the events after it: a message's status, and the provider ids
+    of the customers' messages it received."""
 
+    def __init__(self, uow: UnitOfWork, now: float) -> None:
+        self.uow = uow
+        self.now = now  # a status's time: its callback's arrival (providers' own are coarse)
+        self.statuses: dict[str, str] = {}  # message uuid -> the status this pass gave it
+        self.received: dict[tuple[str, str], str] = {}  # (channel, provider id) -> uuid
 
-async def _apply(uow: UnitOfWork, tenant: int, message_uuid: str, status: str, at: float,
-                 error: tuple[str, str] | None, counts: CallbackCounts) -> None:  # fmt: skip
-    found = await uow.messages.get(tenant, message_uuid)
-    if found is None:  # pruned meanwhile
-        counts.unknown += 1
-        return
-    body = provider_error(error[0], error[1], message_uuid) if error is not None else None
-    changes = advance(found, status, at, body)
-    if not changes:
-        counts.duplicate += 1
-        return
-    await add_statuses(uow, found, changes)
-    counts.applied += 1
+    async def route(self, channel: str, account: str) -> tuple[int, str] | None:
+        """(tenant, external_id) of the account a provider names: a WhatsApp number by its
+        phone_number_id, a page or an agent by its own id."""
+        if channel == "whatsapp":
+            return await self.uow.accounts.by_phone_number_id(account)
+        owner = await self.uow.accounts.owner(CHANNEL_PROVIDERS[channel], account)
+        return (owner, account) if owner is not None else None
 
+    async def find(self, tenant: int, channel: str, provider_id: str) -> str | None:
+        known = self.received.get((channel, provider_id))
+        return known or await self.uow.providers.find(tenant, channel, provider_id)
 
-async def _status(uow: UnitOfWork, tenant: int, event: ProviderStatus, now: float,
-                  counts: CallbackCounts) -> None:  # fmt: skip
-    at = now  # (the callback's arrival: providers' own times are whole seconds, and go backwards)
-    error = None
-    if event.status == "rejected":
-        error = (
-            event.error_code or "1330",
-            event.error_detail or "the provider reported it failed",
-        )
-    message_uuid = await uow.providers.find(tenant, event.channel, event.provider_id)
-    if message_uuid is None:
-        # Held with the provider's code and detail; the error is made when it is applied.
-        body = {"title": error[0], "detail": error[1]} if error is not None else None
-        await uow.providers.hold(tenant, event.channel, event.provider_id,
-                                 StatusChange(event.status, at, body), now)  # fmt: skip
-        counts.held += 1
-        return
-    await _apply(uow, tenant, message_uuid, event.status, at, error, counts)
+    async def apply(self, tenant: int, message_uuid: str, status: str,
+                    error: tuple[str, str] | None, counts: CallbackCounts) -> None:  # fmt: skip
+        found = await self.uow.messages.get(tenant, message_uuid)
+        if found is None:  # pruned meanwhile
+            counts.unknown += 1
+            return
+        if message_uuid in self.statuses:
+            record = msgspec.structs.replace(found.record, status=self.statuses[message_uuid])
+            found = msgspec.structs.replace(found, record=record)
+        body = provider_error(error[0], error[1], message_uuid) if error is not None else None
+        changes = advance(found, status, self.now, body)
+        if not changes:
+            counts.duplicate += 1
+            return
+        await add_statuses(self.uow, found, changes)
+        self.statuses[message_uuid] = changes[-1].status
+        counts.applied += 1
 
-
-async def _watermark(uow: UnitOfWork, tenant: int, event: Watermark, now: float,
-                     counts: CallbackCounts) -> None:  # fmt: skip
-    uuids = await uow.providers.before(
-        tenant, "messenger", event.page_id, event.psid, event.watermark
-    )
-    at = now
-    for mid in event.mids:
-        found = await uow.providers.find(tenant, "messenger", mid)
-        if found is None:  # its send's outcome is not recorded yet
-            await uow.providers.hold(tenant, "messenger", mid, StatusChange(event.status, at), now)
+    async def status(self, tenant: int, event: ProviderStatus, counts: CallbackCounts) -> None:
+        error = None
+        if event.status == "rejected":
+            error = (
+                event.error_code or "1330",
+                event.error_detail or "the provider reported it failed",
+            )
+        message_uuid = await self.find(tenant, event.channel, event.provider_id)
+        if message_uuid is None:
+            # Held with the provider's code and detail; the error is made when it is applied.
+            body = {"title": error[0], "detail": error[1]} if error is not None else None
+            change = StatusChange(event.status, self.now, body)
+            await self.uow.providers.hold(
+                tenant, event.channel, event.provider_id, change, self.now
+            )
             counts.held += 1
-        elif found not in uuids:
-            uuids.append(found)
-    for message_uuid in uuids:
-        await _apply(uow, tenant, message_uuid, event.status, at, None, counts)
+            return
+        await self.apply(tenant, message_uuid, event.status, error, counts)
+
+    async def watermark(self, tenant: int, event: Watermark, counts: CallbackCounts) -> None:
+        uuids = await self.uow.providers.before(
+            tenant, "messenger", event.page_id, event.psid, event.watermark
+        )
+        for mid in event.mids:
+            found = await self.find(tenant, "messenger", mid)
+            if found is None:  # its send's outcome is not recorded yet
+                change = StatusChange(event.status, self.now)
+                await self.uow.providers.hold(tenant, "messenger", mid, change, self.now)
+                counts.held += 1
+            elif found not in uuids:
+                uuids.append(found)
+        for message_uuid in uuids:
+            await self.apply(tenant, message_uuid, event.status, None, counts)
+
+    async def inbound(self, tenant: int, external_id: str, event: ProviderInbound,
+                      counts: CallbackCounts) -> None:  # fmt: skip
+        channel, uow = event.channel, self.uow
+        await uow.providers.lock(channel, event.provider_id)
+        if await self.find(tenant, channel, event.provider_id) is not None:
+            counts.duplicate += 1
+            return
+        context = None
+        if event.context_provider_id is not None:
+            context = await self.find(tenant, channel, event.context_provider_id)
+        inbound = msgspec.structs.replace(event.message, to=external_id, context=context)
+        try:
+            message_uuid = await receive(uow, tenant, inbound)
+        except InvalidRecipient:
+            counts.unlinked += 1
+            return
+        except InvalidMessageParams:  # its context is not a message of this channel
+            inbound = msgspec.structs.replace(inbound, context=None)
+            message_uuid = await receive(uow, tenant, inbound)
+        await uow.providers.add(tenant, channel, event.provider_id, message_uuid, external_id,
+                                inbound.sender, self.now)  # fmt: skip
+        self.received[(channel, event.provider_id)] = message_uuid
+        counts.inbound += 1
+
+    async def event(self, event: ProviderEvent, counts: CallbackCounts) -> None:
+        if isinstance(event, ProviderStatus) and event.status == "sent":
+            counts.ignored += 1  # nothing to look up, nothing to hold
+            return
+        if isinstance(event, Watermark):
+            channel, account = "messenger", event.page_id
+        else:
+            channel, account = event.channel, event.account
+        routed = await self.route(channel, account)
+        if routed is None:
+            counts.unknown += 1
+            return
+        tenant, external_id = routed
+        if isinstance(event, ProviderStatus):
+            await self.status(tenant, event, counts)
+        elif isinstance(event, Watermark):
+            await self.watermark(tenant, event, counts)
+        else:
+            await self.inbound(tenant, external_id, event, counts)
 
 
-async def _inbound(uow: UnitOfWork, tenant: int, external_id: str, event: ProviderInbound,
-                   now: float, counts: CallbackCounts) -> None:  # fmt: skip
-    channel = event.channel
-    await uow.providers.lock(channel, event.provider_id)
-    if await uow.providers.find(tenant, channel, event.provider_id) is not None:
-        counts.duplicate += 1
-        return
-    context = None
-    if event.context_provider_id is not None:
-        context = await uow.providers.find(tenant, channel, event.context_provider_id)
-    inbound = msgspec.structs.replace(event.message, to=external_id, context=context)
-    try:
-        message_uuid = await receive(uow, tenant, inbound)
-    except InvalidRecipient:
-        counts.unlinked += 1
-        return
-    except InvalidMessageParams:  # its context is not a message of this channel
-        message_uuid = await receive(uow, tenant, msgspec.structs.replace(inbound, context=None))
-    await uow.providers.add(tenant, channel, event.provider_id, message_uuid, external_id,
-                            inbound.sender, now)  # fmt: skip
-    counts.inbound += 1
-
-
-async def apply_provider_events(
-    uow_factory: UnitOfWorkFactory, events: list[ProviderEvent], now: float | None = None
-) -> CallbackCounts:
-    """One callback's events, in one transaction."""
-    now = time.time() if now is None else now
-    counts = CallbackCounts()
-    if not events:
-        return counts
+async def apply_callbacks(
+    uow_factory: UnitOfWorkFactory, callbacks: list[list[ProviderEvent]], now: float | None = None
+) -> list[CallbackCounts]:
+    """Callbacks' events, in order, in one transaction (the routes gather the callbacks that
+    arrive together: api/providers.py); what each callback's events did."""
+    results = [CallbackCounts() for _ in callbacks]
+    if not any(callbacks):
+        return results
     async with uow_factory(write=True) as uow:
-        for event in events:
-            if isinstance(event, ProviderStatus) and event.status == "sent":
-                counts.ignored += 1  # nothing to look up, nothing to hold
-                continue
-            if isinstance(event, Watermark):
-                channel, account = "messenger", event.page_id
-            else:
-                channel, account = event.channel, event.account
-            routed = await _route(uow, channel, account)
-            if routed is None:
-                counts.unknown += 1
-                continue
-            tenant, external_id = routed
-            if isinstance(event, ProviderStatus):
-                await _status(uow, tenant, event, now, counts)
-            elif isinstance(event, Watermark):
-                await _watermark(uow, tenant, event, now, counts)
-            else:
-                await _inbound(uow, tenant, external_id, event, now, counts)
+        one = _Pass(uow, time.time() if now is None else now)
+        for events, counts in zip(callbacks, results, strict=True):
+            for event in events:
+                await one.event(event, counts)
         await uow.commit()
-    return counts
+    return results
 
 
 async def release_held(
@@ -193,6 +214,7 @@ async def release_held(
     counts = CallbackCounts()
     async with uow_factory(write=True) as uow:
         ready = await uow.providers.held_ready(limit)
+        one = _Pass(uow, now)
         for held in ready:
             message_uuid = await uow.providers.find(held.tenant_id, held.channel, held.provider_id)
             if message_uuid is None:
@@ -201,8 +223,8 @@ async def release_held(
             error = None
             if change.error is not None:
                 error = (change.error.get("title", "1330"), change.error.get("detail", ""))
-            await _apply(uow, held.tenant_id, message_uuid, change.status, change.at, error,
-                         counts)  # fmt: skip
+            one.now = change.at  # when its callback came
+            await one.apply(held.tenant_id, message_uuid, change.status, error, counts)
         await uow.providers.release([held.pk for held in ready])
         dropped = await uow.providers.expire_held(now - HOLD_SECONDS)
         await uow.commit()

@@ -391,6 +391,11 @@ class MetaFake(FakeServer):
     def display_phone_number(self, phone_number_id: str) -> str:
         return self._display.get(phone_number_id, phone_number_id)
 
+    @property
+    def sent_ids(self) -> list[str]:
+        """The wamids and mids this fake issued, oldest first."""
+        return list(self._sent)
+
     def sent_message(self, message_id: str) -> dict[str, Any] | None:
         """What this fake knows of a wamid or mid it issued: product, account_id, recipient,
         accepted_ms."""
