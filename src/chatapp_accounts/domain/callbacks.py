@@ -205,7 +205,7 @@ async def apply_callbacks(
 
 
 async def release_held(
-    uow_factory: UnitOfWorkFactory, now: float | None = None, limit: int = 500
+    uow_factory: UnitOfWorkFactory, now: float | None = None, limit: int = 50
 ) -> tuple[int, int, int]:
     """Apply the held statuses whose id is recorded now (at most `limit`: the caller calls
     again while some were); drop those whose id is still unknown after 60 s. (applied,
