@@ -53,6 +53,7 @@ APP_SECRET = "fake-app-secret"  # the fake's default
 TOKEN = "EAAB-bench-whatsapp-token"
 TO = "447700900123"  # no error-injection ending
 CLK = os.sysconf("SC_CLK_TCK")
+BUCKET = "chatapp_provider_call_duration_seconds_bucket"
 
 
 # --- the fake, in a process of its own ------------------------------------------------------
