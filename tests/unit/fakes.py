@@ -329,6 +329,10 @@ class FakeMessages:
         if current:
             found.record = msgspec.structs.replace(found.record, status=change.status)
 
+    async def get_many(self, tenant: int, uuids: list[str]) -> dict[str, StoredMessage]:
+        found = {uuid: await self.get(tenant, uuid) for uuid in uuids}
+        return {uuid: stored for uuid, stored in found.items() if stored is not None}
+
     async def get(self, tenant: int | None, uuid: str) -> StoredMessage | None:
         found = self.state.messages.get(uuid)
         if found is None or (tenant is not None and found.tenant != tenant):
@@ -459,6 +463,11 @@ class FakeProviderMessages:
     async def find(self, tenant: int, channel: str, provider_id: str) -> str | None:
         found = self.state.provider_ids.get((channel, provider_id))
         return found[1] if found is not None and found[0] == tenant else None
+
+    async def find_many(self, tenant: int, channel: str, provider_ids: list[str],
+                        ) -> dict[str, str]:  # fmt: skip
+        found = {i: await self.find(tenant, channel, i) for i in provider_ids}
+        return {i: uuid for i, uuid in found.items() if uuid is not None}
 
     async def of_message(self, tenant: int, channel: str, message_uuid: str) -> str | None:
         for (kind, provider_id), (owner, uuid, *_) in self.state.provider_ids.items():

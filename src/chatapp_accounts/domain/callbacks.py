@@ -28,7 +28,7 @@ import msgspec
 
 from .errors import InvalidMessageParams, InvalidRecipient
 from .messages import add_statuses, provider_error, receive
-from .models import CHANNEL_PROVIDERS, StatusChange, StoredMessage
+from .models import CHANNEL_PROVIDERS, Application, StatusChange, StoredMessage
 from .ports import UnitOfWork, UnitOfWorkFactory
 from .providers import ProviderEvent, ProviderInbound, ProviderStatus, Watermark
 
@@ -68,44 +68,70 @@ def advance(found: StoredMessage, status: str, at: float, error: dict[str, str] 
 
 
 class _Pass:
-    """One transaction's worth of callbacks. Its writes go to the database at commit, so what it
-    applied is kept here too, for the events after it: a message's status, and the provider ids
-    of the customers' messages it received."""
+    """One transaction's worth of callbacks. What they name is read first, in few statements
+    (`read`: the accounts, the provider ids, their messages, locked on PostgreSQL; applications
+    as they come, once each). Its writes go to the database at commit, so what it applied is
+    kept here too, for the events after it: a message's status, and the provider ids of the
+    customers' messages it received."""
 
     def __init__(self, uow: UnitOfWork, now: float) -> None:
         self.uow = uow
         self.now = now  # a status's time: its callback's arrival (providers' own are coarse)
-        self.statuses: dict[str, str] = {}  # message uuid -> the status this pass gave it
+        self.routes: dict[tuple[str, str], tuple[int, str] | None] = {}
+        self.ids: dict[tuple[int, str, str], str] = {}  # (tenant, channel, provider id) -> uuid
+        self.messages: dict[str, StoredMessage] = {}  # uuid -> as read, then as this pass left it
+        self.applications: dict[tuple[int, str], Application | None] = {}
         self.received: dict[tuple[str, str], str] = {}  # (channel, provider id) -> uuid
+
+    async def read(self, statuses: list[tuple[int, str, str]]) -> None:
+        """The messages of these (tenant, channel, provider id), in a statement or two a
+        tenant and channel."""
+        wanted: dict[tuple[int, str], list[str]] = {}
+        for tenant, channel, provider_id in statuses:
+            wanted.setdefault((tenant, channel), []).append(provider_id)
+        for (tenant, channel), provider_ids in wanted.items():
+            found = await self.uow.providers.find_many(tenant, channel, sorted(set(provider_ids)))
+            for provider_id, message_uuid in found.items():
+                self.ids[(tenant, channel, provider_id)] = message_uuid
+            self.messages.update(await self.uow.messages.get_many(tenant, list(found.values())))
 
     async def route(self, channel: str, account: str) -> tuple[int, str] | None:
         """(tenant, external_id) of the account a provider names: a WhatsApp number by its
         phone_number_id, a page or an agent by its own id."""
-        if channel == "whatsapp":
-            return await self.uow.accounts.by_phone_number_id(account)
-        owner = await self.uow.accounts.owner(CHANNEL_PROVIDERS[channel], account)
-        return (owner, account) if owner is not None else None
+        key = (channel, account)
+        if key not in self.routes:
+            if channel == "whatsapp":
+                self.routes[key] = await self.uow.accounts.by_phone_number_id(account)
+            else:
+                owner = await self.uow.accounts.owner(CHANNEL_PROVIDERS[channel], account)
+                self.routes[key] = (owner, account) if owner is not None else None
+        return self.routes[key]
 
     async def find(self, tenant: int, channel: str, provider_id: str) -> str | None:
-        known = self.received.get((channel, provider_id))
+        known = self.received.get((channel, provider_id)) or self.ids.get(
+            (tenant, channel, provider_id)
+        )
         return known or await self.uow.providers.find(tenant, channel, provider_id)
 
     async def apply(self, tenant: int, message_uuid: str, status: str,
                     error: tuple[str, str] | None, counts: CallbackCounts) -> None:  # fmt: skip
-        found = await self.uow.messages.get(tenant, message_uuid)
+        found = self.messages.get(message_uuid) or await self.uow.messages.get(tenant, message_uuid)
         if found is None:  # pruned meanwhile
             counts.unknown += 1
             return
-        if message_uuid in self.statuses:
-            record = msgspec.structs.replace(found.record, status=self.statuses[message_uuid])
-            found = msgspec.structs.replace(found, record=record)
         body = provider_error(error[0], error[1], message_uuid) if error is not None else None
         changes = advance(found, status, self.now, body)
         if not changes:
             counts.duplicate += 1
             return
-        await add_statuses(self.uow, found, changes)
-        self.statuses[message_uuid] = changes[-1].status
+        app_key = (tenant, found.record.application_id or "")
+        if app_key not in self.applications:
+            self.applications[app_key] = (
+                await self.uow.applications.get(tenant, app_key[1]) if app_key[1] else None
+            )
+        await add_statuses(self.uow, found, changes, self.applications[app_key])
+        record = msgspec.structs.replace(found.record, status=changes[-1].status)
+        self.messages[message_uuid] = msgspec.structs.replace(found, record=record)
         counts.applied += 1
 
     async def status(self, tenant: int, event: ProviderStatus, counts: CallbackCounts) -> None:
@@ -197,6 +223,13 @@ async def apply_callbacks(
         return results
     async with uow_factory(write=True) as uow:
         one = _Pass(uow, time.time() if now is None else now)
+        statuses = []
+        for event in (e for events in callbacks for e in events):
+            if isinstance(event, ProviderStatus) and event.status != "sent":
+                routed = await one.route(event.channel, event.account)
+                if routed is not None:
+                    statuses.append((routed[0], event.channel, event.provider_id))
+        await one.read(statuses)
         for events, counts in zip(callbacks, results, strict=True):
             for event in events:
                 await one.event(event, counts)
@@ -215,8 +248,9 @@ async def release_held(
     async with uow_factory(write=True) as uow:
         ready = await uow.providers.held_ready(limit)
         one = _Pass(uow, now)
+        await one.read([(held.tenant_id, held.channel, held.provider_id) for held in ready])
         for held in ready:
-            message_uuid = await uow.providers.find(held.tenant_id, held.channel, held.provider_id)
+            message_uuid = await one.find(held.tenant_id, held.channel, held.provider_id)
             if message_uuid is None:
                 continue
             change = held.change

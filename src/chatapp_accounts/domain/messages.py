@@ -499,16 +499,17 @@ async def _read(uow: UnitOfWork, tenant_id: int | None, message_uuid: str) -> No
             f"Only a delivered message can be read; this one is {record.status}",
             [InvalidParam("message_uuid", f"the message is {record.status}, not delivered")],
         )
-    await add_statuses(uow, found, [StatusChange("read", time.time())])
-
-
-async def add_statuses(uow: UnitOfWork, found: StoredMessage, changes: list[StatusChange]) -> None:
-    """A message's later statuses (after its send's), in order, each with its webhook to where
-    its statuses go (its own `webhook_url`, else its application's status_url)."""
-    record = found.record
     application = None
     if record.application_id is not None:
         application = await uow.applications.get(found.tenant_id, record.application_id)
+    await add_statuses(uow, found, [StatusChange("read", time.time())], application)
+
+
+async def add_statuses(uow: UnitOfWork, found: StoredMessage, changes: list[StatusChange],
+                       application: Application | None) -> None:  # fmt: skip
+    """A message's later statuses (after its send's), in order, each with its webhook to where
+    its statuses go (its own `webhook_url`, else its application's status_url)."""
+    record = found.record
     url = _status_url(found.webhook_url, application)
     for number, change in enumerate(changes, 1):
         await uow.messages.add_status(

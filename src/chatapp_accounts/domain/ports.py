@@ -136,6 +136,9 @@ class MessageRepository(Protocol):
     ) -> None:
         """Record a status and (`current`) make it the message's current one."""
 
+    async def get_many(self, tenant: int, uuids: list[str]) -> dict[str, StoredMessage]:
+        """The tenant's messages with these uuids (one statement)."""
+
     async def get(self, tenant: int | None, uuid: str) -> StoredMessage | None:
         """The tenant's message (tenant None: anyone's, for the operator)."""
 
@@ -188,6 +191,11 @@ class ProviderMessageRepository(Protocol):
 
     async def find(self, tenant: int, channel: str, provider_id: str) -> str | None:
         """The uuid of the message with this provider id."""
+
+    async def find_many(self, tenant: int, channel: str, provider_ids: list[str],
+                        ) -> dict[str, str]:  # fmt: skip
+        """provider id -> uuid, of those recorded (in a write unit on PostgreSQL, their
+        messages locked, in one order)."""
 
     async def of_message(self, tenant: int, channel: str, message_uuid: str) -> str | None:
         """The provider's id of a message."""

@@ -158,17 +158,17 @@ class SqlMessages:
             row = await self._conn.fetchone(self._sql.get_any, (uuid,))
         else:
             row = await self._conn.fetchone(self._sql.get, (uuid, tenant))
-        if row is None:
-            return None
-        return StoredMessage(
-            pk=int(row[0]),
-            root=row[1],
-            tenant_id=int(row[2]),
-            record=_record(row),
-            webhook_url=row[14],
-            workflow=json.loads(row[15]) if row[15] is not None else None,
-            job=row[16],
+        return _stored(row) if row is not None else None
+
+    async def get_many(self, tenant: int, uuids: list[str]) -> dict[str, StoredMessage]:
+        if not uuids:
+            return {}
+        statement = self._sql.q(
+            _ONE.replace("WHERE m.uuid = ?", f"WHERE m.uuid IN ({placeholders(len(uuids))})")
+            + " AND m.tenant_id = ?"
         )
+        rows = await self._conn.fetchall(statement, [*uuids, tenant])
+        return {str(row[3]): _stored(row) for row in rows}
 
     async def page(
         self, tenant: int | None, query: MessageFilter
@@ -209,3 +209,16 @@ class SqlMessages:
             for row in rows
         ]
         return total, items
+
+
+def _stored(row: Sequence[Any]) -> StoredMessage:
+    """A row of _ONE."""
+    return StoredMessage(
+        pk=int(row[0]),
+        root=row[1],
+        tenant_id=int(row[2]),
+        record=_record(row),
+        webhook_url=row[14],
+        workflow=json.loads(row[15]) if row[15] is not None else None,
+        job=row[16],
+    )

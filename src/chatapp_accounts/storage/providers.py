@@ -34,6 +34,13 @@ class ProviderStatements:
             "AND m.tenant_id = p.tenant_id "
             f"WHERE p.channel = ? AND p.provider_id = ? AND p.tenant_id = ?{lock}"
         )
+        # One order (by pk): two transactions lock their messages alike. `marks`: placeholders.
+        self.find_many = (
+            "SELECT p.provider_id, m.uuid FROM provider_messages p JOIN messages m "  # noqa: S608 - the lock clause is this module's
+            "ON m.pk = p.message_pk AND m.tenant_id = p.tenant_id "
+            "WHERE p.channel = ? AND p.tenant_id = ? AND p.provider_id IN ({marks}) "
+            f"ORDER BY m.pk{lock}"
+        )
         self.of_message = q(
             "SELECT p.provider_id FROM provider_messages p JOIN messages m "
             "ON m.pk = p.message_pk AND m.tenant_id = p.tenant_id "
@@ -92,6 +99,14 @@ class SqlProviderMessages:
     async def find(self, tenant: int, channel: str, provider_id: str) -> str | None:
         row = await self._conn.fetchone(self._sql.find, (channel, provider_id, tenant))
         return str(row[0]) if row is not None else None
+
+    async def find_many(self, tenant: int, channel: str, provider_ids: list[str],
+                        ) -> dict[str, str]:  # fmt: skip
+        if not provider_ids:
+            return {}
+        statement = self._sql.q(self._sql.find_many.format(marks=placeholders(len(provider_ids))))
+        rows = await self._conn.fetchall(statement, [channel, tenant, *provider_ids])
+        return {str(row[0]): str(row[1]) for row in rows}
 
     async def of_message(self, tenant: int, channel: str, message_uuid: str) -> str | None:
         row = await self._conn.fetchone(self._sql.of_message, (message_uuid, tenant, channel))
