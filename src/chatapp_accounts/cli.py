@@ -234,7 +234,10 @@ def _access_token(args: argparse.Namespace) -> str | None:
     if args.access_token is not None:
         raise CliError("give --access-token or --access-token-file, not both")
     if args.access_token_file == "-":  # noqa: S105 - standard input, not a password
-        raw = sys.stdin.read()
+        try:
+            raw = sys.stdin.read()
+        except UnicodeDecodeError:
+            raise CliError("the access token on standard input is not UTF-8 text") from None
     else:
         try:
             raw = Path(args.access_token_file).read_text(encoding="utf-8")

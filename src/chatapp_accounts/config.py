@@ -14,6 +14,9 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
 DEFAULT_DATABASE_URL = "sqlite:///chatapp-accounts.sqlite3"
 META_GRAPH_URL = "https://graph.facebook.com/v21.0"  # the Graph API version is in the URL
 RBM_URL = "https://rcsbusinessmessaging.googleapis.com"
@@ -236,10 +239,11 @@ def _log_level(env: Mapping[str, str]) -> str:
 def _send_lease(env: Mapping[str, str]) -> float:
     lease = _float(env, "CHATAPP_SEND_LEASE_SECONDS", 30.0, 0.1)
     timeout = _float(env, "CHATAPP_PROVIDER_TIMEOUT_SECONDS", 10.0, 0.01)
-    if lease <= timeout:
+    if lease < timeout + 1:  # (a try may wait a moment for its account's turn first)
         raise ConfigError(
-            "CHATAPP_SEND_LEASE_SECONDS must be longer than CHATAPP_PROVIDER_TIMEOUT_SECONDS "
-            f"({lease} <= {timeout}): a job would be taken from a sender still trying it"
+            "CHATAPP_SEND_LEASE_SECONDS must be at least a second longer than "
+            f"CHATAPP_PROVIDER_TIMEOUT_SECONDS ({lease} < {timeout} + 1): a job would be taken "
+            "from a sender still trying it"
         )
     return lease
 
@@ -289,8 +293,12 @@ def service_account(path: str) -> dict[str, str]:
     ]  # fmt: skip
     if missing:
         raise ConfigError(f"{name}: {path!r} has no {' or '.join(missing)}")
-    if "PRIVATE KEY" not in info["private_key"]:
-        raise ConfigError(f"{name}: {path!r}: private_key is not a PEM private key")
+    try:
+        key = load_pem_private_key(info["private_key"].encode(), password=None)
+    except (ValueError, TypeError):
+        key = None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ConfigError(f"{name}: {path!r}: private_key is not a PEM RSA private key")
     return {key: value for key, value in info.items() if isinstance(value, str)}
 
 

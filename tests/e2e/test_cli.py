@@ -50,6 +50,15 @@ def test_tenants_create_list_revoke(db_env: dict[str, str]) -> None:
     assert_one_line_error(cli("tenants", "revoke", "nobody", env=env), "nobody")
 
 
+def test_an_rbm_key_that_is_not_an_rsa_key_refuses_to_start(tmp_path: Path) -> None:
+    key = tmp_path / "key.json"
+    key.write_text(json.dumps({"client_email": "a@b.c", "private_key":
+                               "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n"}))  # fmt: skip
+    env = base_env(CHATAPP_DATABASE_URL=f"sqlite:///{tmp_path}/k.sqlite3", CHATAPP_RCS_MODE="live",
+                   CHATAPP_RBM_SERVICE_ACCOUNT_FILE=str(key), CHATAPP_RBM_CLIENT_TOKEN="t")  # fmt: skip
+    assert_one_line_error(cli("serve", env=env, timeout=30), "not a PEM RSA private key")
+
+
 def test_provisioning_a_live_whatsapp_number(tmp_path: Path) -> None:
     """The Cloud API ids and token together (all or none), the token from a flag, a file or
     standard input, never both; never echoed."""

@@ -191,6 +191,11 @@ def test_callbacks_without_the_providers_signature_are_refused(live_world: Any) 
     assert wrong.status_code == 403 and "1" not in wrong.text
     assert rbm.run(rbm.fake.setup_handshake(secret="s3cret")) == "s3cret"
     rbm_url = server.url + "/providers/rbm/webhook"
+    nested = b"[" * 100_000 + b"]" * 100_000  # before any signature: a clear 400, never a 500
+    assert httpx.post(rbm_url, content=nested).status_code == 400
+    assert httpx.post(rbm_url, json={"clientToken": 123, "secret": "x"}).status_code == 403
+    assert httpx.post(rbm_url, json={"clientToken": "fake-client-token",
+                                     "secret": ["x"]}).status_code == 403  # fmt: skip
     forged = {"message": {"data": "eyJ9", "messageId": "1"}}
     assert httpx.post(rbm_url, json=forged, headers={"X-Goog-Signature": "AAAA"}).status_code == 401
     assert VERIFY_TOKEN not in server.output

@@ -432,7 +432,6 @@ class FakeJobs:
     async def defer(self, job: SendJob, due_at: float) -> None:
         fake = self.state.jobs[job.pk]
         fake.due_at, fake.claimed_until, fake.attempts = due_at, 0.0, job.attempts - 1
-        fake.first_attempt_at = job.first_attempt_at if job.attempts > 1 else None
 
     async def cancel(self, message: int) -> None:
         for job in self.state.jobs.values():

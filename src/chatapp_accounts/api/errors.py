@@ -36,6 +36,7 @@ from ..domain.errors import (
     MessageNotFound,
     MessageRejected,
     NotAuthenticated,
+    PhoneNumberIdTaken,
     ServiceUnavailable,
     Throttled,
     UnlinkConflict,
@@ -115,6 +116,7 @@ ERROR_TABLE: dict[type[DomainError], tuple[int, str]] = {
     NotAuthenticated: (401, "unauthorized"),
     AccessDenied: (403, "acl"),
     AccountAlreadyRegistered: (403, "forbidden"),
+    PhoneNumberIdTaken: (403, "forbidden"),  # (operators provision numbers: the CLI only, today)
     CannotLink: (403, "forbidden"),
     CannotUnlink: (403, "forbidden"),
     AccountNotFound: (404, "not_found"),

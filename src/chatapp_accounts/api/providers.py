@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -33,9 +33,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from ..channels.meta_wire import META_OBJECTS, meta_events
+from ..channels.meta_wire import META_OBJECTS, json_body, meta_events
 from ..channels.rbm_wire import rbm_events
 from ..domain.callbacks import CallbackCounts, apply_callbacks
+from ..domain.errors import DomainError, ServiceUnavailable
 from ..domain.ports import UnitOfWorkFactory
 from ..domain.providers import ProviderEvent
 from ..security.callbacks import (
@@ -45,6 +46,8 @@ from ..security.callbacks import (
     rbm_signature_valid,
 )
 from .http import Services, query, read_body, route
+
+log = logging.getLogger("chatapp_accounts.providers")
 
 OnCallback = Callable[[str, str, int], None]  # (provider, outcome, how many)
 
@@ -65,43 +68,57 @@ class Gathered:
     def __init__(self, uow_factory: UnitOfWorkFactory) -> None:
         self._uow_factory = uow_factory
         self._waiting: list[tuple[list[ProviderEvent], asyncio.Future[CallbackCounts]]] = []
-        self._writing = False
+        self._writer: asyncio.Task[None] | None = None
 
     async def apply(self, events: list[ProviderEvent]) -> CallbackCounts:
-        future: asyncio.Future[CallbackCounts] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[CallbackCounts] = loop.create_future()
         self._waiting.append((events, future))
-        if not self._writing:
-            self._writing = True
-            asyncio.get_running_loop().create_task(self._write())
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._write())
         return await future
 
     async def _write(self) -> None:
+        batch: list[tuple[list[ProviderEvent], asyncio.Future[CallbackCounts]]] = []
         try:
             while self._waiting:
                 await asyncio.sleep(0)  # the callbacks read this turn join in
                 batch, self._waiting = self._waiting[:GATHER], self._waiting[GATHER:]
-                try:
-                    done = await apply_callbacks(self._uow_factory, [e for e, _ in batch])
-                except Exception as exc:  # noqa: BLE001 - each on its own: one bad fails alone
-                    if len(batch) == 1:
-                        if not batch[0][1].done():
-                            batch[0][1].set_exception(exc)
-                        continue
-                    for events, future in batch:
-                        try:
-                            [counts] = await apply_callbacks(self._uow_factory, [events])
-                        except Exception as exc:  # noqa: BLE001 - answered from the table
-                            if not future.done():
-                                future.set_exception(exc)
-                        else:
-                            if not future.done():
-                                future.set_result(counts)
-                    continue
-                for (_, future), counts in zip(batch, done, strict=True):
-                    if not future.done():
-                        future.set_result(counts)
-        finally:
-            self._writing = False
+                await self._apply(batch)
+        except BaseException as exc:  # (cancelled at shutdown): no callback left waiting
+            for _, future in [*batch, *self._waiting]:
+                if not future.done():
+                    future.set_exception(ServiceUnavailable() if isinstance(exc, Exception)
+                                         else asyncio.CancelledError())  # fmt: skip
+            self._waiting = []
+            raise
+
+    async def _apply(
+        self, batch: list[tuple[list[ProviderEvent], asyncio.Future[CallbackCounts]]]
+    ) -> None:
+        try:
+            done = await apply_callbacks(self._uow_factory, [events for events, _ in batch])
+        except ServiceUnavailable as exc:  # nothing would go one by one either
+            _fail(batch, exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - each on its own: one bad fails alone
+            if len(batch) == 1:
+                # Answered 503 (the provider sends it again), the cause logged by its type only.
+                log.error("a provider callback could not be applied: %s", type(exc).__name__)
+                _fail(batch, exc if isinstance(exc, DomainError) else ServiceUnavailable())
+                return
+            for one in batch:
+                await self._apply([one])
+            return
+        for (_, future), counts in zip(batch, done, strict=True):
+            if not future.done():
+                future.set_result(counts)
+
+
+def _fail(batch: list[tuple[Any, asyncio.Future[CallbackCounts]]], exc: Exception) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)
 
 
 async def _apply(gathered: Gathered, provider: str, events: list[ProviderEvent],
@@ -140,9 +157,8 @@ def provider_routes(services: Services, on_callback: OnCallback) -> list[Route]:
             on_callback("meta", "bad_signature", 1)
             return _plain(401, "Bad signature")
         on_callback("meta", "verified", 1)
-        try:
-            payload: Any = json.loads(body)
-        except ValueError:
+        payload = json_body(body)
+        if payload is None:
             on_callback("meta", "malformed", 1)
             return _plain(400, "Malformed JSON")
         if not isinstance(payload, dict) or payload.get("object") not in META_OBJECTS:
@@ -152,17 +168,16 @@ def provider_routes(services: Services, on_callback: OnCallback) -> list[Route]:
 
     async def rbm_callback(request: Request) -> Response:
         body = await read_body(request, limit)
-        try:
-            payload: Any = json.loads(body)
-        except ValueError:
-            on_callback("rbm", "malformed", 1)
-            return _plain(400, "Malformed JSON")
+        payload = json_body(body)
         if not isinstance(payload, dict):
             on_callback("rbm", "malformed", 1)
             return _plain(400, "Malformed JSON")
         if "clientToken" in payload and "message" not in payload:
-            secret = rbm_setup_secret(payload.get("clientToken"), payload.get("secret"),
-                                      settings.rbm_client_token)  # fmt: skip
+            token, secret = payload.get("clientToken"), payload.get("secret")
+            if isinstance(token, str) and isinstance(secret, str):
+                secret = rbm_setup_secret(token, secret, settings.rbm_client_token)
+            else:
+                secret = None
             if secret is None:
                 on_callback("rbm", "handshake_refused", 1)
                 return _plain(403, "Forbidden")
@@ -177,8 +192,10 @@ def provider_routes(services: Services, on_callback: OnCallback) -> list[Route]:
             return _plain(401, "Bad signature")
         on_callback("rbm", "verified", 1)
         try:
-            decoded = json.loads(base64.b64decode(data, validate=True))
+            decoded = json_body(base64.b64decode(data, validate=True))
         except (ValueError, binascii.Error):
+            decoded = None
+        if decoded is None:
             on_callback("rbm", "malformed", 1)
             return _plain(400, "Malformed event data")
         return await _apply(gathered, "rbm", rbm_events(payload, decoded), on_callback)

@@ -358,7 +358,8 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
-def _str(value: Any) -> str | None:
+def text_of(value: Any) -> str | None:
+    """A non-empty string, or None (the wire modules' reading of an optional field)."""
     return value if isinstance(value, str) and value else None
 
 
@@ -366,7 +367,7 @@ def _ident(value: Any) -> str | None:
     """An id Meta may send as a string or a number."""
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    return _str(value)
+    return text_of(value)
 
 
 def _seconds(value: Any, scale: float = 1.0) -> float | None:
@@ -399,7 +400,7 @@ def _whatsapp_events(payload: dict[str, Any]) -> list[ProviderEvent]:
             names: dict[str, str] = {}
             for contact in _dicts(value.get("contacts")):
                 wa_id = _ident(contact.get("wa_id"))
-                name = _str(_obj(contact.get("profile")).get("name"))
+                name = text_of(_obj(contact.get("profile")).get("name"))
                 if wa_id is not None and name is not None:
                     names[wa_id] = name
             for message in _dicts(value.get("messages")):
@@ -418,7 +419,7 @@ _WA_STATUSES: dict[str, ProviderStatusName] = {
 
 
 def _whatsapp_status(account: str, status: dict[str, Any]) -> ProviderStatus | None:
-    wamid = _str(status.get("id"))
+    wamid = text_of(status.get("id"))
     given = status.get("status")
     name = _WA_STATUSES.get(given) if isinstance(given, str) else None
     at = _seconds(status.get("timestamp"))
@@ -434,7 +435,7 @@ def _whatsapp_status(account: str, status: dict[str, Any]) -> ProviderStatus | N
         return ProviderStatus("whatsapp", account, wamid, "rejected", at, "1330", detail)
     rule = _graph_rule(code, None)
     vonage = "1330" if rule is None or (rule[0] and not rule[1]) else rule[3]
-    text = _str(error.get("title")) or _str(error.get("message"))
+    text = text_of(error.get("title")) or text_of(error.get("message"))
     detail = f"Graph error {code}: {clip(text)}" if text else f"Graph error {code}"
     return ProviderStatus("whatsapp", account, wamid, "rejected", at, vonage, detail)
 
@@ -442,13 +443,13 @@ def _whatsapp_status(account: str, status: dict[str, Any]) -> ProviderStatus | N
 def _whatsapp_inbound(
     account: str, message: dict[str, Any], names: dict[str, str]
 ) -> ProviderInbound | None:
-    wamid = _str(message.get("id"))
+    wamid = text_of(message.get("id"))
     sender = _ident(message.get("from"))
     kind = message.get("type")
     if wamid is None or sender is None:
         return None
     sender = sender.removeprefix("+")
-    context = _str(_obj(message.get("context")).get("id"))
+    context = text_of(_obj(message.get("context")).get("id"))
     parsed = _whatsapp_content(kind, message)
     if parsed is None:
         return None
@@ -469,37 +470,37 @@ def _whatsapp_content(
         body = part.get("body")
         return ("text", {"text": body}, None) if isinstance(body, str) else None
     if isinstance(kind, str) and kind in _WA_MEDIA:
-        url = _str(part.get("url")) or _str(part.get("link")) or _ident(part.get("id"))
+        url = text_of(part.get("url")) or text_of(part.get("link")) or _ident(part.get("id"))
         if url is None:
             return None
         vonage = _WA_MEDIA[kind]
         media: dict[str, Any] = {"url": url}
-        if kind == "document" and _str(part.get("filename")):
+        if kind == "document" and text_of(part.get("filename")):
             media["name"] = part["filename"]
-        if vonage != "sticker" and _str(part.get("caption")):
+        if vonage != "sticker" and text_of(part.get("caption")):
             media["caption"] = part["caption"]
         return vonage, {vonage: media}, None
     if kind == "location":
         lat, long = part.get("latitude"), part.get("longitude")
-        if _number(lat) is None or _number(long) is None:
+        if number_of(lat) is None or number_of(long) is None:
             return None
-        location: dict[str, Any] = {"lat": _number(lat), "long": _number(long)}
+        location: dict[str, Any] = {"lat": number_of(lat), "long": number_of(long)}
         for key in ("name", "address", "url"):
-            if _str(part.get(key)):
+            if text_of(part.get(key)):
                 location[key] = part[key]
         return "location", {"location": location}, None
     if kind == "contacts":
         contacts = _dicts(message.get("contacts"))
         return ("contacts", {"contacts": contacts}, None) if contacts else None
     if kind == "reaction":
-        target = _str(part.get("message_id"))
-        emoji = _str(part.get("emoji"))
+        target = text_of(part.get("message_id"))
+        emoji = text_of(part.get("emoji"))
         reaction = {"action": "react", "emoji": emoji} if emoji else {"action": "unreact"}
         return "reaction", {"reaction": reaction}, target
     if kind == "interactive":
         return _interactive(part)
     if kind == "button":
-        payload, text = _str(part.get("payload")), _str(part.get("text"))
+        payload, text = text_of(part.get("payload")), text_of(part.get("text"))
         if payload is None or text is None:
             return None
         return "reply", {"reply": {"id": payload, "title": text}}, None
@@ -508,7 +509,8 @@ def _whatsapp_content(
     return "unsupported", {}, None
 
 
-def _number(value: Any) -> float | None:
+def number_of(value: Any) -> float | None:
+    """A finite JSON number (not a boolean), or None."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         number = float(value)
         return number if math.isfinite(number) else None
@@ -519,11 +521,11 @@ def _interactive(part: dict[str, Any]) -> tuple[str, dict[str, Any], None] | Non
     kind = part.get("type")
     if kind in ("button_reply", "list_reply"):
         chosen = _obj(part.get(kind))
-        reply_id, title = _ident(chosen.get("id")), _str(chosen.get("title"))
+        reply_id, title = _ident(chosen.get("id")), text_of(chosen.get("title"))
         if reply_id is None or title is None:
             return None
         reply: dict[str, Any] = {"id": reply_id, "title": title}
-        if _str(chosen.get("description")):
+        if text_of(chosen.get("description")):
             reply["description"] = chosen["description"]
         return "reply", {"reply": reply}, None
     if kind == "nfm_reply":
@@ -533,7 +535,7 @@ def _interactive(part: dict[str, Any]) -> tuple[str, dict[str, Any], None] | Non
         if not isinstance(answer, dict):
             return None
         button: dict[str, Any] = {"payload": answer, "subtype": "flow"}
-        if _str(flow.get("body")):
+        if text_of(flow.get("body")):
             button["text"] = flow["body"]
         return "button", {"button": button}, None
     return "unsupported", {}, None
@@ -583,12 +585,12 @@ def _messenger_event(page: str, psid: str, event: dict[str, Any]) -> ProviderEve
             if watermark is None:
                 return None
             given = receipt.get("mids")
-            mids = [m for m in given if _str(m)] if isinstance(given, list) else []
+            mids = [m for m in given if text_of(m)] if isinstance(given, list) else []
             return Watermark(page, psid, status, watermark, mids)
     message = event.get("message")
     if not isinstance(message, dict) or message.get("is_echo") is True:
         return None
-    mid = _str(message.get("mid"))
+    mid = text_of(message.get("mid"))
     if mid is None:
         return None
     message_type, content = "unsupported", {}
@@ -596,11 +598,11 @@ def _messenger_event(page: str, psid: str, event: dict[str, Any]) -> ProviderEve
     if attachments:
         first = attachments[0]
         kind = first.get("type")
-        url = _str(_obj(first.get("payload")).get("url"))
+        url = text_of(_obj(first.get("payload")).get("url"))
         if isinstance(kind, str) and kind in _MESSENGER_MEDIA and url is not None:
             message_type, content = kind, {kind: {"url": url}}
     elif isinstance(message.get("text"), str):
         message_type, content = "text", {"text": message["text"]}
-    replied = _str(_obj(message.get("reply_to")).get("mid"))
+    replied = text_of(_obj(message.get("reply_to")).get("mid"))
     inbound = InboundInput("messenger", "", psid, message_type, content)
     return ProviderInbound("messenger", page, inbound, mid, replied)

@@ -14,7 +14,6 @@ DELETE of that message."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -23,6 +22,7 @@ import jwt
 from ..domain.models import MessageRecord, StatusChange
 from ..domain.providers import Refusal, SenderCredentials, SendTry, Taken
 from .http import ProviderClient, Unreachable
+from .meta_wire import json_body
 from .rbm_wire import rbm_path, rbm_refusal, rbm_request, rbm_revoke_path, rbm_succeeded
 
 SCOPE = "https://www.googleapis.com/auth/rcsbusinessmessaging"
@@ -62,15 +62,17 @@ class RbmTokens:
             if self._token is not None and time.time() < self._until:
                 return self._token
             now = time.time()
-            form = {"grant_type": GRANT, "assertion": self.assertion(now)}
+            try:
+                form = {"grant_type": GRANT, "assertion": self.assertion(now)}
+            except jwt.PyJWTError as exc:  # (the key was checked at start: not expected)
+                raise TokenUnavailable(
+                    f"cannot sign the assertion ({type(exc).__name__})"
+                ) from None
             try:
                 answer = await self._client.call("POST", self._url, form=form)
             except Unreachable as exc:
                 raise TokenUnavailable(f"token endpoint unreachable: {exc}") from None
-            try:
-                data = json.loads(answer.body) if answer.status == 200 else None
-            except ValueError:
-                data = None
+            data = json_body(answer.body) if answer.status == 200 else None
             token = data.get("access_token") if isinstance(data, dict) else None
             if not isinstance(token, str) or not token:
                 raise TokenUnavailable(f"token endpoint answered HTTP {answer.status}")

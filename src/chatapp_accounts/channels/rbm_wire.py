@@ -78,7 +78,7 @@ from ..domain.providers import (
     Refusal,
 )
 from ..domain.rules import retry_after_seconds
-from .meta_wire import clip, json_body
+from .meta_wire import clip, json_body, number_of, text_of
 
 DEFAULT_TTL_SECONDS = 259200  # the Messages API's documented default for RCS
 
@@ -313,7 +313,7 @@ def rbm_events(payload: Any, decoded: Any) -> list[ProviderEvent]:
     """The events of a verified RBM push (module docstring, "Callbacks")."""
     if not isinstance(decoded, dict):
         return []
-    agent = _str(decoded.get("agentId"))
+    agent = text_of(decoded.get("agentId"))
     if agent is None:
         return []
     at = _rfc3339(decoded.get("sendTime"))
@@ -321,8 +321,8 @@ def rbm_events(payload: Any, decoded: Any) -> list[ProviderEvent]:
         push = payload.get("message") if isinstance(payload, dict) else None
         at = _rfc3339(push.get("publishTime")) if isinstance(push, dict) else None
     when = 0.0 if at is None else at
-    event_id = _str(decoded.get("eventId"))
-    message_id = _str(decoded.get("messageId"))
+    event_id = text_of(decoded.get("eventId"))
+    message_id = text_of(decoded.get("messageId"))
     event_type = decoded.get("eventType")
     if event_type is not None:
         if message_id is None or not isinstance(event_type, str):
@@ -336,7 +336,7 @@ def rbm_events(payload: Any, decoded: Any) -> list[ProviderEvent]:
             )
             return [revoked]
         return []
-    sender = _str(decoded.get("senderPhoneNumber"))
+    sender = text_of(decoded.get("senderPhoneNumber"))
     provider_id = message_id or event_id
     parsed = _inbound(decoded)
     if sender is None or provider_id is None or parsed is None:
@@ -346,17 +346,13 @@ def rbm_events(payload: Any, decoded: Any) -> list[ProviderEvent]:
     return [ProviderInbound("rcs", agent, inbound, provider_id)]
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 def _inbound(decoded: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     text = decoded.get("text")
     if isinstance(text, str):
         return "text", {"text": text}
     response = decoded.get("suggestionResponse")
     if isinstance(response, dict):
-        postback, shown = _str(response.get("postbackData")), response.get("text")
+        postback, shown = text_of(response.get("postbackData")), response.get("text")
         if postback is None or not isinstance(shown, str):
             return None
         if response.get("type") == "ACTION":
@@ -367,17 +363,17 @@ def _inbound(decoded: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         file = user_file.get("payload")
         if not isinstance(file, dict):
             return None
-        url = _str(file.get("fileUri")) or _str(file.get("fileUrl"))
+        url = text_of(file.get("fileUri")) or text_of(file.get("fileUrl"))
         if url is None:
             return None
         kind = _file_kind(file.get("mimeType"))
         media: dict[str, Any] = {"url": url}
-        if _str(file.get("fileName")):
+        if text_of(file.get("fileName")):
             media["name"] = file["fileName"]
         return kind, {kind: media}
     location = decoded.get("location")
     if isinstance(location, dict):
-        lat, long = _number(location.get("latitude")), _number(location.get("longitude"))
+        lat, long = number_of(location.get("latitude")), number_of(location.get("longitude"))
         if lat is None or long is None:
             return None
         return "location", {"location": {"lat": lat, "long": long}}
@@ -394,13 +390,6 @@ def _file_kind(mime: Any) -> str:
         if mime.startswith(kind + "/"):
             return kind
     return "file"
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    return None
 
 
 _RFC3339 = re.compile(

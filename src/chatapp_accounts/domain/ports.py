@@ -242,7 +242,8 @@ class SendJobRepository(Protocol):
 
     async def defer(self, job: SendJob, due_at: float) -> None:
         """Not tried (its account is throttled or at its rate): due again at `due_at`, its
-        lease given back, the claim not counted as a try."""
+        lease given back, the claim not counted as a try (the retry horizon still counts from
+        its first claim)."""
 
     async def cancel(self, message: int) -> None:
         """The message was revoked before its job ran."""

@@ -104,9 +104,9 @@ class SqlJobs:
         )
 
     async def defer(self, job: SendJob, due_at: float) -> None:
-        first = job.first_attempt_at if job.attempts > 1 else None  # the horizon: from a try
-        sets = (("due_at", due_at), ("claimed_until", 0.0), ("attempts", job.attempts - 1),
-                ("first_attempt_at", first))  # fmt: skip
+        # (first_attempt_at stays: the horizon counts from the first claim. Setting it back to
+        # NULL would make a batch's CASE of NULLs untyped on PostgreSQL.)
+        sets = (("due_at", due_at), ("claimed_until", 0.0), ("attempts", job.attempts - 1))
         self._ops.append(Update("send_jobs", "pk", job.pk, sets))
 
     async def cancel(self, message: int) -> None:

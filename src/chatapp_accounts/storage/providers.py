@@ -47,10 +47,11 @@ class ProviderStatements:
             "WHERE m.uuid = ? AND m.tenant_id = ? AND p.channel = ?"
         )
         self.before = q(
-            "SELECT m.uuid FROM provider_messages p JOIN messages m ON m.pk = p.message_pk "
+            "SELECT m.uuid FROM provider_messages p JOIN messages m ON m.pk = p.message_pk "  # noqa: S608 - the lock clause is this module's
             "AND m.tenant_id = p.tenant_id WHERE p.tenant_id = ? AND p.account = ? "
             "AND p.peer = ? AND p.at <= ? AND m.direction = 'outbound' "
-            "AND m.status IN ('submitted', 'delivered') AND p.channel = ? ORDER BY p.at LIMIT 1000"
+            "AND m.status IN ('submitted', 'delivered') AND p.channel = ? "
+            f"ORDER BY m.pk LIMIT 1000{lock}"
         )
         self.lock = (
             q("SELECT pg_advisory_xact_lock(hashtext(?))") if db.dialect == "postgresql" else None
