@@ -337,9 +337,28 @@ def _providers(env: Mapping[str, str]) -> dict[str, object]:
     return values
 
 
+def _database_url(env: Mapping[str, str]) -> str:
+    """The database URL; an SQLite file's folder must exist (nothing makes folders behind the
+    operator's back), and `sqlite://name` is the two-slash slip it looks like."""
+    url = env.get("CHATAPP_DATABASE_URL") or DEFAULT_DATABASE_URL
+    if url.startswith("sqlite://") and not url.startswith("sqlite:///") and url != "sqlite://":
+        rest = url.removeprefix("sqlite://")
+        raise ConfigError(
+            f"CHATAPP_DATABASE_URL {url!r}: an SQLite file takes three slashes, "
+            f"sqlite:///{rest} (four for an absolute path)"
+        )
+    path = Settings(database_url=url).sqlite_path
+    if path is not None and not path.parent.is_dir():
+        raise ConfigError(
+            f"CHATAPP_DATABASE_URL: the folder {str(path.parent)!r} does not exist; create it "
+            "first, or choose another path"
+        )
+    return url
+
+
 def settings_from_env(env: Mapping[str, str]) -> Settings:
     return Settings(
-        database_url=env.get("CHATAPP_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        database_url=_database_url(env),
         encryption_keys=_encryption_keys(env),
         public_base_url=_public_base_url(env),
         host=env.get("CHATAPP_HOST") or "127.0.0.1",

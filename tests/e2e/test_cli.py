@@ -244,6 +244,12 @@ def test_serve_on_a_port_in_use_is_one_line(tmp_path: Path) -> None:
     ("settings", "fragment"),
     [
         ({"CHATAPP_DATABASE_URL": "mysql://x/y"}, "unsupported database"),
+        # Nothing makes a missing folder; the two-slash slip is named (issue 23).
+        (
+            {"CHATAPP_DATABASE_URL": "sqlite:///no/such/dir/x.sqlite3"},
+            "the folder 'no/such/dir' does not exist",
+        ),
+        ({"CHATAPP_DATABASE_URL": "sqlite://x.db"}, "three slashes, sqlite:///x.db"),
         ({"CHATAPP_DATABASE_URL": "not a url"}, "not a database URL"),
         (
             {"CHATAPP_DATABASE_URL": "postgresql://postgres@127.0.0.1:9/x"},
