@@ -367,6 +367,9 @@ def cmd_webhooks_list(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _print_json([webhook_json(h) for h in hooks])
         return 0
+    if not hooks:
+        print("no webhooks" + (f" {args.state}" if args.state else ""))
+        return 0
     for h in hooks:
         last = h.attempts[-1] if h.attempts else None
         answer = "" if last is None else f"  last: {last.status_code or last.error}"

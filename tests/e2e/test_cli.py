@@ -358,3 +358,11 @@ def test_signature_secrets_are_sealed_at_rest_and_replaced_on_demand(
         cipher.decrypt(stored(), signature_binding(creds["api_key"])) == fresh["signature_secret"]
     )
     assert_one_line_error(cli("tenants", "signature-secret", "nobody", env=env), "nobody")
+
+
+def test_an_empty_webhook_list_says_so(tmp_path: Path) -> None:
+    env = base_env(CHATAPP_DATABASE_URL=f"sqlite:///{tmp_path}/w.sqlite3")
+    assert cli("db", "upgrade", env=env).returncode == 0
+    listed = cli("webhooks", "list", "--state", "failed", env=env)
+    assert (listed.returncode, listed.stdout, listed.stderr) == (0, "no webhooks failed\n", "")
+    assert cli("webhooks", "list", "--json", env=env).stdout.strip() == "[]"
