@@ -350,15 +350,25 @@ def cmd_sandbox_messages(args: argparse.Namespace, settings: Settings) -> int:
     }
     query = message_bodies.messages_query(params)
     page = _run(settings, lambda uow: message_cases.operator_messages(uow, query))
-    _print_json(
-        {
-            "page_number": page.page_number,
-            "page_size": page.page_size,
-            "total_items": page.total_items,
-            "total_pages": page.total_pages,
-            "messages": [message_json(m) for m in page.items],
-        }
-    )
+    if args.json:
+        _print_json(
+            {
+                "page_number": page.page_number,
+                "page_size": page.page_size,
+                "total_items": page.total_items,
+                "total_pages": page.total_pages,
+                "messages": [message_json(m) for m in page.items],
+            }
+        )
+        return 0
+    if not page.items:
+        print("no messages")
+        return 0
+    for m in page.items:  # newest first, a line each, as `webhooks list`
+        arrow = f"{m.sender} -> {m.to}"
+        print(f"{m.uuid}  {m.direction:8}  {m.channel:13}  {m.message_type:8}  "
+              f"{m.status or 'queued':13}  {arrow}")  # fmt: skip
+    print(f"page {page.page_number} of {page.total_pages}, {page.total_items} messages")
     return 0
 
 
@@ -549,12 +559,15 @@ def _sandbox_parsers(sub: Any) -> None:
     read = sandbox.add_parser("read", help="the customer reads a delivered message")
     read.add_argument("message_uuid")
     read.set_defaults(func=cmd_sandbox_read)
-    listing = sandbox.add_parser("messages", help="messages, newest first, as JSON")
+    listing = sandbox.add_parser("messages", help="messages, newest first (--json: in full)")
     listing.add_argument("--account", help="an external_id: messages from or to it")
     listing.add_argument("--direction", choices=("outbound", "inbound"))
     listing.add_argument("--status")
     listing.add_argument("--page", type=int)
     listing.add_argument("--page-size", type=int)
+    listing.add_argument(
+        "--json", action="store_true", help="the page as JSON: statuses, webhooks, attempts"
+    )
     listing.set_defaults(func=cmd_sandbox_messages)
     webhooks = sub.add_parser("webhooks", help="the webhook outbox").add_subparsers(
         dest="webhooks_command", required=True, metavar="ACTION"

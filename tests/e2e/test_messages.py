@@ -310,8 +310,16 @@ def _sandbox_cli(world: Any) -> None:
     assert hooks.statuses(sent) == ["submitted", "delivered", "read"]
     inbound = next(b for b in bodies if b["message_uuid"] == made.stdout.strip())
     assert inbound["text"] == "hello from the shell" and inbound["context"]["message_uuid"] == sent
-    listed = json.loads(cli("sandbox", "messages", "--direction", "inbound", env=env).stdout)
+    listed = json.loads(
+        cli("sandbox", "messages", "--direction", "inbound", "--json", env=env).stdout
+    )
     assert listed["messages"][0]["message_uuid"] == made.stdout.strip()
+    table = cli("sandbox", "messages", "--direction", "inbound", env=env).stdout.splitlines()
+    newest = listed["messages"][0]
+    assert table[0].split()[:3] == [newest["message_uuid"], "inbound", newest["channel"]]
+    assert table[-1].startswith("page 1 of 1, ")
+    none = cli("sandbox", "messages", "--status", "rejected", "--account", "nobody", env=env)
+    assert none.stdout == "no messages\n"
     bad = cli(
         "sandbox", "inbound", "viber_service", "no-such", "447700900777", "--text", "x", env=env
     )
