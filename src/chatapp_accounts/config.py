@@ -185,26 +185,28 @@ def check_port(port: int, name: str = "CHATAPP_PORT") -> int:
     return port
 
 
+def _is_http_base(raw: str) -> bool:
+    """An absolute http(s) URL with a host and no query or fragment (not even an empty one)."""
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and "?" not in raw
+        and "#" not in raw
+    )
+
+
 def _public_base_url(env: Mapping[str, str]) -> str:
     """An absolute http(s) URL with a host and no query or fragment, or empty (links are then
     built from each request's own origin)."""
     raw = (env.get("CHATAPP_PUBLIC_BASE_URL") or "").strip()
     if not raw:
         return ""
-    try:
-        parts = urlsplit(raw)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
-        parts = None
-    if (
-        parts is None
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or parts.query
-        or parts.fragment
-        or "?" in raw
-        or "#" in raw
-    ):
+    if not _is_http_base(raw):
         raise ConfigError(
             "CHATAPP_PUBLIC_BASE_URL must be an absolute http or https URL without a query or "
             f"fragment, such as https://accounts.example.com, got {raw!r}"
@@ -254,15 +256,10 @@ MODES = ("sandbox", "live")
 def _url(env: Mapping[str, str], name: str, default: str) -> str:
     """A provider's base URL: any absolute http or https URL (the tests' fakes are http)."""
     raw = (env.get(name) or default).strip()
-    try:
-        parts = urlsplit(raw)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{name} must be an absolute http or https URL, got {raw!r}")
-    if parts.query or parts.fragment:
-        raise ConfigError(f"{name} must have no query or fragment, got {raw!r}")
+    if not _is_http_base(raw):
+        raise ConfigError(
+            f"{name} must be an absolute http or https URL without a query or fragment, got {raw!r}"
+        )
     return raw.rstrip("/")
 
 

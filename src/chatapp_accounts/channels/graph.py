@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 
+from ..domain.messages import missing_credentials
 from ..domain.models import MessageRecord, StatusChange
 from ..domain.providers import Refusal, SenderCredentials, SendTry, Taken
 from .http import Answer, ProviderClient, Unreachable
@@ -60,12 +61,9 @@ class GraphChannel:
     async def submit(self, send: SendTry) -> Taken | Refusal:
         message, credentials = send.job.message, send.credentials
         whatsapp = self._channel == "whatsapp"
-        if (
-            credentials is None
-            or not credentials.access_token
-            or (whatsapp and not credentials.phone_number_id)
-        ):  # provisioned since without them (a send checks them when it is accepted)
-            return Refusal(retry=False, code="1331", detail="the account has no Graph credentials")
+        lacking = missing_credentials(self._channel, credentials)  # the check a send passed
+        if lacking is not None or credentials is None:  # (changed since it was accepted)
+            return Refusal(retry=False, code="1331", detail=f"Not sendable on Graph: {lacking}")
         try:
             if whatsapp:
                 body = whatsapp_request(message, send.context_provider_id)

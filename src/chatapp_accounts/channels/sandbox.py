@@ -13,14 +13,11 @@ from __future__ import annotations
 import time
 
 from ..domain.models import MessageRecord, StatusChange
-from ..domain.payloads import status_error
+from ..domain.payloads import provider_error
 from ..domain.providers import Refusal, SenderCredentials, SendTry, Taken
 
-UNDELIVERABLE = (
-    "1260",
-    "Destination unreachable - The message could not be delivered to the phone number.",
-)
-REJECTED = ("1282", "Message rejected by provider - The provider blocked the message.")
+UNDELIVERABLE = ("1260", "The message could not be delivered to the phone number.")
+REJECTED = ("1282", "The provider blocked the message.")
 
 
 class SandboxChannel:
@@ -34,12 +31,12 @@ class SandboxChannel:
     def statuses(to: str, message_uuid: str) -> list[StatusChange]:
         now = time.time()
         if to.endswith("0002"):
-            return [StatusChange("rejected", now, status_error(*REJECTED, message_uuid))]
+            return [StatusChange("rejected", now, provider_error(*REJECTED, message_uuid))]
         submitted = StatusChange("submitted", now)
         if to.endswith("0001"):
             return [
                 submitted,
-                StatusChange("undeliverable", now, status_error(*UNDELIVERABLE, message_uuid)),
+                StatusChange("undeliverable", now, provider_error(*UNDELIVERABLE, message_uuid)),
             ]
         if to.endswith("0003"):
             return [submitted]

@@ -27,8 +27,9 @@ from typing import Final
 import msgspec
 
 from .errors import InvalidMessageParams, InvalidRecipient
-from .messages import add_statuses, provider_error, receive
+from .messages import add_statuses, receive
 from .models import CHANNEL_PROVIDERS, Application, StatusChange, StoredMessage
+from .payloads import provider_error
 from .ports import UnitOfWork, UnitOfWorkFactory
 from .providers import ProviderEvent, ProviderInbound, ProviderStatus, Watermark
 

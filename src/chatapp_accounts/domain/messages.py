@@ -43,7 +43,7 @@ from .models import (
     StoredMessage,
     Tenant,
 )
-from .payloads import inbound_body, status_body, status_error
+from .payloads import inbound_body, provider_error, status_body
 from .ports import Channels, Load, Security, UnitOfWork, UnitOfWorkFactory
 from .providers import Refusal, SenderCredentials, SendTry
 from .tenants import authenticate
@@ -200,32 +200,9 @@ class SendOutcome(msgspec.Struct, frozen=True):
     deferred: bool = False
 
 
-# Vonage's titles of the codes a provider's refusal ends with (messages.v1.20.0.yaml).
-_TITLES: Final = {
-    "1000": "Throttled",
-    "1020": "Invalid params",
-    "1022": "Invalid template",
-    "1260": "Destination unreachable",
-    "1282": "Message rejected by provider",
-    "1300": "Not part of the provider network",
-    "1330": "Delivery failed",
-    "1331": "Provider error",
-    "1340": "Outside the allowed window",
-    "1350": "Phone matching fee",
-    "1360": "TTL expired",
-    "1370": "Expired access token",
-}
-
-
-def provider_error(code: str, detail: str, message_uuid: str) -> dict[str, str]:
-    """The status webhook's `error` for a provider's refusal: Vonage's title, then the
-    provider's own code and message (`Graph error 100/2018001: No matching user found`)."""
-    return status_error(code, f"{_TITLES.get(code, 'Provider error')} - {detail}", message_uuid)
-
-
 def send_failed(job: SendJob, detail: str, now: float) -> SendOutcome:
     """The message ends `undeliverable` with 1331 (the provider, or the channel, failed)."""
-    error = status_error("1331", f"Provider error - {detail}", job.message_uuid)
+    error = provider_error("1331", detail, job.message_uuid)
     return SendOutcome(job, [StatusChange("undeliverable", now, error)])
 
 

@@ -33,6 +33,30 @@ def status_error(code: str, detail: str, message_uuid: str) -> dict[str, str]:
     return {"type": ERRORS_URL + code, "title": code, "detail": detail, "instance": message_uuid}
 
 
+# Vonage's titles of the codes a message can end with (messages.v1.20.0.yaml, errors).
+_TITLES = {
+    "1000": "Throttled",
+    "1020": "Invalid params",
+    "1022": "Invalid template",
+    "1260": "Destination unreachable",
+    "1282": "Message rejected by provider",
+    "1300": "Not part of the provider network",
+    "1330": "Delivery failed",
+    "1331": "Provider error",
+    "1340": "Outside the allowed window",
+    "1350": "Phone matching fee",
+    "1360": "TTL expired",
+    "1370": "Expired access token",
+}
+
+
+def provider_error(code: str, detail: str, message_uuid: str) -> dict[str, str]:
+    """The `error` of a message its channel failed: Vonage's title for the code, then what
+    happened (a provider's own code and message: `Graph error 100/2018001: No matching user
+    found`; the sandbox's own words)."""
+    return status_error(code, f"{_TITLES.get(code, 'Provider error')} - {detail}", message_uuid)
+
+
 def status_body(
     message: MessageRecord, change: StatusChange, workflow: dict[str, str] | None
 ) -> dict[str, Any]:

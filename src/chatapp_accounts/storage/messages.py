@@ -28,14 +28,16 @@ _MESSAGE = (
     "status, application_id, client_ref, created_at, content, webhook_url, workflow "
     "FROM messages "
 )
-# One message with its workflow's first message's uuid and its send job's state.
-_ONE = (
+# Messages with their workflow's first message's uuid and their send job's state: one by its
+# uuid (_ONE), or several (_MANY + a list of placeholders).
+_MANY = (
     "SELECT m.pk, COALESCE(r.uuid, m.uuid), m.tenant_id, m.uuid, m.direction, m.channel, "
     "m.message_type, m.to_id, m.from_id, m.status, m.application_id, m.client_ref, "
     "m.created_at, m.content, m.webhook_url, m.workflow, j.state "
     "FROM messages m LEFT JOIN messages r ON r.pk = m.root_pk "
-    "LEFT JOIN send_jobs j ON j.message_pk = m.pk WHERE m.uuid = ?"
+    "LEFT JOIN send_jobs j ON j.message_pk = m.pk WHERE m.uuid "
 )
+_ONE = _MANY + "= ?"
 _COLUMNS = (
     "uuid, tenant_id, root_pk, direction, channel, message_type, to_id, from_id, status, "
     "application_id, client_ref, webhook_url, workflow, content, created_at"
@@ -163,10 +165,7 @@ class SqlMessages:
     async def get_many(self, tenant: int, uuids: list[str]) -> dict[str, StoredMessage]:
         if not uuids:
             return {}
-        statement = self._sql.q(
-            _ONE.replace("WHERE m.uuid = ?", f"WHERE m.uuid IN ({placeholders(len(uuids))})")
-            + " AND m.tenant_id = ?"
-        )
+        statement = self._sql.q(_MANY + f"IN ({placeholders(len(uuids))}) AND m.tenant_id = ?")
         rows = await self._conn.fetchall(statement, [*uuids, tenant])
         return {str(row[3]): _stored(row) for row in rows}
 
