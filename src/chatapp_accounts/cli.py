@@ -59,7 +59,7 @@ def _run(
     create: bool = False,
 ) -> T:
     """`use_case(factory)` on the database at the latest migration, for one command."""
-    engine, cipher = _migrated(settings, create=create)
+    engine, cipher = migrated(settings, create=create)
     factory = SqlUnitOfWorkFactory(
         open_database(engine, pool_size=1, pool_timeout=settings.db_pool_timeout), cipher
     )
@@ -73,7 +73,7 @@ def _run(
     return asyncio.run(run())
 
 
-def _migrated(settings: Settings, *, create: bool = False) -> tuple[Engine, TokenCipher]:
+def migrated(settings: Settings, *, create: bool = False) -> tuple[Engine, TokenCipher]:
     """The database at the latest migration, and the cipher of its tokens. Only `serve`
     creates an embedded database that is not there: any other command run in the wrong folder
     would quietly make an empty one, whose credentials no running server knows."""
@@ -399,7 +399,7 @@ def cmd_secrets_new_key(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_secrets_rotate(args: argparse.Namespace, settings: Settings) -> int:
-    engine, cipher = _migrated(settings)
+    engine, cipher = migrated(settings)
     try:
         report = rotate_tokens(engine, cipher)
     except TokenDecryptError as exc:

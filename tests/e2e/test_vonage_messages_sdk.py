@@ -14,10 +14,11 @@ from vonage_http_client.errors import HttpRequestError
 from vonage_messages import Messages
 from vonage_messages.models import MessengerText, RcsText, ViberText, WhatsappText
 
+from chatapp_accounts.testing.certificates import make_certificates
+
 from .live import AGENT, NUMBER, PAGE, fakes, live_setup, point_callbacks
 from .messaging import RECIPIENT, SENDERS, check_webhook, messaging_setup, receiver
 from .server import base_env, new_tenant, running_server
-from .tls import make_certificates
 
 pytestmark = pytest.mark.e2e
 

@@ -21,8 +21,9 @@ from vonage_application.common import (
 from vonage_http_client import Auth, HttpClient, HttpClientOptions
 from vonage_http_client.errors import AuthenticationError, HttpRequestError, NotFoundError
 
+from chatapp_accounts.testing.certificates import make_certificates
+
 from .server import Server, base_env, new_tenant, running_server
-from .tls import make_certificates
 
 pytestmark = pytest.mark.e2e
 EA = "/beta/chatapp-accounts"
