@@ -100,6 +100,11 @@ def unverified_claims(authorization: str | None) -> dict[str, Any]:
     return claims
 
 
+def clock(at: float) -> str:
+    """A time.time() as local HH:MM:SS.mmm."""
+    return time.strftime("%H:%M:%S", time.localtime(at)) + f".{int(at * 1000) % 1000:03d}"
+
+
 def masked(headers: dict[str, str]) -> dict[str, str]:
     return {k: (MASK if k.lower() in SENSITIVE_HEADERS else v) for k, v in headers.items()}
 
@@ -229,6 +234,8 @@ class WebhookReceiver:
         self.signature_secret = signature_secret
         self.secret_for = secret_for
         self.on_delivery = on_delivery
+        # Says more when a wait fails (the plugin: the server's attempts to this receiver).
+        self.explain: Callable[[], str] | None = None
         self.prefix = prefix.rstrip("/")
         self.deliveries: list[Delivery] = []
         self.strays: list[Delivery] = []  # requests outside the prefix: answered 404
@@ -311,7 +318,10 @@ class WebhookReceiver:
             problem = f"{said} did not come within {timeout} s"
             with self._changed:
                 self.unmet.append(problem)
-            raise AssertionError(problem + "; received:\n" + self.describe_received())
+            more = self.explain() if self.explain is not None else ""
+            raise AssertionError(
+                problem + "; received:\n" + self.describe_received() + ("\n" + more if more else "")
+            )
         return found
 
     def wait_for_status(self, message_uuid: str, status: str, timeout: float = 10.0) -> Delivery:
@@ -359,8 +369,7 @@ class WebhookReceiver:
         if not seen:
             return "  (nothing)"
         return "\n".join(
-            f"  {time.strftime('%H:%M:%S', time.localtime(d.received_at))}"
-            f".{int(d.received_at * 1000) % 1000:03d}  {d.summary()}  "
+            f"  {clock(d.received_at)}  {d.summary()}  "
             f"answered {d.answered if d.answered is not None else 'never'}  "
             f"({d.verdict.describe()})"
             for d in seen
