@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import shlex
+import signal
 import ssl
 import sys
 import tempfile
@@ -225,31 +226,33 @@ def cmd_tenants_revoke(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _access_token(args: argparse.Namespace) -> str | None:
-    """--access-token T, or --access-token-file PATH (`-`: standard input), not both; a
-    trailing newline is dropped (docs/providers.md: tokens stay out of shell history)."""
-    if args.access_token_file is None:
-        token: str | None = args.access_token
-        return token
-    if args.access_token is not None:
-        raise CliError("give --access-token or --access-token-file, not both")
-    if args.access_token_file == "-":  # noqa: S105 - standard input, not a password
+def _flag_or_file(value: str | None, path: str | None, flag: str, noun: str) -> str | None:
+    """FLAG VALUE, or FLAG-file PATH (`-`: standard input), not both; a trailing newline is
+    dropped (docs/providers.md: secrets stay out of shell history). `noun`: "access token"."""
+    if path is None:
+        return value
+    if value is not None:
+        raise CliError(f"give {flag} or {flag}-file, not both")
+    if path == "-":
         try:
             raw = sys.stdin.read()
         except UnicodeDecodeError:
-            raise CliError("the access token on standard input is not UTF-8 text") from None
+            raise CliError(f"the {noun} on standard input is not UTF-8 text") from None
     else:
         try:
-            raw = Path(args.access_token_file).read_text(encoding="utf-8")
+            raw = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or "not UTF-8 text"
-            raise CliError(
-                f"cannot read --access-token-file {args.access_token_file}: {reason}"
-            ) from None
-    token = raw.removesuffix("\n").removesuffix("\r")
-    if not token:
-        raise CliError("--access-token-file holds no token")
-    return token
+            raise CliError(f"cannot read {flag}-file {path}: {reason}") from None
+    read = raw.removesuffix("\n").removesuffix("\r")
+    if not read:
+        raise CliError(f"{flag}-file holds no {noun.split()[-1]}")
+    return read
+
+
+def _access_token(args: argparse.Namespace) -> str | None:
+    return _flag_or_file(args.access_token, args.access_token_file, "--access-token",
+                         "access token")  # fmt: skip
 
 
 def cmd_accounts_provision(args: argparse.Namespace, settings: Settings) -> int:
@@ -390,6 +393,95 @@ def cmd_webhooks_list(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_webhooks_redeliver(args: argparse.Namespace, settings: Settings) -> int:
     _run(settings, lambda uow: webhook_cases.redeliver_webhook(uow, args.webhook_id))
     print(f"webhook {args.webhook_id} is pending again: a running server sends it now")
+    return 0
+
+
+def _secret(args: argparse.Namespace) -> str | None:
+    return _flag_or_file(args.secret, args.secret_file, "--secret", "signature secret")
+
+
+def _webhook_line(delivery: Any, checked: bool) -> str:
+    """A received webhook in a line: time, path, message_uuid, status or type, a short text,
+    and whether its signature verifies (never the token itself)."""
+    from .testing.receiver import clock
+
+    what = f"status {delivery.status}" if delivery.status else f"inbound {delivery.message_type}"
+    if delivery.json is None:
+        what = "(not JSON)"
+    text = delivery.text
+    if text is None and delivery.status:
+        error = delivery.json.get("error") if isinstance(delivery.json, dict) else None
+        text = error.get("title") if isinstance(error, dict) else None
+    shown = "" if text is None else " " + json.dumps(text if len(text) <= 60 else text[:57] + "...")
+    verdict = delivery.verdict.describe() if checked else "signature not checked (no --secret)"
+    return (f"{clock(delivery.received_at)}  {delivery.method} {delivery.path}  "
+            f"{delivery.message_uuid or '-'}  {what}{shown}  {verdict}")  # fmt: skip
+
+
+def cmd_webhooks_receive(args: argparse.Namespace, settings: Settings) -> int:
+    """The testing kit's receiver on a port: a line per webhook, its signature checked with
+    --secret (the tenant's signature secret). Answers 200; Ctrl-C stops it."""
+    import threading
+
+    from .server import check_can_listen
+    from .testing.receiver import WebhookReceiver
+
+    secret = _secret(args)
+    if args.port != 0:
+        check_port(args.port, "--port")
+        check_can_listen(args.host, args.port)
+    lock = threading.Lock()
+
+    def show(delivery: Any) -> None:
+        with lock:
+            print(_webhook_line(delivery, secret is not None), flush=True)
+
+    receiver = WebhookReceiver(host=args.host, port=args.port, signature_secret=secret,
+                               on_delivery=show)  # fmt: skip
+    checking = "checked with --secret" if secret else "not checked: no --secret"
+    print(f"receiving webhooks at {receiver.url()}/ (signatures {checking}); Ctrl-C stops",
+          flush=True)  # fmt: skip
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # Ctrl-C, and a stop from a process manager, end it alike (even where the shell that
+    # started it in the background left SIGINT ignored).
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        receiver.close()
+    with lock:
+        print(f"stopped; {len(receiver.deliveries)} webhooks received", flush=True)
+    return 0
+
+
+def cmd_certificates(args: argparse.Namespace, settings: Settings) -> int:
+    """A local CA and a server certificate for 127.0.0.1 / localhost (the testing kit's
+    maker), and the lines that serve HTTPS with them and make Vonage's SDK trust them."""
+    from .testing.certificates import make_certificates
+
+    out = Path(args.out).resolve()
+    names = ("ca.pem", "server.pem", "server.key")
+    taken = [str(out / name) for name in names if (out / name).exists()]
+    if taken:
+        raise CliError(f"{taken[0]} exists: choose another --out, or remove it first")
+    if args.days <= 0:
+        raise CliError(f"--days must be a positive number of days, got {args.days}")
+    out.mkdir(parents=True, exist_ok=True)
+    ca, cert, key = (shlex.quote(str(path)) for path in make_certificates(out, days=args.days))
+    print(f"wrote {ca} (the CA: trust this one), {cert} and {key} (0600), for 127.0.0.1 and "
+          f"localhost, valid {args.days:g} days")  # fmt: skip
+    print("Serve HTTPS with them:")
+    print(f"  chatapp-accounts serve --port 8443 --ssl-certfile {cert} --ssl-keyfile {key}")
+    print("Make Vonage's Python SDK trust them (its HTTP client, requests, reads this variable):")
+    print(f"  export REQUESTS_CA_BUNDLE={ca}")
+    print("curl:")
+    print(f"  curl --cacert {ca} https://127.0.0.1:8443/readyz")
     return 0
 
 
@@ -580,6 +672,25 @@ def _sandbox_parsers(sub: Any) -> None:
     again = webhooks.add_parser("redeliver", help="send a (failed) webhook again, from now")
     again.add_argument("webhook_id")
     again.set_defaults(func=cmd_webhooks_redeliver)
+    receive = webhooks.add_parser(
+        "receive",
+        help="a webhook receiver on a port: prints each webhook and whether its signature "
+        "verifies (docs/testing-kit.md)",
+    )
+    receive.add_argument("--port", type=int, required=True, help="port to listen on (0: any)")
+    receive.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    receive.add_argument("--secret", help="the tenant's signature secret (prefer the file form)")
+    receive.add_argument(
+        "--secret-file", metavar="PATH", help="the signature secret from a file, or - for stdin"
+    )
+    receive.set_defaults(func=cmd_webhooks_receive)
+    certs = sub.add_parser(
+        "certificates",
+        help="write a local CA and a certificate for 127.0.0.1/localhost, to serve HTTPS",
+    )
+    certs.add_argument("--out", required=True, metavar="DIR", help="the folder to write into")
+    certs.add_argument("--days", type=float, default=30, help="validity (default 30 days)")
+    certs.set_defaults(func=cmd_certificates)
 
 
 def _describe(exc: BaseException) -> str:
