@@ -6,13 +6,17 @@ One app, one database, two listeners on loopback ports chosen by the system: pla
 through `ca_file`), since Vonage's SDKs speak only HTTPS. The HTTP listener runs the app's
 lifespan (its sender and webhook dispatcher); the HTTPS one serves the same app without it.
 
-`call(use_case)` runs a use case in-process on the server's event loop, against the same
-database, as the command line does (accounts provision, the outbox's webhooks and attempts).
+`call(use_case)` runs a use case in-process against the same database, as the command line
+does (accounts provision, the outbox's webhooks and attempts): on an event loop and a thread
+of its own, as the command line is a process of its own. (Not on the server's loop: SQLite
+waits for its write lock without letting go of the thread, so a second connection on the
+server's loop would wait for a lock that only that loop could release.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable
@@ -65,7 +69,8 @@ class ChatappServer:
         self.ca_file, self._certfile, self._keyfile = make_certificates(folder)
         self.port = 0
         self.https_port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the operator's, for call()
+        self._operator: threading.Thread | None = None
         self._servers: list[uvicorn.Server] = []
         self._factory: SqlUnitOfWorkFactory | None = None
         self._ready = threading.Event()
@@ -94,8 +99,17 @@ class ChatappServer:
         from ..cli import migrated  # the same migration as `chatapp-accounts serve`
 
         engine, cipher = migrated(self.settings, create=True)
+        loop = asyncio.new_event_loop()
+        self._operator = threading.Thread(
+            target=loop.run_forever, name="chatapp-operator", daemon=True
+        )
+        self._operator.start()
+        self._factory = SqlUnitOfWorkFactory(
+            open_database(engine, pool_size=1, pool_timeout=self.settings.db_pool_timeout), cipher
+        )
+        self._loop = loop
         self._thread = threading.Thread(
-            target=self._run, args=(engine, cipher), name="chatapp-server", daemon=True
+            target=self._run, args=(cipher,), name="chatapp-server", daemon=True
         )
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -105,22 +119,18 @@ class ChatappServer:
             raise RuntimeError(f"the chatapp-accounts server did not start: {self._failure!r}")
         return self
 
-    def _run(self, engine: Any, cipher: Any) -> None:
+    def _run(self, cipher: Any) -> None:
         try:
-            asyncio.run(self._serve(engine, cipher))
+            asyncio.run(self._serve(cipher))
         except BaseException as exc:  # noqa: BLE001 - said by start(), which waits for it
             self._failure = exc
         finally:
             self._ready.set()
 
-    async def _serve(self, engine: Any, cipher: Any) -> None:
+    async def _serve(self, cipher: Any) -> None:
         from ..api.app import create_app
         from ..server import uvicorn_options
 
-        self._loop = asyncio.get_running_loop()
-        self._factory = SqlUnitOfWorkFactory(
-            open_database(engine, pool_size=1, pool_timeout=self.settings.db_pool_timeout), cipher
-        )
         app = create_app(self.settings, cipher=cipher)
         options = uvicorn_options(host=HOST, port=0, log_level=self.settings.log_level)
         options.pop("workers")
@@ -139,10 +149,7 @@ class ChatappServer:
         self.port = plain.servers[0].sockets[0].getsockname()[1]
         self.https_port = secure.servers[0].sockets[0].getsockname()[1]
         self._ready.set()
-        try:
-            await serving
-        finally:
-            await self._factory.close()
+        await serving
 
     def call(
         self, use_case: Callable[[SqlUnitOfWorkFactory], Awaitable[T]], timeout: float = 30.0
@@ -155,12 +162,25 @@ class ChatappServer:
         return done.result(timeout)
 
     def stop(self) -> None:
+        # The HTTPS listener stops at once: it has no lifespan to finish, and a client that
+        # keeps an idle TLS connection open (requests' pool, in Vonage's SDK) would keep a
+        # graceful stop waiting for its close_notify until the TLS shutdown timeout (30 s).
         for server in self._servers:
+            server.force_exit = server.config.lifespan == "off"
             server.should_exit = True
         if self._thread is not None:
             self._thread.join(30)
             if self._thread.is_alive():
                 logging.getLogger(__name__).warning("the chatapp-accounts server did not stop")
+        loop, factory = self._loop, self._factory
+        if loop is not None and factory is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(factory.close(), loop).result(10)
+            loop.call_soon_threadsafe(loop.stop)
+            if self._operator is not None:
+                self._operator.join(10)
+            loop.close()
+            self._loop = self._factory = None
 
     def __enter__(self) -> ChatappServer:
         return self.start()
