@@ -23,13 +23,13 @@ test-sqlite: install ## run the tests that need no PostgreSQL
 	$(PY) -m pytest -m 'not postgres'
 
 lint: install ## ruff (lint and format check) and mypy --strict on src/ and tests/unit
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/ruff format --check src tests bench examples
 	$(VENV)/bin/mypy
 
 format: install ## apply ruff's formatting and safe fixes
-	$(VENV)/bin/ruff check --fix src tests bench
-	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench examples
+	$(VENV)/bin/ruff format src tests bench examples
 
 bench: install ## the benchmark on SQLite, 10 thousand and 1 million accounts (docs/benchmark.md)
 	$(PY) bench/run.py
