@@ -335,6 +335,6 @@ class Chatapp:
 
 def _new_external_id(channel: str) -> str:
     """An external_id no other account of the session has (they are unique per provider)."""
-    if channel in ("whatsapp",):
+    if channel == "whatsapp":
         return "447" + f"{secrets.randbelow(10**9):09d}"
     return f"{channel.replace('_', '-')}-{secrets.token_hex(6)}"
