@@ -289,6 +289,13 @@ class MessageRecord(msgspec.Struct, frozen=True):
     statuses: list[StatusRecord] = msgspec.field(default_factory=list)
     webhooks: list[WebhookRecord] = msgspec.field(default_factory=list)
 
+    @property
+    def conversation(self) -> tuple[str, str]:
+        """(the account's id, the customer's), whichever way the message went."""
+        if self.direction == "outbound":
+            return self.sender, self.to
+        return self.to, self.sender
+
 
 class MessageFilter(msgspec.Struct, frozen=True):
     """Which of a tenant's messages a sandbox listing shows, and which page."""

@@ -40,9 +40,9 @@ _MANY = (
 _ONE = _MANY + "= ?"
 _COLUMNS = (
     "uuid, tenant_id, root_pk, direction, channel, message_type, to_id, from_id, status, "
-    "application_id, client_ref, webhook_url, workflow, content, created_at"
+    "application_id, client_ref, webhook_url, workflow, content, created_at, account, peer"
 )
-_ROW = f"(?, ?, {MESSAGE_PK}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_ROW = f"(?, ?, {MESSAGE_PK}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _STATUS_ROW = f"(?, {MESSAGE_PK}, ?, ?, ?)"
 
 
@@ -142,6 +142,7 @@ class SqlMessages:
             json.dumps(workflow) if workflow is not None else None,
             _encode(record.content).decode(),
             record.created_at,
+            *record.conversation,
         )
         self._ops.append(Insert("messages", _COLUMNS, _ROW, values))
 
