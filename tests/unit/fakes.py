@@ -18,12 +18,15 @@ from chatapp_accounts.domain.models import (
     Account,
     Application,
     ApplicationKey,
+    AttemptResult,
+    Conversation,
     FailoverItem,
     MessageFilter,
     MessageRecord,
     OutboundMessage,
     Provider,
     SendJob,
+    SignatureCheck,
     StatusChange,
     StoredMessage,
     TenantRecord,
@@ -287,6 +290,9 @@ class FakeTenants:
     async def by_api_key(self, api_key: str) -> TenantRecord | None:
         return self.s.tenants.get(api_key)
 
+    async def signature_secret(self, api_key: str) -> str | None:
+        return self.s.signature_secrets.get(api_key)
+
     async def all(self) -> list[TenantRecord]:
         return list(self.s.tenants.values())
 
@@ -341,6 +347,18 @@ class FakeMessages:
         return StoredMessage(found.pk, found.root, found.tenant, found.record, found.webhook_url,
                              found.workflow, job)  # fmt: skip
 
+    async def conversations(self, tenant: int, limit: int) -> list[Conversation]:
+        threads: dict[tuple[str, str, str], list[FakeMessage]] = {}
+        for m in self.state.messages.values():
+            if m.tenant == tenant:
+                threads.setdefault((m.record.channel, *m.record.conversation), []).append(m)
+        found = [
+            Conversation(*key, len(ms), max(ms, key=lambda m: m.pk).record)
+            for key, ms in threads.items()
+        ]
+        found.sort(key=lambda c: -self.state.messages[c.last.uuid].pk)
+        return found[:limit]
+
     async def page(
         self, tenant: int | None, query: MessageFilter
     ) -> tuple[int, list[MessageRecord]]:
@@ -366,16 +384,22 @@ class FakeWebhooks:
         self.state.webhooks.append(FakeWebhook(tenant, message_uuid, order_uuid, application_id,
                                                kind, url, body, due_at))  # fmt: skip
 
-    async def delivered(
-        self, tenant: int, webhook: int, attempts: int, first_attempt_at: float, at: float,
-        url: str, status_code: int,
-    ) -> None:  # fmt: skip
+    async def delivered(self, result: AttemptResult) -> None:
         raise NotImplementedError  # the dispatcher is tested on the databases
 
     async def listing(self, state: str | None, limit: int) -> list[WebhookRecord]:
         raise NotImplementedError
 
-    async def redeliver(self, webhook_id: int, now: float) -> bool:
+    async def redeliver(self, webhook_id: int, now: float, tenant: int | None = None) -> bool:
+        raise NotImplementedError
+
+    async def get(self, tenant: int, webhook_id: int) -> WebhookRecord | None:
+        raise NotImplementedError  # webhooks are read back on the databases
+
+    async def previous(self, tenant: int, webhook_id: int) -> WebhookRecord | None:
+        raise NotImplementedError
+
+    async def resend(self, tenant: int, webhook_id: int, body: bytes, now: float) -> int | None:
         raise NotImplementedError
 
 
@@ -564,6 +588,12 @@ class FakeSecurity:
 
     def verify_secret(self, secret: str, stored_hash: str) -> bool:
         return stored_hash == self.hash_secret(secret)
+
+    def check_signature(
+        self, authorization: str | None, body: bytes, secret: str | None
+    ) -> SignatureCheck:
+        verified = authorization == f"Bearer {secret}"
+        return SignatureCheck({}, "", verified, verified)
 
     async def new_key_pair(self) -> tuple[str, str]:
         n = next(self.keys)

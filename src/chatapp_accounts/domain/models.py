@@ -247,6 +247,61 @@ class AttemptRecord(msgspec.Struct, frozen=True):
     status_code: int | None
     error: str | None
     next_attempt_at: float | None
+    request_headers: dict[str, str] | None = None  # None: nothing was sent (or before 0009)
+    answer: str | None = None  # the start of the answer's body
+    latency: float | None = None  # seconds
+
+
+class SignatureCheck(msgspec.Struct, frozen=True):
+    """What a receiver would find checking an attempt's signature with the tenant's secret
+    (security/webhooks.py): the token's claims, the body's SHA-256 against `payload_hash`, and
+    why it does not verify, if it does not."""
+
+    claims: dict[str, Any]
+    body_hash: str
+    hash_matches: bool
+    verified: bool
+    reason: str | None = None
+
+
+class WebhookDetail(msgspec.Struct, frozen=True):
+    """One webhook as the inbox shows it: its record, each attempt's signature check (in the
+    order of `record.attempts`; None: nothing was sent), and the webhook of the same message
+    before it, for a diff."""
+
+    record: WebhookRecord
+    checks: list[SignatureCheck | None]
+    previous: WebhookRecord | None
+
+
+class Conversation(msgspec.Struct, frozen=True):
+    """An account's thread with one customer: how many messages, and the latest."""
+
+    channel: str
+    account: str
+    peer: str
+    messages: int
+    last: MessageRecord
+
+
+class AttemptResult(msgspec.Struct, frozen=True):
+    """A webhook's attempt: its outcome, what the policy decided (domain/webhooks.py) and what
+    the inbox shows of it."""
+
+    pk: int
+    tenant_id: int
+    order_key: int
+    at: float
+    url: str
+    status_code: int | None
+    error: str | None
+    state: str
+    next_attempt_at: float | None
+    first_attempt_at: float
+    retried: bool  # it had been tried before: webhooks behind it may wait on its retry
+    request_headers: str | None = None  # JSON: the headers sent (None: nothing was sent)
+    answer: str | None = None  # the start of the answer's body
+    latency: float | None = None  # seconds, from the attempt's start to its outcome
 
 
 class WebhookRecord(msgspec.Struct, frozen=True):
@@ -290,7 +345,7 @@ class MessageRecord(msgspec.Struct, frozen=True):
     webhooks: list[WebhookRecord] = msgspec.field(default_factory=list)
 
     @property
-    def conversation(self) -> tuple[str, str]:
+    def conversation(self) -> tuple[str, str]:  # (used by storage to key the thread)
         """(the account's id, the customer's), whichever way the message went."""
         if self.direction == "outbound":
             return self.sender, self.to
@@ -305,6 +360,15 @@ class MessageFilter(msgspec.Struct, frozen=True):
     account: str | None = None  # an external_id: the messages sent from or to it
     direction: str | None = None
     status: str | None = None
+    # The web inbox's and the `q` parameter's (domain/search.py).
+    peer: str | None = None  # the customer: with `account` and `channel`, one conversation
+    channel: str | None = None
+    to: str | None = None
+    sender: str | None = None
+    message_type: str | None = None
+    before: float | None = None  # created before (epoch seconds)
+    after: float | None = None
+    words: tuple[str, ...] = ()  # each found in the content
 
 
 class MessagePage(msgspec.Struct, frozen=True):

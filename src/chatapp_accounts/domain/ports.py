@@ -9,11 +9,14 @@ from .models import (
     Account,
     Application,
     ApplicationKey,
+    AttemptResult,
+    Conversation,
     FailoverItem,
     MessageFilter,
     MessageRecord,
     Provider,
     SendJob,
+    SignatureCheck,
     StatusChange,
     StoredMessage,
     TenantRecord,
@@ -109,6 +112,9 @@ class TenantRepository(Protocol):
 
     async def by_api_key(self, api_key: str) -> TenantRecord | None: ...
 
+    async def signature_secret(self, api_key: str) -> str | None:
+        """The tenant's webhook signature secret, decrypted (None: it has none)."""
+
     async def all(self) -> list[TenantRecord]: ...
 
     async def revoke(self, api_key: str) -> bool: ...
@@ -142,6 +148,9 @@ class MessageRepository(Protocol):
     async def get(self, tenant: int | None, uuid: str) -> StoredMessage | None:
         """The tenant's message (tenant None: anyone's, for the operator)."""
 
+    async def conversations(self, tenant: int, limit: int) -> list[Conversation]:
+        """The tenant's conversations, the latest first."""
+
     async def page(
         self, tenant: int | None, query: MessageFilter
     ) -> tuple[int, list[MessageRecord]]:
@@ -165,17 +174,23 @@ class WebhookRepository(Protocol):
     ) -> None:
         """`order_uuid`: the workflow's first message; its webhooks go out in order."""
 
-    async def delivered(
-        self, tenant: int, webhook: int, attempts: int, first_attempt_at: float, at: float,
-        url: str, status_code: int,
-    ) -> None:  # fmt: skip
+    async def delivered(self, result: AttemptResult) -> None:
         """A webhook's attempt that delivered it, and its attempt record (the dispatcher's
         common case, written in the batches of storage/batch.py)."""
 
     async def listing(self, state: str | None, limit: int) -> list[WebhookRecord]: ...
 
-    async def redeliver(self, webhook_id: int, now: float) -> bool:
-        """Make a webhook pending again, due now, with a fresh retry window."""
+    async def redeliver(self, webhook_id: int, now: float, tenant: int | None = None) -> bool:
+        """Make a webhook pending again, due now, with a fresh retry window (`tenant`: only
+        one of its own)."""
+
+    async def get(self, tenant: int, webhook_id: int) -> WebhookRecord | None: ...
+
+    async def previous(self, tenant: int, webhook_id: int) -> WebhookRecord | None:
+        """The webhook of the same message made before it."""
+
+    async def resend(self, tenant: int, webhook_id: int, body: bytes, now: float) -> int | None:
+        """A copy of the webhook with another body, due now: its id (None: no such webhook)."""
 
 
 class ProviderMessageRepository(Protocol):
@@ -350,6 +365,11 @@ class Security(Protocol):
 
     def verify_secret(self, secret: str, stored_hash: str) -> bool:
         """Constant-time."""
+
+    def check_signature(
+        self, authorization: str | None, body: bytes, secret: str | None
+    ) -> SignatureCheck:
+        """A webhook's Authorization header checked as its receiver would (SignatureCheck)."""
 
     async def new_key_pair(self) -> tuple[str, str]:
         """(private key PEM, public key PEM) of a new RSA key pair (made off the event loop:

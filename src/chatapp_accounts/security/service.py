@@ -7,10 +7,11 @@ import asyncio
 import logging
 
 from ..domain.errors import AccessDenied, NotAuthenticated
-from ..domain.models import ApplicationKey
+from ..domain.models import ApplicationKey, SignatureCheck
 from . import secrets
 from .jwt import AclDenied, JwtVerifier, TokenRejected
 from .keys import generate_rsa_key_pair
+from .webhooks import check_signature
 
 log = logging.getLogger("chatapp_accounts.auth")
 
@@ -37,6 +38,11 @@ class SecurityService:
 
     def verify_secret(self, secret: str, stored_hash: str) -> bool:
         return secrets.verify_secret(secret, stored_hash)
+
+    def check_signature(
+        self, authorization: str | None, body: bytes, secret: str | None
+    ) -> SignatureCheck:
+        return check_signature(authorization, body, secret)
 
     async def new_key_pair(self) -> tuple[str, str]:
         return await asyncio.to_thread(generate_rsa_key_pair)

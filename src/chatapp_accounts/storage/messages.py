@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 
 from ..domain.models import (
+    Conversation,
     MessageFilter,
     MessageRecord,
     StatusChange,
@@ -58,6 +59,21 @@ class MessageStatements:
             "UPDATE webhooks SET state = 'pending', due_at = ?, attempts = 0, "
             "first_attempt_at = NULL, claimed_until = NULL WHERE pk = ?"
         )
+        self.webhook_redeliver_own = q(
+            "UPDATE webhooks SET state = 'pending', due_at = ?, attempts = 0, "
+            "first_attempt_at = NULL, claimed_until = NULL WHERE pk = ? AND tenant_id = ?"
+        )
+        self.webhook_resend = q(
+            "INSERT INTO webhooks (tenant_id, message_pk, order_key, application_id, kind, url, "
+            "destination, body, state, attempts, due_at, created_at) "
+            "SELECT tenant_id, message_pk, order_key, application_id, kind, url, destination, ?, "
+            "'pending', 0, ?, ? FROM webhooks WHERE pk = ? AND tenant_id = ? RETURNING pk"
+        )
+        # A tenant's conversations, the latest first: one range of ix_messages_conversation.
+        self.conversations = q(
+            "SELECT channel, account, peer, COUNT(*), MAX(pk) FROM messages WHERE tenant_id = ? "
+            "GROUP BY channel, account, peer ORDER BY MAX(pk) DESC LIMIT ?"
+        )
         lock = " FOR UPDATE SKIP LOCKED" if db.dialect == "postgresql" else ""
         # A lease taken by a process that died is `claimed_until` in the past: that try's
         # outcome is unknown (the channel may have taken the message).
@@ -81,15 +97,29 @@ def _filters(tenant: int | None, query: MessageFilter) -> tuple[str, list[Any]]:
     if tenant is not None:
         where.append("tenant_id = ?")
         params.append(tenant)
-    if query.account is not None:
-        where.append("(to_id = ? OR from_id = ?)")
-        params += [query.account, query.account]
-    if query.direction is not None:
-        where.append("direction = ?")
-        params.append(query.direction)
-    if query.status is not None:
-        where.append("status = ?")
-        params.append(query.status)
+    for column, value in (
+        ("channel", query.channel),
+        ("account", query.account),
+        ("peer", query.peer),
+        ("direction", query.direction),
+        ("status", query.status),
+        ("to_id", query.to),
+        ("from_id", query.sender),
+        ("message_type", query.message_type),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if query.before is not None:
+        where.append("created_at < ?")
+        params.append(query.before)
+    if query.after is not None:
+        where.append("created_at > ?")
+        params.append(query.after)
+    for word in query.words:
+        where.append("content LIKE ? ESCAPE '!'")
+        escaped = word.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+        params.append(f"%{escaped}%")
     return (" WHERE " + " AND ".join(where)) if where else "", params
 
 
@@ -169,6 +199,23 @@ class SqlMessages:
         statement = self._sql.q(_MANY + f"IN ({placeholders(len(uuids))}) AND m.tenant_id = ?")
         rows = await self._conn.fetchall(statement, [*uuids, tenant])
         return {str(row[3]): _stored(row) for row in rows}
+
+    async def conversations(self, tenant: int, limit: int) -> list[Conversation]:
+        rows = await self._conn.fetchall(self._sql.conversations, (tenant, limit))
+        if not rows:
+            return []
+        lasts = {
+            int(row[0]): _record(row)
+            for row in await self._conn.fetchall(
+                self._sql.q(_MESSAGE + f"WHERE pk IN ({placeholders(len(rows))})"),
+                [int(row[4]) for row in rows],
+            )
+        }
+        return [
+            Conversation(channel, account, peer, int(n), lasts[int(last)])
+            for channel, account, peer, n, last in rows
+            if int(last) in lasts
+        ]
 
     async def page(
         self, tenant: int | None, query: MessageFilter

@@ -159,6 +159,7 @@ class Statements:
         self.tenant_all = q(tenant + "ORDER BY id")
         self.tenant_revoke = q("UPDATE tenants SET revoked = ? WHERE api_key = ?")
         self.tenant_set_signature = q("UPDATE tenants SET signature_secret = ? WHERE api_key = ?")
+        self.tenant_signature = q("SELECT signature_secret FROM tenants WHERE api_key = ?")
         self.tenant_count = q("SELECT COUNT(*) FROM tenants")
 
     # The account list's reads: which statement, with which parameters.
@@ -456,6 +457,12 @@ class SqlTenants:
     async def set_signature_secret(self, api_key: str, signature_secret: str) -> bool:
         sealed = self._sealed(api_key, signature_secret)
         return await self._conn.execute(self._sql.tenant_set_signature, (sealed, api_key)) == 1
+
+    async def signature_secret(self, api_key: str) -> str | None:
+        row = await self._conn.fetchone(self._sql.tenant_signature, (api_key,))
+        if row is None or row[0] is None:
+            return None
+        return self._cipher.decrypt(bytes(row[0]), signature_binding(api_key))
 
     async def by_api_key(self, api_key: str) -> TenantRecord | None:
         row = await self._conn.fetchone(self._sql.tenant_by_key, (api_key,))
