@@ -41,6 +41,7 @@ from ..domain.errors import (
     Throttled,
     UnlinkConflict,
     UnsupportedChannel,
+    WebhookNotFound,
 )
 from .request_id import request_id
 
@@ -190,6 +191,7 @@ MESSAGES_TABLE: dict[type[DomainError], tuple[int, str, str]] = {
     InvalidClientRef: (422, _VONAGE + "/messages#1060", "Invalid client reference"),
     AccessDenied: (403, _VONAGE + "#forbidden", "Forbidden"),
     MessageNotFound: (404, _VONAGE + "#not-found", "Not Found"),
+    WebhookNotFound: (404, _VONAGE + "#not-found", "Not Found"),
     ServiceUnavailable: (503, _VONAGE + "#service-unavailable", "Service Unavailable"),
     Throttled: (429, _VONAGE + "/messages#1000", "Throttled"),
 }

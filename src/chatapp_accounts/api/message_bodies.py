@@ -9,6 +9,7 @@ import functools
 from typing import Any
 
 import jsonschema_rs
+import msgspec
 
 from ..domain import rules
 from ..domain.errors import (
@@ -24,8 +25,11 @@ from ..domain.errors import (
     UnsupportedChannel,
 )
 from ..domain.models import CHANNEL_PROVIDERS, InboundInput, MessageFilter, OutboundMessage
+from ..domain.search import search_filter
 from .bodies import JsonProblem, page_param, strict_object
 from .openapi import load_published_messages
+
+_encode = msgspec.json.Encoder().encode
 
 Validator = Any
 # The spec's tab titles of the channels served.
@@ -313,7 +317,7 @@ def inbound_message(raw: bytes) -> InboundInput:
 
 def messages_query(params: dict[str, str]) -> MessageFilter:
     """The sandbox listing's query: page_number, page_size (as the accounts list), account,
-    direction, status."""
+    direction, status, and `q`, a search (domain/search.py)."""
     problems: list[InvalidParam] = []
     page = page_param(problems, params, "page_number", 1, None)
     size = page_param(problems, params, "page_size", 10, rules.PAGE_SIZE_MAX)
@@ -328,4 +332,10 @@ def messages_query(params: dict[str, str]) -> MessageFilter:
         problems.append(InvalidParam("account", "must be an account's external_id"))
     if problems:
         raise InvalidMessageParams(params=problems)
-    return MessageFilter(page, size, account, direction, status)
+    query = MessageFilter(page, size, account, direction, status)
+    return search_filter(params["q"], query) if params.get("q") else query
+
+
+def webhook_body(raw: bytes) -> bytes:
+    """An edited webhook body (edit and resend): a JSON object, kept compact."""
+    return _encode(_object(raw))

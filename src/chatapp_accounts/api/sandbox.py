@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..domain import messages
+from ..domain import messages, webhooks
 from ..domain.models import MessagePage
-from ..presenters import message_json
+from ..presenters import conversation_json, message_json, webhook_detail_json
 from . import message_bodies
 from .auth import credentials
 from .http import Services, base_url, json_input, json_response, page_links, query, route
@@ -25,7 +25,7 @@ PREFIX = "/sandbox/v1"
 def page_json(page: MessagePage, base: str, params: dict[str, str]) -> dict[str, Any]:
     kept = "".join(
         f"&{k}={quote(params[k], safe='')}"
-        for k in ("account", "direction", "status")
+        for k in ("account", "direction", "status", "q")
         if k in params
     )
 
@@ -76,6 +76,36 @@ def sandbox_routes(services: Services) -> list[Route]:
         )
         return json_response(page_json(page, base_url(settings, scope), params))
 
+    async def one(request: Request) -> Response:
+        scope = request.scope
+        uuid = scope["path_params"]["message_uuid"]
+        found = await call(scope, messages.get_message, credentials(scope), uuid)
+        return json_response(message_json(found))
+
+    async def conversations(request: Request) -> Response:
+        scope = request.scope
+        found = await call(scope, messages.list_conversations, credentials(scope))
+        return json_response({"conversations": [conversation_json(c) for c in found]})
+
+    async def webhook(request: Request) -> Response:
+        scope = request.scope
+        webhook_id = scope["path_params"]["webhook_id"]
+        detail = await call(scope, webhooks.webhook_detail, credentials(scope), webhook_id)
+        return json_response(webhook_detail_json(detail))
+
+    async def redeliver(request: Request) -> Response:
+        scope = request.scope
+        webhook_id = scope["path_params"]["webhook_id"]
+        await call(scope, webhooks.redeliver_own, credentials(scope), webhook_id)
+        return json_response({"id": webhook_id, "state": "pending"}, 202)
+
+    async def resend(request: Request) -> Response:
+        scope = request.scope
+        webhook_id = scope["path_params"]["webhook_id"]
+        body = await json_input(request, limit, message_bodies.webhook_body)
+        new = await call(scope, webhooks.resend_webhook, credentials(scope), webhook_id, body)
+        return json_response({"id": new, "state": "pending"}, 202)
+
     spec = served_sandbox_spec_bytes()
 
     async def openapi(request: Request) -> Response:
@@ -84,6 +114,11 @@ def sandbox_routes(services: Services) -> list[Route]:
     return [
         route(PREFIX + "/inbound", POST=inbound),
         route(PREFIX + "/messages", GET=list_all),
+        route(PREFIX + "/messages/{message_uuid}", GET=one),
         route(PREFIX + "/messages/{message_uuid}/read", POST=read),
+        route(PREFIX + "/conversations", GET=conversations),
+        route(PREFIX + "/webhooks/{webhook_id}", GET=webhook),
+        route(PREFIX + "/webhooks/{webhook_id}/redeliver", POST=redeliver),
+        route(PREFIX + "/webhooks/{webhook_id}/resend", POST=resend),
         route(PREFIX + "/openapi.json", GET=openapi),
     ]

@@ -30,6 +30,7 @@ from .models import (
     CHANNEL_PROVIDERS,
     Application,
     BearerCredentials,
+    Conversation,
     Credentials,
     FailoverItem,
     InboundInput,
@@ -534,6 +535,34 @@ async def list_messages(
         query = inputs()
         total, items = await uow.messages.page(tenant.id, query)
     return MessagePage(items, query.number, query.size, total)
+
+
+LATEST = "latest"  # the id alias of a tenant's newest message, as mail catchers have it
+CONVERSATIONS_MAX = 100
+
+
+async def get_message(
+    uow_factory: UnitOfWorkFactory, security: Security, credentials: Credentials, message_uuid: str
+) -> MessageRecord:
+    """The tenant's message with its statuses and webhooks; `latest`: its newest."""
+    query = MessageFilter(size=1, uuid=None if message_uuid == LATEST else message_uuid)
+    async with uow_factory() as uow:
+        tenant = await authenticate(uow, security, credentials)
+        if query.uuid is not None and not rules.could_be_id(query.uuid):
+            raise MessageNotFound()
+        _, items = await uow.messages.page(tenant.id, query)
+    if not items:
+        raise MessageNotFound()
+    return items[0]
+
+
+async def list_conversations(
+    uow_factory: UnitOfWorkFactory, security: Security, credentials: Credentials
+) -> list[Conversation]:
+    """The tenant's conversations (an account's thread with one customer), the latest first."""
+    async with uow_factory() as uow:
+        tenant = await authenticate(uow, security, credentials)
+        return await uow.messages.conversations(tenant.id, CONVERSATIONS_MAX)
 
 
 # The same, for the operator on the command line (every tenant's accounts and messages).

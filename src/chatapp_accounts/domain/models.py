@@ -369,6 +369,7 @@ class MessageFilter(msgspec.Struct, frozen=True):
     before: float | None = None  # created before (epoch seconds)
     after: float | None = None
     words: tuple[str, ...] = ()  # each found in the content
+    uuid: str | None = None  # one message
 
 
 class MessagePage(msgspec.Struct, frozen=True):

@@ -106,6 +106,7 @@ def _filters(tenant: int | None, query: MessageFilter) -> tuple[str, list[Any]]:
         ("to_id", query.to),
         ("from_id", query.sender),
         ("message_type", query.message_type),
+        ("uuid", query.uuid),
     ):
         if value is not None:
             where.append(f"{column} = ?")
