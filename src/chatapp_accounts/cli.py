@@ -31,7 +31,7 @@ from .domain import webhooks as webhook_cases
 from .domain.errors import DomainError, InvalidInput, MessageRejected
 from .domain.models import CHANNEL_PROVIDERS, PROVIDERS, NewTenant, Provider
 from .domain.webhooks import STATES
-from .presenters import message_json, webhook_json
+from .presenters import message_json, webhook_detail_json, webhook_json
 from .security.service import SecurityService
 from .security.tokens import TokenCipher, TokenDecryptError, load_cipher, new_key
 from .storage.databases import open_database
@@ -345,6 +345,7 @@ def cmd_sandbox_messages(args: argparse.Namespace, settings: Settings) -> int:
             ("account", args.account),
             ("direction", args.direction),
             ("status", args.status),
+            ("q", args.search),
         )
         if v is not None
     }
@@ -390,6 +391,43 @@ def cmd_webhooks_list(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_webhooks_redeliver(args: argparse.Namespace, settings: Settings) -> int:
     _run(settings, lambda uow: webhook_cases.redeliver_webhook(uow, args.webhook_id))
     print(f"webhook {args.webhook_id} is pending again: a running server sends it now")
+    return 0
+
+
+def cmd_webhooks_show(args: argparse.Namespace, settings: Settings) -> int:
+    detail = _run(
+        settings,
+        lambda uow: webhook_cases.operator_webhook(uow, SecurityService(), args.webhook_id),
+    )
+    shown = webhook_detail_json(detail)
+    if args.json:
+        _print_json(shown)
+        return 0
+    print(f"webhook {shown['id']}  {shown['state']}  {shown['kind']}  {shown['message_uuid']}")
+    print(f"  to {shown['url']}")
+    print("  body " + json.dumps(shown["body"]))
+    for a in shown["attempts"]:
+        answer = a["status_code"] or a["error"]
+        signature = a["signature"]
+        verdict = "not sent" if signature is None else (
+            "signature verifies" if signature["verified"] else f"signature: {signature['reason']}"
+        )  # fmt: skip
+        print(f"  {a['timestamp']}  {answer}  {a['latency_ms']} ms  {verdict}")
+    return 0
+
+
+def cmd_webhooks_resend(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        raw = sys.stdin.buffer.read() if args.body == "-" else Path(args.body).read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read --body {args.body}: {exc.strerror}") from None
+    new = _run(
+        settings,
+        lambda uow: webhook_cases.operator_resend(
+            uow, args.webhook_id, lambda: message_bodies.webhook_body(raw)
+        ),
+    )
+    print(f"webhook {new}: webhook {args.webhook_id} with the body given, pending")
     return 0
 
 
@@ -563,6 +601,10 @@ def _sandbox_parsers(sub: Any) -> None:
     listing.add_argument("--account", help="an external_id: messages from or to it")
     listing.add_argument("--direction", choices=("outbound", "inbound"))
     listing.add_argument("--status")
+    listing.add_argument(
+        "--search", metavar="QUERY", help="words and operators, as the inbox's search box: "
+        "account: to: from: status: type: channel: direction: before: after:"
+    )  # fmt: skip
     listing.add_argument("--page", type=int)
     listing.add_argument("--page-size", type=int)
     listing.add_argument(
@@ -580,6 +622,18 @@ def _sandbox_parsers(sub: Any) -> None:
     again = webhooks.add_parser("redeliver", help="send a (failed) webhook again, from now")
     again.add_argument("webhook_id")
     again.set_defaults(func=cmd_webhooks_redeliver)
+    show = webhooks.add_parser(
+        "show", help="a webhook's attempts: request, answer, latency, signature check"
+    )
+    show.add_argument("webhook_id")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_webhooks_show)
+    resend = webhooks.add_parser(
+        "resend", help="edit and resend: a copy of a webhook with another body, sent now"
+    )
+    resend.add_argument("webhook_id")
+    resend.add_argument("--body", required=True, metavar="FILE", help="a JSON object; - : stdin")
+    resend.set_defaults(func=cmd_webhooks_resend)
 
 
 def _describe(exc: BaseException) -> str:

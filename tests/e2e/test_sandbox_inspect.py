@@ -157,3 +157,34 @@ def test_webhook_attempts_signature_redeliver_and_resend(world: Any) -> None:
         assert other.get(f"{SB}/messages/latest").status_code == 404
     after = http.get(f"{SB}/messages/{uuid}").json()["webhooks"]
     assert len(after) == len(message["webhooks"]) + 1  # the one resend only
+
+
+def test_the_same_on_the_command_line(world: Any, tmp_path: Any) -> None:
+    _, setup, hooks, env = world
+    uuid = _send(setup, text="cli hello")
+    _delivered(hooks, uuid)
+    found = cli("sandbox", "messages", "--search", "cli hello status:delivered", env=env)
+    assert found.returncode == 0, found.stderr
+    assert uuid in found.stdout and "1 messages" in found.stdout
+    bad = cli("sandbox", "messages", "--search", "when:now", env=env)
+    assert bad.returncode != 0 and "unknown operator when:" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+    delivered = setup.client.get(f"{SB}/messages/{uuid}").json()["webhooks"][1]
+    shown = cli("webhooks", "show", delivered["id"], env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert f"webhook {delivered['id']}  delivered  status  {uuid}" in shown.stdout
+    assert "200" in shown.stdout and "signature verifies" in shown.stdout
+    assert "Bearer" not in shown.stdout  # the token is not printed
+
+    body = tmp_path / "body.json"
+    body.write_text(json.dumps({**delivered["body"], "client_ref": "from-cli"}))
+    resent = cli("webhooks", "resend", delivered["id"], "--body", str(body), env=env)
+    assert resent.returncode == 0, resent.stderr
+    hooks.wait_for(lambda h: any(x.json.get("client_ref") == "from-cli" for x in h))
+    missing = cli("webhooks", "resend", delivered["id"], "--body", str(tmp_path / "no"), env=env)
+    assert missing.returncode != 0 and "cannot read --body" in missing.stderr
+    not_json = tmp_path / "bad.json"
+    not_json.write_text("[1,")
+    refused = cli("webhooks", "resend", delivered["id"], "--body", str(not_json), env=env)
+    assert refused.returncode != 0 and "valid JSON" in refused.stderr

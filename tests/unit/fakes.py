@@ -393,13 +393,15 @@ class FakeWebhooks:
     async def redeliver(self, webhook_id: int, now: float, tenant: int | None = None) -> bool:
         raise NotImplementedError
 
-    async def get(self, tenant: int, webhook_id: int) -> WebhookRecord | None:
+    async def get(self, tenant: int | None, webhook_id: int) -> WebhookRecord | None:
         raise NotImplementedError  # webhooks are read back on the databases
 
-    async def previous(self, tenant: int, webhook_id: int) -> WebhookRecord | None:
+    async def previous(self, webhook: WebhookRecord) -> WebhookRecord | None:
         raise NotImplementedError
 
-    async def resend(self, tenant: int, webhook_id: int, body: bytes, now: float) -> int | None:
+    async def resend(
+        self, tenant: int | None, webhook_id: int, body: bytes, now: float
+    ) -> int | None:
         raise NotImplementedError
 
 

@@ -184,12 +184,15 @@ class WebhookRepository(Protocol):
         """Make a webhook pending again, due now, with a fresh retry window (`tenant`: only
         one of its own)."""
 
-    async def get(self, tenant: int, webhook_id: int) -> WebhookRecord | None: ...
+    async def get(self, tenant: int | None, webhook_id: int) -> WebhookRecord | None:
+        """The tenant's webhook (tenant None: anyone's, for the operator)."""
 
-    async def previous(self, tenant: int, webhook_id: int) -> WebhookRecord | None:
+    async def previous(self, webhook: WebhookRecord) -> WebhookRecord | None:
         """The webhook of the same message made before it."""
 
-    async def resend(self, tenant: int, webhook_id: int, body: bytes, now: float) -> int | None:
+    async def resend(
+        self, tenant: int | None, webhook_id: int, body: bytes, now: float
+    ) -> int | None:
         """A copy of the webhook with another body, due now: its id (None: no such webhook)."""
 
 

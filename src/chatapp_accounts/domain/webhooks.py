@@ -11,7 +11,7 @@ import msgspec
 from . import rules
 from .errors import WebhookNotFound
 from .models import Credentials, WebhookDetail, WebhookRecord
-from .ports import Security, UnitOfWorkFactory
+from .ports import Security, UnitOfWork, UnitOfWorkFactory
 from .tenants import authenticate
 
 STATES = ("pending", "delivered", "failed")
@@ -89,18 +89,13 @@ def _webhook_id(webhook_id: str) -> int:
     return int(webhook_id)
 
 
-async def webhook_detail(
-    uow_factory: UnitOfWorkFactory, security: Security, credentials: Credentials, webhook_id: str
-) -> WebhookDetail:
-    """The tenant's webhook with its attempts, each attempt's signature checked with the
-    tenant's current secret, and the webhook before it of the same message."""
-    async with uow_factory() as uow:
-        tenant = await authenticate(uow, security, credentials)
-        record = await uow.webhooks.get(tenant.id, _webhook_id(webhook_id))
-        if record is None:
-            raise WebhookNotFound(webhook_id)
-        previous = await uow.webhooks.previous(tenant.id, record.id)
-        secret = await uow.tenants.signature_secret(tenant.api_key)
+async def _detail(uow: UnitOfWork, security: Security, tenant: int | None,
+                  webhook_id: str) -> WebhookDetail:  # fmt: skip
+    record = await uow.webhooks.get(tenant, _webhook_id(webhook_id))
+    if record is None:
+        raise WebhookNotFound(webhook_id)
+    previous = await uow.webhooks.previous(record)
+    secret = await uow.tenants.signature_secret(record.api_key)
     checks = [
         security.check_signature(a.request_headers.get("Authorization"), record.body, secret)
         if a.request_headers is not None
@@ -108,6 +103,40 @@ async def webhook_detail(
         for a in record.attempts
     ]
     return WebhookDetail(record, checks, previous)
+
+
+async def webhook_detail(
+    uow_factory: UnitOfWorkFactory, security: Security, credentials: Credentials, webhook_id: str
+) -> WebhookDetail:
+    """The tenant's webhook with its attempts, each attempt's signature checked with the
+    tenant's current secret, and the webhook before it of the same message."""
+    async with uow_factory() as uow:
+        tenant = await authenticate(uow, security, credentials)
+        return await _detail(uow, security, tenant.id, webhook_id)
+
+
+async def operator_webhook(
+    uow_factory: UnitOfWorkFactory, security: Security, webhook_id: str
+) -> WebhookDetail:
+    """webhook_detail, of anyone's webhook (the command line's)."""
+    async with uow_factory() as uow:
+        return await _detail(uow, security, None, webhook_id)
+
+
+async def _resend(uow: UnitOfWork, tenant: int | None, webhook_id: str, body: bytes) -> str:
+    new = await uow.webhooks.resend(tenant, _webhook_id(webhook_id), body, time.time())
+    if new is None:
+        raise WebhookNotFound(webhook_id)
+    await uow.commit()
+    return str(new)
+
+
+async def operator_resend(
+    uow_factory: UnitOfWorkFactory, webhook_id: str, inputs: Callable[[], bytes]
+) -> str:
+    """resend_webhook, of anyone's webhook (the command line's)."""
+    async with uow_factory(write=True) as uow:
+        return await _resend(uow, None, webhook_id, inputs())
 
 
 async def redeliver_own(
@@ -133,9 +162,4 @@ async def resend_webhook(
     when it is sent; its id."""
     async with uow_factory(write=True) as uow:
         tenant = await authenticate(uow, security, credentials)
-        body = inputs()
-        new = await uow.webhooks.resend(tenant.id, _webhook_id(webhook_id), body, time.time())
-        if new is None:
-            raise WebhookNotFound(webhook_id)
-        await uow.commit()
-    return str(new)
+        return await _resend(uow, tenant.id, webhook_id, inputs())

@@ -67,7 +67,8 @@ class MessageStatements:
             "INSERT INTO webhooks (tenant_id, message_pk, order_key, application_id, kind, url, "
             "destination, body, state, attempts, due_at, created_at) "
             "SELECT tenant_id, message_pk, order_key, application_id, kind, url, destination, ?, "
-            "'pending', 0, ?, ? FROM webhooks WHERE pk = ? AND tenant_id = ? RETURNING pk"
+            "'pending', 0, ?, ? FROM webhooks WHERE pk = ? "
+            "AND tenant_id = COALESCE(?, tenant_id) RETURNING pk"
         )
         # A tenant's conversations, the latest first: one range of ix_messages_conversation.
         self.conversations = q(

@@ -34,6 +34,8 @@ _COLUMNS = (
     "attempts, due_at, created_at"
 )
 _ROW = f"(?, {MESSAGE_PK}, {MESSAGE_PK}, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)"
+# The tenant's own, or (None) anyone's: the operator's.
+_OWNER = "COALESCE(?, w.tenant_id)"
 _ATTEMPT_COLUMNS = (
     "tenant_id, webhook_pk, at, url, status_code, error, next_attempt_at, request_headers, "
     "answer, latency"
@@ -152,23 +154,23 @@ class SqlWebhooks:
         params = (now, webhook_id, tenant)
         return await self._conn.execute(self._sql.webhook_redeliver_own, params) == 1
 
-    async def get(self, tenant: int, webhook_id: int) -> WebhookRecord | None:
-        found = await webhook_records(
-            self._conn, self._sql.q, "w.pk = ? AND w.tenant_id = ?", [webhook_id, tenant]
-        )
+    async def get(self, tenant: int | None, webhook_id: int) -> WebhookRecord | None:
+        found = await webhook_records(self._conn, self._sql.q, "w.pk = ? AND w.tenant_id = "
+                                      + _OWNER, [webhook_id, tenant])  # fmt: skip
         return found[0] if found else None
 
-    async def previous(self, tenant: int, webhook_id: int) -> WebhookRecord | None:
+    async def previous(self, webhook: WebhookRecord) -> WebhookRecord | None:
         """The webhook of the same message made before it."""
         found = await webhook_records(
             self._conn, self._sql.q,
-            "w.tenant_id = ? AND w.message_pk = (SELECT message_pk FROM webhooks WHERE pk = ? "
-            "AND tenant_id = ?) AND w.pk < ?",
-            [tenant, webhook_id, tenant, webhook_id], " ORDER BY w.pk DESC LIMIT 1",
+            "w.message_pk = (SELECT message_pk FROM webhooks WHERE pk = ?) AND w.pk < ?",
+            [webhook.id, webhook.id], " ORDER BY w.pk DESC LIMIT 1",
         )  # fmt: skip
         return found[0] if found else None
 
-    async def resend(self, tenant: int, webhook_id: int, body: bytes, now: float) -> int | None:
+    async def resend(
+        self, tenant: int | None, webhook_id: int, body: bytes, now: float
+    ) -> int | None:
         """A new webhook like this one (same message, application, kind and URL) with another
         body, due now; its id. Run at once (`write=True`)."""
         row = await self._conn.fetchone(self._sql.webhook_resend, (body, now, now, webhook_id,
