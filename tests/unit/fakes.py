@@ -597,6 +597,12 @@ class FakeSecurity:
         verified = authorization == f"Bearer {secret}"
         return SignatureCheck({}, "", verified, verified)
 
+    def session_binding(self, secret_hash: str) -> str:
+        return f"bound:{secret_hash}"
+
+    def verify_session(self, binding: str, secret_hash: str) -> bool:
+        return binding == self.session_binding(secret_hash)
+
     async def new_key_pair(self) -> tuple[str, str]:
         n = next(self.keys)
         return f"private{n}", f"public{n}"

@@ -52,8 +52,18 @@ class BearerCredentials(msgspec.Struct, frozen=True):
     path: str
 
 
-# Who a request says it is, parsed once from its Authorization header; the use cases decide.
-Credentials = BasicCredentials | BearerCredentials
+class SessionCredentials(msgspec.Struct, frozen=True):
+    """The web inbox's signed session (api/inbox/session.py): the tenant's api_key and a
+    binding to its secret's hash (security: `session_binding`), made when it signed in with
+    Basic credentials. Never the secret itself."""
+
+    api_key: str
+    binding: str
+
+
+# Who a request says it is, parsed once from its Authorization header (or the inbox's session
+# cookie); the use cases decide.
+Credentials = BasicCredentials | BearerCredentials | SessionCredentials
 
 
 class ApplicationKey(msgspec.Struct, frozen=True):

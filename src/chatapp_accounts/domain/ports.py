@@ -374,6 +374,12 @@ class Security(Protocol):
     ) -> SignatureCheck:
         """A webhook's Authorization header checked as its receiver would (SignatureCheck)."""
 
+    def session_binding(self, secret_hash: str) -> str:
+        """What an inbox session holds of the tenant's secret: a digest of its stored hash."""
+
+    def verify_session(self, binding: str, secret_hash: str) -> bool:
+        """session_binding(secret_hash) == binding, in constant time."""
+
     async def new_key_pair(self) -> tuple[str, str]:
         """(private key PEM, public key PEM) of a new RSA key pair (made off the event loop:
         it takes tens of milliseconds)."""

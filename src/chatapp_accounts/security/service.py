@@ -4,6 +4,7 @@ their hashes, RSA key pairs, and application JWTs."""
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 
 from ..domain.errors import AccessDenied, NotAuthenticated
@@ -43,6 +44,12 @@ class SecurityService:
         self, authorization: str | None, body: bytes, secret: str | None
     ) -> SignatureCheck:
         return check_signature(authorization, body, secret)
+
+    def session_binding(self, secret_hash: str) -> str:
+        return secrets.session_binding(secret_hash)
+
+    def verify_session(self, binding: str, secret_hash: str) -> bool:
+        return hmac.compare_digest(binding, secrets.session_binding(secret_hash))
 
     async def new_key_pair(self) -> tuple[str, str]:
         return await asyncio.to_thread(generate_rsa_key_pair)
