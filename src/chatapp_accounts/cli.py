@@ -603,7 +603,7 @@ def _sandbox_parsers(sub: Any) -> None:
     listing.add_argument("--status")
     listing.add_argument(
         "--search", metavar="QUERY", help="words and operators, as the inbox's search box: "
-        "account: to: from: status: type: channel: direction: before: after:"
+        "account: customer: to: from: status: type: channel: direction: before: after:"
     )  # fmt: skip
     listing.add_argument("--page", type=int)
     listing.add_argument("--page-size", type=int)

@@ -347,6 +347,10 @@ class FakeMessages:
         return StoredMessage(found.pk, found.root, found.tenant, found.record, found.webhook_url,
                              found.workflow, job)  # fmt: skip
 
+    async def activity(self, tenant: int) -> tuple[int, ...]:
+        mine = [m.pk for m in self.state.messages.values() if m.tenant == tenant]
+        return (max(mine, default=0), len(self.state.statuses), len(self.state.webhooks))
+
     async def conversations(self, tenant: int, limit: int) -> list[Conversation]:
         threads: dict[tuple[str, str, str], list[FakeMessage]] = {}
         for m in self.state.messages.values():

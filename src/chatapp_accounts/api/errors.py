@@ -177,8 +177,9 @@ def render(request: Request, problem: Problem) -> Response:
     )
 
 
-# The Messages API and the sandbox answer in the Messages spec's shapes (docs/messages.md).
-MESSAGES_PREFIXES = ("/v1/messages", "/sandbox/v1")
+# The Messages API, the sandbox and the web inbox answer in the Messages spec's shapes
+# (docs/messages.md; the inbox shows them as HTML).
+MESSAGES_PREFIXES = ("/v1/messages", "/sandbox/v1", "/inbox")
 _VONAGE = "https://developer.vonage.com/api-errors"
 MESSAGES_TABLE: dict[type[DomainError], tuple[int, str, str]] = {
     InvalidJson: (422, _VONAGE + "#invalid-json", "The request body did not contain valid JSON"),

@@ -556,6 +556,16 @@ async def get_message(
     return items[0]
 
 
+async def activity(
+    uow_factory: UnitOfWorkFactory, security: Security, credentials: Credentials
+) -> tuple[int, ...]:
+    """A mark that changes when the tenant's messages, statuses or webhooks may have: the web
+    inbox's event stream compares it, again and again (docs/inbox.md)."""
+    async with uow_factory() as uow:
+        tenant = await authenticate(uow, security, credentials)
+        return await uow.messages.activity(tenant.id)
+
+
 async def list_conversations(
     uow_factory: UnitOfWorkFactory, security: Security, credentials: Credentials
 ) -> list[Conversation]:

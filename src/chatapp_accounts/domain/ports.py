@@ -151,6 +151,9 @@ class MessageRepository(Protocol):
     async def conversations(self, tenant: int, limit: int) -> list[Conversation]:
         """The tenant's conversations, the latest first."""
 
+    async def activity(self, tenant: int) -> tuple[int, ...]:
+        """A mark that changes when the tenant's messages, statuses or webhooks may have."""
+
     async def page(
         self, tenant: int | None, query: MessageFilter
     ) -> tuple[int, list[MessageRecord]]:

@@ -1,9 +1,10 @@
 """Searching a tenant's messages, as the web inbox's search box and the sandbox API's `q`
 parameter both do (docs/inbox.md): words, and operators as mail catchers have them.
 
-    account:447700900000 to:447700900001 status:delivered type:text channel:whatsapp
-    direction:inbound before:2026-12-07 after:2026-12-06T10:00 hello world
+    account:447700900000 customer:447700900001 status:delivered type:text channel:whatsapp
+    to:447700900001 direction:inbound before:2026-12-07 after:2026-12-06T10:00 hello world
 
+`account:` and `customer:` name a conversation's two ends, whichever way a message went;
 `before:`/`after:` take an ISO date or date and time (UTC unless it names an offset) or epoch
 seconds. Words are matched, each, anywhere in the message's content (its text, caption, URL...).
 Bad operators or values are InvalidMessageParams, naming them, as the other query parameters.
@@ -20,7 +21,8 @@ from . import rules
 from .errors import InvalidMessageParams, InvalidParam
 from .models import MessageFilter
 
-OPERATORS = ("account", "to", "from", "status", "type", "channel", "direction", "before", "after")
+OPERATORS = ("account", "customer", "to", "from", "status", "type", "channel", "direction",
+             "before", "after")  # fmt: skip
 DIRECTIONS = ("outbound", "inbound")
 WORDS_MAX = 8
 QUERY_MAX = 500
@@ -68,14 +70,16 @@ def search_filter(query: str, base: MessageFilter | None = None) -> MessageFilte
             fields[name] = moment
         elif name == "direction" and value not in DIRECTIONS:
             problems.append(InvalidParam("q", "direction: is outbound or inbound"))
-        elif name in ("account", "to", "from") and not rules.could_be_external_id(value):
+        elif name in ("account", "customer", "to", "from") and not rules.could_be_external_id(
+            value
+        ):
             problems.append(InvalidParam("q", f"{name}: takes an id or a number"))
         elif name in ("status", "type", "channel") and not (
             0 < len(value) <= 16 and value.replace("_", "").isalnum()
         ):
             problems.append(InvalidParam("q", f"{name}: takes a word, such as delivered"))
         else:
-            key = {"type": "message_type", "from": "sender"}.get(name, name)
+            key = {"type": "message_type", "from": "sender", "customer": "peer"}.get(name, name)
             fields[key] = value
     if len(words) > WORDS_MAX:
         problems.append(InvalidParam("q", f"at most {WORDS_MAX} words"))

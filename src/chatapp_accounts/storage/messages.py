@@ -75,6 +75,13 @@ class MessageStatements:
             "SELECT channel, account, peer, COUNT(*), MAX(pk) FROM messages WHERE tenant_id = ? "
             "GROUP BY channel, account, peer ORDER BY MAX(pk) DESC LIMIT ?"
         )
+        # What changed since (the web inbox's event stream): the tenant's newest message, and
+        # the newest status, webhook and attempt of anyone (each the end of its primary key).
+        self.activity = q(
+            "SELECT (SELECT MAX(pk) FROM messages WHERE tenant_id = ?), "
+            "(SELECT MAX(pk) FROM message_statuses), (SELECT MAX(pk) FROM webhooks), "
+            "(SELECT MAX(pk) FROM webhook_attempts)"
+        )
         lock = " FOR UPDATE SKIP LOCKED" if db.dialect == "postgresql" else ""
         # A lease taken by a process that died is `claimed_until` in the past: that try's
         # outcome is unknown (the channel may have taken the message).
@@ -201,6 +208,10 @@ class SqlMessages:
         statement = self._sql.q(_MANY + f"IN ({placeholders(len(uuids))}) AND m.tenant_id = ?")
         rows = await self._conn.fetchall(statement, [*uuids, tenant])
         return {str(row[3]): _stored(row) for row in rows}
+
+    async def activity(self, tenant: int) -> tuple[int, ...]:
+        row = await self._conn.fetchone(self._sql.activity, (tenant,))
+        return tuple(int(v or 0) for v in row) if row is not None else ()
 
     async def conversations(self, tenant: int, limit: int) -> list[Conversation]:
         rows = await self._conn.fetchall(self._sql.conversations, (tenant, limit))
