@@ -65,4 +65,6 @@ def sign_in(driver: WebDriver, base_url: str, api_key: str, api_secret: str) -> 
     driver.find_element(By.ID, "api_key").send_keys(api_key)
     driver.find_element(By.ID, "api_secret").send_keys(api_secret)
     driver.find_element(By.ID, "sign-in").click()
-    wait_until(driver, lambda d: d.find_element(By.ID, "live").get_attribute("data-state") == "connected")
+    wait_until(
+        driver, lambda d: d.find_element(By.ID, "live").get_attribute("data-state") == "connected"
+    )

@@ -175,7 +175,8 @@ def inbox_routes(services: Services, session_key: bytes) -> list[Route]:
                 return Response(status_code=401, headers={"HX-Redirect": PREFIX + "/login"})
             return RedirectResponse(PREFIX + "/login", 303)
         shown = json.loads(bytes(answer.body)) if answer.body else {}
-        return render(request, "_error.html", answer.status_code, problem=shown)
+        return render(request, "_error.html", answer.status_code, problem=shown,
+                      code=answer.status_code)  # fmt: skip
 
     def page(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
         async def guarded(request: Request) -> Response:
