@@ -15,10 +15,12 @@ import msgspec
 
 from chatapp_accounts.domain.errors import AccessDenied, NotAuthenticated
 from chatapp_accounts.domain.models import (
+    NO_FAULTS,
     Account,
     Application,
     ApplicationKey,
     FailoverItem,
+    Faults,
     MessageFilter,
     MessageRecord,
     OutboundMessage,
@@ -51,6 +53,10 @@ class State:
     )
     held: dict[int, tuple[HeldStatus, float]] = field(default_factory=dict)
     phone_numbers: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # The sandbox's fault switches of accounts that have any; how many times the senders'
+    # credentials were read (statements: a claim's senders are one).
+    faults: dict[tuple[Provider, str], Faults] = field(default_factory=dict)
+    sender_reads: int = 0
 
 
 @dataclass
@@ -128,7 +134,30 @@ class FakeAccounts:
         account = self._get(tenant, provider, external_id)
         if account is None:
             return None
-        return SenderCredentials(account.access_token, account.phone_number_id, account.waba_id)
+        faults = self.s.faults.get((provider, external_id), NO_FAULTS)
+        return SenderCredentials(
+            account.access_token, account.phone_number_id, account.waba_id, faults
+        )
+
+    async def senders(
+        self, keys: list[tuple[int, Provider, str]]
+    ) -> dict[tuple[int, Provider, str], SenderCredentials]:
+        self.s.sender_reads += 1
+        found = {key: await self.credentials(*key) for key in keys}
+        return {key: c for key, c in found.items() if c is not None}
+
+    async def faults(self, tenant: int, provider: Provider, external_id: str) -> Faults | None:
+        if self._get(tenant, provider, external_id) is None:
+            return None
+        return self.s.faults.get((provider, external_id), NO_FAULTS)
+
+    async def set_faults(
+        self, tenant: int, provider: Provider, external_id: str, faults: Faults
+    ) -> bool:
+        if self._get(tenant, provider, external_id) is None:
+            return False
+        self.s.faults[(provider, external_id)] = faults
+        return True
 
     async def by_phone_number_id(self, phone_number_id: str) -> tuple[int, str] | None:
         for owner, account in self.s.accounts.values():
@@ -208,6 +237,7 @@ class FakeAccounts:
         if self._get(tenant, provider, external_id) is None:
             return False
         del self.s.accounts[(provider, external_id)]
+        self.s.faults.pop((provider, external_id), None)
         return True
 
     def _mine(self, tenant: int, provider: Provider | None) -> list[Account]:
