@@ -53,10 +53,8 @@ class State:
     )
     held: dict[int, tuple[HeldStatus, float]] = field(default_factory=dict)
     phone_numbers: dict[str, tuple[int, str]] = field(default_factory=dict)
-    # The sandbox's fault switches of accounts that have any; how many times the senders'
-    # credentials were read (statements: a claim's senders are one).
+    # The sandbox's fault switches of accounts that have any.
     faults: dict[tuple[Provider, str], Faults] = field(default_factory=dict)
-    sender_reads: int = 0
 
 
 @dataclass
@@ -97,8 +95,9 @@ class FakeJob:
 
 
 class FakeAccounts:
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, factory: FakeUnitOfWorkFactory | None = None) -> None:
         self.s = state
+        self.factory = factory
 
     def _api_key(self, tenant: int) -> str:
         return next(t.api_key for t in self.s.tenants.values() if t.id == tenant)
@@ -142,7 +141,8 @@ class FakeAccounts:
     async def senders(
         self, keys: list[tuple[int, Provider, str]]
     ) -> dict[tuple[int, Provider, str], SenderCredentials]:
-        self.s.sender_reads += 1
+        if self.factory is not None:
+            self.factory.sender_reads += 1
         found = {key: await self.credentials(*key) for key in keys}
         return {key: c for key, c in found.items() if c is not None}
 
@@ -542,7 +542,7 @@ class FakeUnitOfWork:
         self.factory = factory
         self.write = write
         self.working = copy.deepcopy(factory.committed)
-        self.accounts = FakeAccounts(self.working)
+        self.accounts = FakeAccounts(self.working, factory)
         self.applications = FakeApplications(self.working)
         self.tenants = FakeTenants(self.working)
         self.messages = FakeMessages(self.working)
@@ -567,6 +567,7 @@ class FakeUnitOfWorkFactory:
     def __init__(self) -> None:
         self.committed = State()
         self.commits = 0
+        self.sender_reads = 0  # statements reading senders (a claim's are one), committed or not
 
     def __call__(self, *, write: bool = False) -> FakeUnitOfWork:
         return FakeUnitOfWork(self, write)
