@@ -26,10 +26,12 @@ from .api import message_bodies
 from .config import ConfigError, Settings, check_port, get_settings
 from .domain import accounts as account_cases
 from .domain import messages as message_cases
+from .domain import rules
+from .domain import sandbox as sandbox_cases
 from .domain import tenants as tenant_cases
 from .domain import webhooks as webhook_cases
 from .domain.errors import DomainError, InvalidInput, MessageRejected
-from .domain.models import CHANNEL_PROVIDERS, PROVIDERS, NewTenant, Provider
+from .domain.models import CHANNEL_PROVIDERS, PROVIDERS, Faults, NewTenant, Provider
 from .domain.webhooks import STATES
 from .presenters import message_json, webhook_detail_json, webhook_json
 from .security.service import SecurityService
@@ -373,6 +375,43 @@ def cmd_sandbox_messages(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _faults_line(channel: str, external_id: str, faults: Faults) -> str:
+    delay = f"{faults.delay:g} s" if faults.delay else "none"
+    return f"{channel} {external_id}: delay {delay}, fail {faults.fail or 'none'}"
+
+
+def cmd_sandbox_faults(args: argparse.Namespace, settings: Settings) -> int:
+    """An account's fault switches: printed; with --delay or --fail, set (the other kept)."""
+    channel, external_id = args.channel, args.external_id
+    if args.delay is None and args.fail is None:
+        faults = _run(
+            settings, lambda uow: sandbox_cases.operator_faults(uow, channel, external_id)
+        )
+    else:
+        given = {}
+        if args.delay is not None:
+            given["delay"] = args.delay
+        if args.fail is not None:
+            given["fail"] = None if args.fail == "none" else args.fail
+        # The API's body parser: the same types and names in errors.
+        wanted = message_bodies.faults_body(json.dumps(given).encode())
+        max_delay = rules.sandbox_delay_max(settings.provider_timeout_seconds)
+
+        def change(current: Faults) -> Faults:
+            return Faults(
+                wanted.delay if "delay" in given else current.delay,
+                wanted.fail if "fail" in given else current.fail,
+            )
+
+        faults = _run(settings, lambda uow: sandbox_cases.operator_set_faults(
+            uow, channel, external_id, change, max_delay))  # fmt: skip
+    if args.json:
+        _print_json({"delay": faults.delay, "fail": faults.fail})
+    else:
+        print(_faults_line(channel, external_id, faults))
+    return 0
+
+
 def cmd_webhooks_list(args: argparse.Namespace, settings: Settings) -> int:
     hooks = _run(settings, lambda uow: webhook_cases.list_webhooks(uow, args.state, args.limit))
     if args.json:
@@ -582,7 +621,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _sandbox_parsers(sub: Any) -> None:
     sandbox = sub.add_parser(
-        "sandbox", help="play the customer: send to an account, read, list messages"
+        "sandbox",
+        help="play the customer: send to an account, read, list messages; fault switches",
     ).add_subparsers(dest="sandbox_command", required=True, metavar="ACTION")
     inbound = sandbox.add_parser("inbound", help="a customer sends a message to an account")
     inbound.add_argument("channel", choices=sorted(CHANNEL_PROVIDERS))
@@ -611,6 +651,22 @@ def _sandbox_parsers(sub: Any) -> None:
         "--json", action="store_true", help="the page as JSON: statuses, webhooks, attempts"
     )
     listing.set_defaults(func=cmd_sandbox_messages)
+    faults = sandbox.add_parser(
+        "faults",
+        help="an account's fault switches: print them, or set them with --delay / --fail",
+    )
+    faults.add_argument("channel", choices=sorted(CHANNEL_PROVIDERS))
+    faults.add_argument("external_id", help="the account's external_id")
+    faults.add_argument(
+        "--delay", type=_seconds, metavar="S",
+        help="seconds the sandbox waits before it takes each send from the account (0: none)",
+    )  # fmt: skip
+    faults.add_argument(
+        "--fail", choices=("rejected", "undeliverable", "none"),
+        help="a failure forced on every send from the account (none: clears it)",
+    )  # fmt: skip
+    faults.add_argument("--json", action="store_true")
+    faults.set_defaults(func=cmd_sandbox_faults)
     webhooks = sub.add_parser("webhooks", help="the webhook outbox").add_subparsers(
         dest="webhooks_command", required=True, metavar="ACTION"
     )
@@ -634,6 +690,15 @@ def _sandbox_parsers(sub: Any) -> None:
     resend.add_argument("webhook_id")
     resend.add_argument("--body", required=True, metavar="FILE", help="a JSON object; - : stdin")
     resend.set_defaults(func=cmd_webhooks_resend)
+
+
+def _seconds(value: str) -> float:
+    """--delay's argument: a number (its bounds are the use case's); argparse's one-line error
+    otherwise."""
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
 
 
 def _describe(exc: BaseException) -> str:

@@ -15,12 +15,14 @@ import msgspec
 
 from chatapp_accounts.domain.errors import AccessDenied, NotAuthenticated
 from chatapp_accounts.domain.models import (
+    NO_FAULTS,
     Account,
     Application,
     ApplicationKey,
     AttemptResult,
     Conversation,
     FailoverItem,
+    Faults,
     MessageFilter,
     MessageRecord,
     OutboundMessage,
@@ -54,6 +56,8 @@ class State:
     )
     held: dict[int, tuple[HeldStatus, float]] = field(default_factory=dict)
     phone_numbers: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # The sandbox's fault switches of accounts that have any.
+    faults: dict[tuple[Provider, str], Faults] = field(default_factory=dict)
 
 
 @dataclass
@@ -94,8 +98,9 @@ class FakeJob:
 
 
 class FakeAccounts:
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, factory: FakeUnitOfWorkFactory | None = None) -> None:
         self.s = state
+        self.factory = factory
 
     def _api_key(self, tenant: int) -> str:
         return next(t.api_key for t in self.s.tenants.values() if t.id == tenant)
@@ -131,7 +136,31 @@ class FakeAccounts:
         account = self._get(tenant, provider, external_id)
         if account is None:
             return None
-        return SenderCredentials(account.access_token, account.phone_number_id, account.waba_id)
+        faults = self.s.faults.get((provider, external_id), NO_FAULTS)
+        return SenderCredentials(
+            account.access_token, account.phone_number_id, account.waba_id, faults
+        )
+
+    async def senders(
+        self, keys: list[tuple[int, Provider, str]]
+    ) -> dict[tuple[int, Provider, str], SenderCredentials]:
+        if self.factory is not None:
+            self.factory.sender_reads += 1
+        found = {key: await self.credentials(*key) for key in keys}
+        return {key: c for key, c in found.items() if c is not None}
+
+    async def faults(self, tenant: int, provider: Provider, external_id: str) -> Faults | None:
+        if self._get(tenant, provider, external_id) is None:
+            return None
+        return self.s.faults.get((provider, external_id), NO_FAULTS)
+
+    async def set_faults(
+        self, tenant: int, provider: Provider, external_id: str, faults: Faults
+    ) -> bool:
+        if self._get(tenant, provider, external_id) is None:
+            return False
+        self.s.faults[(provider, external_id)] = faults
+        return True
 
     async def by_phone_number_id(self, phone_number_id: str) -> tuple[int, str] | None:
         for owner, account in self.s.accounts.values():
@@ -211,6 +240,7 @@ class FakeAccounts:
         if self._get(tenant, provider, external_id) is None:
             return False
         del self.s.accounts[(provider, external_id)]
+        self.s.faults.pop((provider, external_id), None)
         return True
 
     def _mine(self, tenant: int, provider: Provider | None) -> list[Account]:
@@ -542,7 +572,7 @@ class FakeUnitOfWork:
         self.factory = factory
         self.write = write
         self.working = copy.deepcopy(factory.committed)
-        self.accounts = FakeAccounts(self.working)
+        self.accounts = FakeAccounts(self.working, factory)
         self.applications = FakeApplications(self.working)
         self.tenants = FakeTenants(self.working)
         self.messages = FakeMessages(self.working)
@@ -567,6 +597,7 @@ class FakeUnitOfWorkFactory:
     def __init__(self) -> None:
         self.committed = State()
         self.commits = 0
+        self.sender_reads = 0  # statements reading senders (a claim's are one), committed or not
 
     def __call__(self, *, write: bool = False) -> FakeUnitOfWork:
         return FakeUnitOfWork(self, write)

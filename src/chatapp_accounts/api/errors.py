@@ -193,6 +193,7 @@ MESSAGES_TABLE: dict[type[DomainError], tuple[int, str, str]] = {
     AccessDenied: (403, _VONAGE + "#forbidden", "Forbidden"),
     MessageNotFound: (404, _VONAGE + "#not-found", "Not Found"),
     WebhookNotFound: (404, _VONAGE + "#not-found", "Not Found"),
+    AccountNotFound: (404, _VONAGE + "#not-found", "Not Found"),  # (the sandbox's faults)
     ServiceUnavailable: (503, _VONAGE + "#service-unavailable", "Service Unavailable"),
     Throttled: (429, _VONAGE + "/messages#1000", "Throttled"),
 }

@@ -24,7 +24,13 @@ from ..domain.errors import (
     MessageRejected,
     UnsupportedChannel,
 )
-from ..domain.models import CHANNEL_PROVIDERS, InboundInput, MessageFilter, OutboundMessage
+from ..domain.models import (
+    CHANNEL_PROVIDERS,
+    Faults,
+    InboundInput,
+    MessageFilter,
+    OutboundMessage,
+)
 from ..domain.search import search_filter
 from .bodies import JsonProblem, page_param, strict_object
 from .openapi import load_published_messages
@@ -339,3 +345,26 @@ def messages_query(params: dict[str, str]) -> MessageFilter:
 def webhook_body(raw: bytes) -> bytes:
     """An edited webhook body (edit and resend): a JSON object, kept compact."""
     return _encode(_object(raw))
+
+
+def faults_body(raw: bytes) -> Faults:
+    """A PUT of an account's fault switches: `{"delay": 2.5, "fail": "rejected"}`, each
+    optional (a PUT replaces them all: `delay` left out is 0, `fail` left out or null is
+    none). Only the types are checked here; the bounds are the use case's (rules.py)."""
+    body = _object(raw)
+    problems = [InvalidParam(k, "not a fault switch: delay or fail") for k in body
+                if k not in ("delay", "fail")]  # fmt: skip
+    delay, seconds = body.get("delay", 0), None
+    if isinstance(delay, (int, float)) and not isinstance(delay, bool):
+        try:
+            seconds = float(delay)
+        except OverflowError:  # an integer past any float: out of bounds all the same
+            seconds = float("inf")
+    if seconds is None:
+        problems.append(InvalidParam("delay", "must be a number of seconds"))
+    fail = body.get("fail")
+    if fail is not None and not isinstance(fail, str):
+        problems.append(InvalidParam("fail", "must be rejected, undeliverable or null"))
+    if problems or seconds is None:
+        raise InvalidMessageParams(params=problems)
+    return Faults(seconds, fail)

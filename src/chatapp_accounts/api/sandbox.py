@@ -1,6 +1,7 @@
 """Routes of the sandbox API, this project's own (docs/messages.md): a simulated customer
 sends to an account and reads what it was sent; the tenant's messages are listed with their
-statuses and webhook attempts. Authenticated like the other APIs (Basic or Bearer)."""
+statuses and webhook attempts; an account's fault switches are read and set. Authenticated
+like the other APIs (Basic or Bearer)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..domain import messages, webhooks
-from ..domain.models import MessagePage
+from ..domain import messages, rules, sandbox, webhooks
+from ..domain.models import Faults, MessagePage
 from ..presenters import conversation_json, message_json, webhook_detail_json
 from . import message_bodies
 from .auth import credentials
@@ -40,6 +41,10 @@ def page_json(page: MessagePage, base: str, params: dict[str, str]) -> dict[str,
         "_embedded": {"messages": [message_json(m) for m in page.items]},
         "_links": page_links(href, page.page_number, page.total_pages),
     }
+
+
+def faults_json(faults: Faults) -> dict[str, Any]:
+    return {"delay": faults.delay, "fail": faults.fail}
 
 
 def sandbox_routes(services: Services) -> list[Route]:
@@ -106,6 +111,29 @@ def sandbox_routes(services: Services) -> list[Route]:
         new = await call(scope, webhooks.resend_webhook, credentials(scope), webhook_id, body)
         return json_response({"id": new, "state": "pending"}, 202)
 
+    max_delay = rules.sandbox_delay_max(settings.provider_timeout_seconds)
+
+    async def get_faults(request: Request) -> Response:
+        scope = request.scope
+        path = scope["path_params"]
+        faults = await call(scope, sandbox.get_faults, credentials(scope), path["channel"],
+                            path["external_id"])  # fmt: skip
+        return json_response(faults_json(faults))
+
+    async def put_faults(request: Request) -> Response:
+        scope = request.scope
+        path = scope["path_params"]
+        faults = await call(
+            scope,
+            sandbox.set_faults,
+            credentials(scope),
+            path["channel"],
+            path["external_id"],
+            await json_input(request, limit, message_bodies.faults_body),
+            max_delay,
+        )
+        return json_response(faults_json(faults))
+
     spec = served_sandbox_spec_bytes()
 
     async def openapi(request: Request) -> Response:
@@ -120,5 +148,6 @@ def sandbox_routes(services: Services) -> list[Route]:
         route(PREFIX + "/webhooks/{webhook_id}", GET=webhook),
         route(PREFIX + "/webhooks/{webhook_id}/redeliver", POST=redeliver),
         route(PREFIX + "/webhooks/{webhook_id}/resend", POST=resend),
+        route(PREFIX + "/accounts/{channel}/{external_id}/faults", GET=get_faults, PUT=put_faults),
         route(PREFIX + "/openapi.json", GET=openapi),
     ]

@@ -246,22 +246,22 @@ def send_deferred(job: SendJob, until: float) -> SendOutcome:
 async def prepare_sends(
     uow_factory: UnitOfWorkFactory, jobs: list[SendJob], channels: Channels
 ) -> list[SendTry]:
-    """The claimed jobs as their channels get them: a live channel's with its account's
-    credentials (read now: a token replaced a moment ago is the one used) and the provider id
-    of the message it replies to."""
-    live = [job for job in jobs if channels.get(job.message.channel).live]
-    if not live:
-        return [SendTry(job) for job in jobs]
-    found: dict[tuple[int, str, str], SenderCredentials | None] = {}
+    """The claimed jobs as their channels get them: with what the channel needs of the sender
+    account, the senders of the whole claim read in one statement (a live channel's
+    credentials, read now: a token replaced a moment ago is the one used; the sandbox's fault
+    switches, a change applying to the next send), and on a live channel the provider id of
+    the message it replies to."""
+    if not jobs:
+        return []
+    keys = {(job.tenant_id, CHANNEL_PROVIDERS[job.message.channel], job.message.sender)
+            for job in jobs}  # fmt: skip
     replies: dict[str, str | None] = {}
     async with uow_factory() as uow:
-        for job in live:
+        found = await uow.accounts.senders(sorted(keys))
+        for job in jobs:
             message = job.message
-            key = (job.tenant_id, message.channel, message.sender)
-            if key not in found:
-                found[key] = await uow.accounts.credentials(
-                    job.tenant_id, CHANNEL_PROVIDERS[message.channel], message.sender
-                )
+            if not channels.get(message.channel).live:
+                continue
             context = message.content.get("context")
             replied = context.get("message_uuid") if isinstance(context, dict) else None
             if isinstance(replied, str) and rules.could_be_id(replied):
@@ -271,7 +271,7 @@ async def prepare_sends(
     return [
         SendTry(
             job,
-            found.get((job.tenant_id, job.message.channel, job.message.sender)),
+            found.get((job.tenant_id, CHANNEL_PROVIDERS[job.message.channel], job.message.sender)),
             replies.get(job.message_uuid),
         )
         for job in jobs

@@ -177,6 +177,20 @@ CHANNEL_PROVIDERS: dict[str, Provider] = {
 }
 
 
+class Faults(msgspec.Struct, frozen=True):
+    """An account's fault switches, which the sandbox channel obeys on every send from it
+    (live channels ignore them): `delay`, seconds it waits before it takes a send (0: none);
+    `fail`, a failure it forces (`rejected` with error 1282, or `submitted` then
+    `undeliverable` with 1260, as the reserved recipients end; None: none). Their bounds are
+    rules.sandbox_delay_problem and rules.sandbox_fail_problem."""
+
+    delay: float = 0.0
+    fail: str | None = None
+
+
+NO_FAULTS = Faults()
+
+
 class OutboundMessage(msgspec.Struct, frozen=True):
     """One message of a send, checked against the spec: `content` is its body as given (without
     `failover`); the fields the server acts on are read out of it."""

@@ -12,6 +12,7 @@ from .models import (
     AttemptResult,
     Conversation,
     FailoverItem,
+    Faults,
     MessageFilter,
     MessageRecord,
     Provider,
@@ -42,7 +43,22 @@ class AccountRepository(Protocol):
     async def credentials(
         self, tenant: int, provider: Provider, external_id: str
     ) -> SenderCredentials | None:
-        """What a live channel needs of the account (None: the tenant has no such account)."""
+        """What a channel needs of the account (None: the tenant has no such account): a live
+        channel its credentials, the sandbox its fault switches."""
+
+    async def senders(
+        self, keys: list[tuple[int, Provider, str]]
+    ) -> dict[tuple[int, Provider, str], SenderCredentials]:
+        """credentials() of each (tenant, provider, external_id) found, in one statement: a
+        claim's senders, whatever their tenants."""
+
+    async def faults(self, tenant: int, provider: Provider, external_id: str) -> Faults | None:
+        """The account's fault switches (None: the tenant has no such account)."""
+
+    async def set_faults(
+        self, tenant: int, provider: Provider, external_id: str, faults: Faults
+    ) -> bool:
+        """Replace them; False when the tenant has no such account."""
 
     async def by_phone_number_id(self, phone_number_id: str) -> tuple[int, str] | None:
         """(tenant, number) of the WhatsApp account with this Cloud API id."""
