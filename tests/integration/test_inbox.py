@@ -148,13 +148,15 @@ def test_compose_answers_as_the_sandbox_api_does(client: TestClient, alice: Tena
     assert shown.status_code == api.status_code == 422
     assert str(escape(api.json()["title"])) in shown.text
     assert str(escape(api.json()["detail"])) in shown.text
-    empty = client.post(f"{INBOX}/compose", headers={"X-CSRF-Token": token}, data={
-        **body, "to": "page-1", "text": ""})  # fmt: skip
-    api_empty = client.post("/sandbox/v1/inbound", headers=alice.headers, json={
-        **body, "to": "page-1", "text": ""})  # fmt: skip
-    assert empty.status_code == api_empty.status_code
-    for param in api_empty.json().get("invalid_parameters", []):
-        assert str(escape(param["reason"])) in empty.text
+    where = {"channel": "messenger", "to": "page-1", "from": "customer-1"}
+    bad = client.post(f"{INBOX}/compose", headers={"X-CSRF-Token": token}, data={
+        **where, "message_type": "location", "lat": "north", "long": "1"})  # fmt: skip
+    api_bad = client.post("/sandbox/v1/inbound", headers=alice.headers, json={
+        **where, "message_type": "location", "location": {"lat": "north", "long": 1.0}})  # fmt: skip
+    assert bad.status_code == api_bad.status_code == 422, api_bad.text
+    assert str(escape(api_bad.json()["title"])) in bad.text
+    for param in api_bad.json()["invalid_parameters"]:
+        assert str(escape(param["reason"])) in bad.text
     assert _messages(client, alice) == 0
 
 
