@@ -29,7 +29,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ...domain import accounts, messages, tenants, webhooks
+from ...channels.sandbox import reserved_recipients
+from ...domain import accounts, messages, rules, sandbox, tenants, webhooks
 from ...domain.errors import AccessDenied, DomainError, NotAuthenticated
 from ...domain.models import (
     CHANNEL_PROVIDERS,
@@ -349,6 +350,33 @@ def inbox_routes(services: Services, session_key: bytes) -> list[Route]:
                          lambda: message_bodies.webhook_body(raw))  # fmt: skip
         return done(request, f"Webhook {new}: webhook {webhook_id} with the edited body.")
 
+    max_delay = rules.sandbox_delay_max(services.settings.provider_timeout_seconds)
+
+    def faults_page(request: Request, faults: Any, note: str | None = None) -> Response:
+        path = request.path_params
+        return render(request, "_faults.html", channel=path["channel"],
+                      account=path["external_id"], faults=faults, note=note,
+                      reserved=reserved_recipients(), max_delay=max_delay)  # fmt: skip
+
+    async def get_faults(request: Request) -> Response:
+        creds = session(request)
+        path = request.path_params
+        faults = await call(request.scope, sandbox.get_faults, creds, path["channel"],
+                            path["external_id"])  # fmt: skip
+        return faults_page(request, faults)
+
+    async def set_faults(request: Request, form: FormData) -> Response:
+        creds = session(request)
+        path = request.path_params
+        raw = _encode({"delay": _number(form.get("delay") or 0),
+                       "fail": form.get("fail") or None})  # fmt: skip
+        faults = await call(request.scope, sandbox.set_faults, creds, path["channel"],
+                            path["external_id"], lambda: message_bodies.faults_body(raw),
+                            max_delay)  # fmt: skip
+        response = faults_page(request, faults, "Saved: the next sends from it obey them.")
+        response.headers["HX-Trigger"] = "inbox:changed"
+        return response
+
     # Signing in and out, events, files ----------------------------------------------------
 
     async def login_form(request: Request) -> Response:
@@ -445,6 +473,11 @@ def inbox_routes(services: Services, session_key: bytes) -> list[Route]:
         route(PREFIX + "/webhooks/{webhook_id}", GET=page(webhook)),
         route(PREFIX + "/webhooks/{webhook_id}/redeliver", POST=action(redeliver)),
         route(PREFIX + "/webhooks/{webhook_id}/resend", POST=action(resend)),
+        route(
+            PREFIX + "/accounts/{channel}/{external_id}/faults",
+            GET=page(get_faults),
+            POST=action(set_faults),
+        ),
         route(PREFIX + "/events", GET=page(events)),
         route(PREFIX + "/static/{name}", GET=static),
     ]
