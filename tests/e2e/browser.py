@@ -68,3 +68,13 @@ def sign_in(driver: WebDriver, base_url: str, api_key: str, api_secret: str) -> 
     wait_until(
         driver, lambda d: d.find_element(By.ID, "live").get_attribute("data-state") == "connected"
     )
+
+
+def click(driver: WebDriver, css: str, timeout: float = WAIT) -> None:
+    """Click the element `css` finds, found again if the live page replaced it meanwhile."""
+
+    def clicked(d: WebDriver) -> bool:
+        d.find_element(By.CSS_SELECTOR, css).click()
+        return True
+
+    wait_until(driver, clicked, timeout)
