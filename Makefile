@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install serve test test-sqlite lint format bench bench-messages instructions profile clean
+.PHONY: help install serve test test-sqlite lint format bench bench-messages bench-inbox screenshot instructions profile clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,6 +36,13 @@ bench: install ## the benchmark on SQLite, 10 thousand and 1 million accounts (d
 
 bench-messages: install ## the messages benchmark on SQLite: sends, webhooks, latencies, memory
 	$(PY) bench/messages.py
+
+bench-inbox: install ## the inbox with 100,000 messages in one tenant, on SQLite (docs/benchmark.md)
+	$(PY) bench/inbox.py
+
+screenshot: install ## docs/inbox.png, the README's picture: the browser tour, saving what it shows
+	CHATAPP_SCREENSHOT=$(CURDIR)/docs/inbox.png $(PY) -m pytest -p no:cacheprovider -n0 -q \
+		tests/e2e/test_inbox_browser.py -k person
 
 instructions: install ## the app's instructions per request, in process: make instructions SCENARIO=list_first
 	$(PY) bench/inprocess.py $(or $(SCENARIO),get_basic) --instructions

@@ -27,12 +27,14 @@ from .api import message_bodies
 from .config import ConfigError, Settings, check_port, get_settings
 from .domain import accounts as account_cases
 from .domain import messages as message_cases
+from .domain import rules
+from .domain import sandbox as sandbox_cases
 from .domain import tenants as tenant_cases
 from .domain import webhooks as webhook_cases
 from .domain.errors import DomainError, InvalidInput, MessageRejected
-from .domain.models import CHANNEL_PROVIDERS, PROVIDERS, NewTenant, Provider
+from .domain.models import CHANNEL_PROVIDERS, PROVIDERS, Faults, NewTenant, Provider
 from .domain.webhooks import STATES
-from .presenters import message_json, webhook_json
+from .presenters import message_json, webhook_detail_json, webhook_json
 from .security.service import SecurityService
 from .security.tokens import TokenCipher, TokenDecryptError, load_cipher, new_key
 from .storage.databases import open_database
@@ -348,6 +350,7 @@ def cmd_sandbox_messages(args: argparse.Namespace, settings: Settings) -> int:
             ("account", args.account),
             ("direction", args.direction),
             ("status", args.status),
+            ("q", args.search),
         )
         if v is not None
     }
@@ -372,6 +375,43 @@ def cmd_sandbox_messages(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{m.uuid}  {m.direction:8}  {m.channel:13}  {m.message_type:8}  "
               f"{m.status or 'queued':13}  {arrow}")  # fmt: skip
     print(f"page {page.page_number} of {page.total_pages}, {page.total_items} messages")
+    return 0
+
+
+def _faults_line(channel: str, external_id: str, faults: Faults) -> str:
+    delay = f"{faults.delay:g} s" if faults.delay else "none"
+    return f"{channel} {external_id}: delay {delay}, fail {faults.fail or 'none'}"
+
+
+def cmd_sandbox_faults(args: argparse.Namespace, settings: Settings) -> int:
+    """An account's fault switches: printed; with --delay or --fail, set (the other kept)."""
+    channel, external_id = args.channel, args.external_id
+    if args.delay is None and args.fail is None:
+        faults = _run(
+            settings, lambda uow: sandbox_cases.operator_faults(uow, channel, external_id)
+        )
+    else:
+        given = {}
+        if args.delay is not None:
+            given["delay"] = args.delay
+        if args.fail is not None:
+            given["fail"] = None if args.fail == "none" else args.fail
+        # The API's body parser: the same types and names in errors.
+        wanted = message_bodies.faults_body(json.dumps(given).encode())
+        max_delay = rules.sandbox_delay_max(settings.provider_timeout_seconds)
+
+        def change(current: Faults) -> Faults:
+            return Faults(
+                wanted.delay if "delay" in given else current.delay,
+                wanted.fail if "fail" in given else current.fail,
+            )
+
+        faults = _run(settings, lambda uow: sandbox_cases.operator_set_faults(
+            uow, channel, external_id, change, max_delay))  # fmt: skip
+    if args.json:
+        _print_json({"delay": faults.delay, "fail": faults.fail})
+    else:
+        print(_faults_line(channel, external_id, faults))
     return 0
 
 
@@ -482,6 +522,43 @@ def cmd_certificates(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  export REQUESTS_CA_BUNDLE={ca}")
     print("curl:")
     print(f"  curl --cacert {ca} https://127.0.0.1:8443/readyz")
+    return 0
+
+
+def cmd_webhooks_show(args: argparse.Namespace, settings: Settings) -> int:
+    detail = _run(
+        settings,
+        lambda uow: webhook_cases.operator_webhook(uow, SecurityService(), args.webhook_id),
+    )
+    shown = webhook_detail_json(detail)
+    if args.json:
+        _print_json(shown)
+        return 0
+    print(f"webhook {shown['id']}  {shown['state']}  {shown['kind']}  {shown['message_uuid']}")
+    print(f"  to {shown['url']}")
+    print("  body " + json.dumps(shown["body"]))
+    for a in shown["attempts"]:
+        answer = a["status_code"] or a["error"]
+        signature = a["signature"]
+        verdict = "not sent" if signature is None else (
+            "signature verifies" if signature["verified"] else f"signature: {signature['reason']}"
+        )  # fmt: skip
+        print(f"  {a['timestamp']}  {answer}  {a['latency_ms']} ms  {verdict}")
+    return 0
+
+
+def cmd_webhooks_resend(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        raw = sys.stdin.buffer.read() if args.body == "-" else Path(args.body).read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read --body {args.body}: {exc.strerror}") from None
+    new = _run(
+        settings,
+        lambda uow: webhook_cases.operator_resend(
+            uow, args.webhook_id, lambda: message_bodies.webhook_body(raw)
+        ),
+    )
+    print(f"webhook {new}: webhook {args.webhook_id} with the body given, pending")
     return 0
 
 
@@ -636,7 +713,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _sandbox_parsers(sub: Any) -> None:
     sandbox = sub.add_parser(
-        "sandbox", help="play the customer: send to an account, read, list messages"
+        "sandbox",
+        help="play the customer: send to an account, read, list messages; fault switches",
     ).add_subparsers(dest="sandbox_command", required=True, metavar="ACTION")
     inbound = sandbox.add_parser("inbound", help="a customer sends a message to an account")
     inbound.add_argument("channel", choices=sorted(CHANNEL_PROVIDERS))
@@ -655,12 +733,32 @@ def _sandbox_parsers(sub: Any) -> None:
     listing.add_argument("--account", help="an external_id: messages from or to it")
     listing.add_argument("--direction", choices=("outbound", "inbound"))
     listing.add_argument("--status")
+    listing.add_argument(
+        "--search", metavar="QUERY", help="words and operators, as the inbox's search box: "
+        "account: customer: to: from: status: type: channel: direction: before: after:"
+    )  # fmt: skip
     listing.add_argument("--page", type=int)
     listing.add_argument("--page-size", type=int)
     listing.add_argument(
         "--json", action="store_true", help="the page as JSON: statuses, webhooks, attempts"
     )
     listing.set_defaults(func=cmd_sandbox_messages)
+    faults = sandbox.add_parser(
+        "faults",
+        help="an account's fault switches: print them, or set them with --delay / --fail",
+    )
+    faults.add_argument("channel", choices=sorted(CHANNEL_PROVIDERS))
+    faults.add_argument("external_id", help="the account's external_id")
+    faults.add_argument(
+        "--delay", type=_seconds, metavar="S",
+        help="seconds the sandbox waits before it takes each send from the account (0: none)",
+    )  # fmt: skip
+    faults.add_argument(
+        "--fail", choices=("rejected", "undeliverable", "none"),
+        help="a failure forced on every send from the account (none: clears it)",
+    )  # fmt: skip
+    faults.add_argument("--json", action="store_true")
+    faults.set_defaults(func=cmd_sandbox_faults)
     webhooks = sub.add_parser("webhooks", help="the webhook outbox").add_subparsers(
         dest="webhooks_command", required=True, metavar="ACTION"
     )
@@ -672,6 +770,19 @@ def _sandbox_parsers(sub: Any) -> None:
     again = webhooks.add_parser("redeliver", help="send a (failed) webhook again, from now")
     again.add_argument("webhook_id")
     again.set_defaults(func=cmd_webhooks_redeliver)
+    show = webhooks.add_parser(
+        "show", help="a webhook's attempts: request, answer, latency, signature check"
+    )
+    show.add_argument("webhook_id")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_webhooks_show)
+    resend = webhooks.add_parser(
+        "resend", help="edit and resend: a copy of a webhook with another body, sent now"
+    )
+    resend.add_argument("webhook_id")
+    resend.add_argument("--body", required=True, metavar="FILE", help="a JSON object; - : stdin")
+    resend.set_defaults(func=cmd_webhooks_resend)
+
     receive = webhooks.add_parser(
         "receive",
         help="a webhook receiver on a port: prints each webhook and whether its signature "
@@ -691,6 +802,15 @@ def _sandbox_parsers(sub: Any) -> None:
     certs.add_argument("--out", required=True, metavar="DIR", help="the folder to write into")
     certs.add_argument("--days", type=float, default=30, help="validity (default 30 days)")
     certs.set_defaults(func=cmd_certificates)
+
+
+def _seconds(value: str) -> float:
+    """--delay's argument: a number (its bounds are the use case's); argparse's one-line error
+    otherwise."""
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
 
 
 def _describe(exc: BaseException) -> str:

@@ -68,6 +68,8 @@ class Settings:
     # Off: this process neither sends accepted messages nor their webhooks (the send jobs and
     # the outbox still fill; another process sends them).
     dispatcher: bool = True
+    # The web inbox at /inbox (docs/inbox.md); off: 404.
+    inbox: bool = True
     # The hand-over (docs/messages.md): how long a channel may take to take a message, the
     # retry schedule of a channel that did not answer (first retry after, longest wait, for at
     # most, from the first try), how long a claimed job stays with its sender, tries at once.
@@ -383,6 +385,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         webhook_per_destination=_int(env, "CHATAPP_WEBHOOK_PER_DESTINATION", 256, 1, 4096),
         message_retention_days=_float(env, "CHATAPP_MESSAGE_RETENTION_DAYS", 7.0, 0.0001),
         dispatcher=_bool(env, "CHATAPP_DISPATCHER", True),
+        inbox=_bool(env, "CHATAPP_INBOX", True),
         provider_timeout_seconds=_float(env, "CHATAPP_PROVIDER_TIMEOUT_SECONDS", 10.0, 0.01),
         provider_retry_first_seconds=_float(
             env, "CHATAPP_PROVIDER_RETRY_FIRST_SECONDS", 1.0, 0.001

@@ -6,8 +6,27 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .domain.models import MessageRecord, WebhookRecord
+from .domain.models import (
+    AttemptRecord,
+    Conversation,
+    MessageRecord,
+    SignatureCheck,
+    WebhookDetail,
+    WebhookRecord,
+)
 from .domain.payloads import timestamp
+
+SHOWN = 16  # characters of a token shown before the mask
+
+
+def masked(value: str) -> str:
+    """A secret's start, enough to tell two apart, and a mark where the rest was."""
+    return value[:SHOWN] + "…(masked)" if len(value) > SHOWN else "…(masked)"
+
+
+def masked_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Headers as shown anywhere outside the request itself: Authorization masked."""
+    return {k: masked(v) if k.lower() == "authorization" else v for k, v in headers.items()}
 
 
 def webhook_json(hook: WebhookRecord) -> dict[str, Any]:
@@ -57,4 +76,52 @@ def message_json(message: MessageRecord) -> dict[str, Any]:
     }
     if message.client_ref is not None:
         body["client_ref"] = message.client_ref
+    return body
+
+
+def conversation_json(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "channel": conversation.channel,
+        "account": conversation.account,
+        "customer": conversation.peer,
+        "messages": conversation.messages,
+        "last": message_json(conversation.last),
+    }
+
+
+def _attempt_json(attempt: AttemptRecord, check: SignatureCheck | None) -> dict[str, Any]:
+    return {
+        "timestamp": timestamp(attempt.at),
+        "url": attempt.url,
+        "request_headers": masked_headers(attempt.request_headers or {}),
+        "status_code": attempt.status_code,
+        "answer": attempt.answer,
+        "latency_ms": round(attempt.latency * 1000, 1) if attempt.latency is not None else None,
+        "error": attempt.error,
+        "next_attempt_at": timestamp(attempt.next_attempt_at) if attempt.next_attempt_at else None,
+        "signature": (
+            {
+                "claims": check.claims,
+                "body_sha256": check.body_hash,
+                "payload_hash_matches": check.hash_matches,
+                "verified": check.verified,
+                "reason": check.reason,
+            }
+            if check is not None
+            else None
+        ),
+    }
+
+
+def webhook_detail_json(detail: WebhookDetail) -> dict[str, Any]:
+    """A webhook with each attempt's request (Authorization masked), answer and signature
+    check, and the body of the one before it (`previous`), for a diff."""
+    body = webhook_json(detail.record)
+    body["attempts"] = [
+        _attempt_json(a, c) for a, c in zip(detail.record.attempts, detail.checks, strict=True)
+    ]
+    previous = detail.previous
+    body["previous"] = (
+        {"id": str(previous.id), "body": json.loads(previous.body)} if previous else None
+    )
     return body

@@ -49,4 +49,7 @@ def uvicorn_options(
         "forwarded_allow_ips": forwarded_allow_ips,
         "ssl_certfile": ssl_certfile,
         "ssl_keyfile": ssl_keyfile,
+        # The web inbox's event streams never end by themselves: on shutdown they are closed
+        # after this many seconds (browsers reconnect to the next server).
+        "timeout_graceful_shutdown": 5,
     }

@@ -366,3 +366,39 @@ def test_an_empty_webhook_list_says_so(tmp_path: Path) -> None:
     listed = cli("webhooks", "list", "--state", "failed", env=env)
     assert (listed.returncode, listed.stdout, listed.stderr) == (0, "no webhooks failed\n", "")
     assert cli("webhooks", "list", "--json", env=env).stdout.strip() == "[]"
+
+
+def test_sandbox_faults_prints_and_sets_an_accounts_switches(tmp_path: Path) -> None:
+    env = base_env(CHATAPP_DATABASE_URL=f"sqlite:///{tmp_path}/f.sqlite3")
+    creds = new_tenant(env)
+    made = cli("accounts", "provision", "messenger", "page-1", "--api-key", creds["api_key"],
+               "--access-token", "tok", env=env)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+
+    def faults(*options: str) -> str:
+        done = cli("sandbox", "faults", "messenger", "page-1", *options, env=env)
+        assert (done.returncode, done.stderr) == (0, ""), done.stderr
+        return done.stdout
+
+    assert faults() == "messenger page-1: delay none, fail none\n"
+    assert faults("--delay", "2.5") == "messenger page-1: delay 2.5 s, fail none\n"
+    assert faults("--fail", "rejected") == "messenger page-1: delay 2.5 s, fail rejected\n"
+    assert json.loads(faults("--json")) == {"delay": 2.5, "fail": "rejected"}
+    # Refused: one line, nothing changed.
+    assert_one_line_error(cli("sandbox", "faults", "messenger", "page-1", "--delay", "60",
+                              env=env), "delay: must be a number of seconds from 0 to 9")  # fmt: skip
+    assert_one_line_error(cli("sandbox", "faults", "messenger", "page-1", "--delay", "soon",
+                              env=env), "not a number of seconds: 'soon'")  # fmt: skip
+    assert_one_line_error(cli("sandbox", "faults", "messenger", "page-1", "--fail", "lost",
+                              env=env), "invalid choice: 'lost'")  # fmt: skip
+    assert_one_line_error(cli("sandbox", "faults", "messenger", "no-page", env=env),
+                          "Account not found")  # fmt: skip
+    assert_one_line_error(cli("sandbox", "faults", "whatsapp", "page-1", "--fail", "none",
+                              env=env), "Account not found")  # fmt: skip
+    with running_server(env) as server:  # the API sees what the command set, and the reverse
+        url = f"{server.url}/sandbox/v1/accounts/messenger/page-1/faults"
+        auth = (creds["api_key"], creds["api_secret"])
+        assert httpx.get(url, auth=auth).json() == {"delay": 2.5, "fail": "rejected"}
+        assert httpx.put(url, json={"fail": "undeliverable"}, auth=auth).status_code == 200
+        assert faults() == "messenger page-1: delay none, fail undeliverable\n"
+    assert faults("--fail", "none", "--delay", "0") == "messenger page-1: delay none, fail none\n"

@@ -15,15 +15,20 @@ import msgspec
 
 from chatapp_accounts.domain.errors import AccessDenied, NotAuthenticated
 from chatapp_accounts.domain.models import (
+    NO_FAULTS,
     Account,
     Application,
     ApplicationKey,
+    AttemptResult,
+    Conversation,
     FailoverItem,
+    Faults,
     MessageFilter,
     MessageRecord,
     OutboundMessage,
     Provider,
     SendJob,
+    SignatureCheck,
     StatusChange,
     StoredMessage,
     TenantRecord,
@@ -51,6 +56,8 @@ class State:
     )
     held: dict[int, tuple[HeldStatus, float]] = field(default_factory=dict)
     phone_numbers: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # The sandbox's fault switches of accounts that have any.
+    faults: dict[tuple[Provider, str], Faults] = field(default_factory=dict)
 
 
 @dataclass
@@ -91,8 +98,9 @@ class FakeJob:
 
 
 class FakeAccounts:
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, factory: FakeUnitOfWorkFactory | None = None) -> None:
         self.s = state
+        self.factory = factory
 
     def _api_key(self, tenant: int) -> str:
         return next(t.api_key for t in self.s.tenants.values() if t.id == tenant)
@@ -128,7 +136,31 @@ class FakeAccounts:
         account = self._get(tenant, provider, external_id)
         if account is None:
             return None
-        return SenderCredentials(account.access_token, account.phone_number_id, account.waba_id)
+        faults = self.s.faults.get((provider, external_id), NO_FAULTS)
+        return SenderCredentials(
+            account.access_token, account.phone_number_id, account.waba_id, faults
+        )
+
+    async def senders(
+        self, keys: list[tuple[int, Provider, str]]
+    ) -> dict[tuple[int, Provider, str], SenderCredentials]:
+        if self.factory is not None:
+            self.factory.sender_reads += 1
+        found = {key: await self.credentials(*key) for key in keys}
+        return {key: c for key, c in found.items() if c is not None}
+
+    async def faults(self, tenant: int, provider: Provider, external_id: str) -> Faults | None:
+        if self._get(tenant, provider, external_id) is None:
+            return None
+        return self.s.faults.get((provider, external_id), NO_FAULTS)
+
+    async def set_faults(
+        self, tenant: int, provider: Provider, external_id: str, faults: Faults
+    ) -> bool:
+        if self._get(tenant, provider, external_id) is None:
+            return False
+        self.s.faults[(provider, external_id)] = faults
+        return True
 
     async def by_phone_number_id(self, phone_number_id: str) -> tuple[int, str] | None:
         for owner, account in self.s.accounts.values():
@@ -208,6 +240,7 @@ class FakeAccounts:
         if self._get(tenant, provider, external_id) is None:
             return False
         del self.s.accounts[(provider, external_id)]
+        self.s.faults.pop((provider, external_id), None)
         return True
 
     def _mine(self, tenant: int, provider: Provider | None) -> list[Account]:
@@ -287,6 +320,9 @@ class FakeTenants:
     async def by_api_key(self, api_key: str) -> TenantRecord | None:
         return self.s.tenants.get(api_key)
 
+    async def signature_secret(self, api_key: str) -> str | None:
+        return self.s.signature_secrets.get(api_key)
+
     async def all(self) -> list[TenantRecord]:
         return list(self.s.tenants.values())
 
@@ -341,6 +377,22 @@ class FakeMessages:
         return StoredMessage(found.pk, found.root, found.tenant, found.record, found.webhook_url,
                              found.workflow, job)  # fmt: skip
 
+    async def activity(self, tenant: int) -> tuple[int, ...]:
+        mine = [m.pk for m in self.state.messages.values() if m.tenant == tenant]
+        return (max(mine, default=0), len(self.state.statuses), len(self.state.webhooks))
+
+    async def conversations(self, tenant: int, limit: int) -> list[Conversation]:
+        threads: dict[tuple[str, str, str], list[FakeMessage]] = {}
+        for m in self.state.messages.values():
+            if m.tenant == tenant:
+                threads.setdefault((m.record.channel, *m.record.conversation), []).append(m)
+        found = [
+            Conversation(*key, len(ms), max(ms, key=lambda m: m.pk).record)
+            for key, ms in threads.items()
+        ]
+        found.sort(key=lambda c: -self.state.messages[c.last.uuid].pk)
+        return found[:limit]
+
     async def page(
         self, tenant: int | None, query: MessageFilter
     ) -> tuple[int, list[MessageRecord]]:
@@ -366,16 +418,24 @@ class FakeWebhooks:
         self.state.webhooks.append(FakeWebhook(tenant, message_uuid, order_uuid, application_id,
                                                kind, url, body, due_at))  # fmt: skip
 
-    async def delivered(
-        self, tenant: int, webhook: int, attempts: int, first_attempt_at: float, at: float,
-        url: str, status_code: int,
-    ) -> None:  # fmt: skip
+    async def delivered(self, result: AttemptResult) -> None:
         raise NotImplementedError  # the dispatcher is tested on the databases
 
     async def listing(self, state: str | None, limit: int) -> list[WebhookRecord]:
         raise NotImplementedError
 
-    async def redeliver(self, webhook_id: int, now: float) -> bool:
+    async def redeliver(self, webhook_id: int, now: float, tenant: int | None = None) -> bool:
+        raise NotImplementedError
+
+    async def get(self, tenant: int | None, webhook_id: int) -> WebhookRecord | None:
+        raise NotImplementedError  # webhooks are read back on the databases
+
+    async def previous(self, webhook: WebhookRecord) -> WebhookRecord | None:
+        raise NotImplementedError
+
+    async def resend(
+        self, tenant: int | None, webhook_id: int, body: bytes, now: float
+    ) -> int | None:
         raise NotImplementedError
 
 
@@ -512,7 +572,7 @@ class FakeUnitOfWork:
         self.factory = factory
         self.write = write
         self.working = copy.deepcopy(factory.committed)
-        self.accounts = FakeAccounts(self.working)
+        self.accounts = FakeAccounts(self.working, factory)
         self.applications = FakeApplications(self.working)
         self.tenants = FakeTenants(self.working)
         self.messages = FakeMessages(self.working)
@@ -537,6 +597,7 @@ class FakeUnitOfWorkFactory:
     def __init__(self) -> None:
         self.committed = State()
         self.commits = 0
+        self.sender_reads = 0  # statements reading senders (a claim's are one), committed or not
 
     def __call__(self, *, write: bool = False) -> FakeUnitOfWork:
         return FakeUnitOfWork(self, write)
@@ -564,6 +625,18 @@ class FakeSecurity:
 
     def verify_secret(self, secret: str, stored_hash: str) -> bool:
         return stored_hash == self.hash_secret(secret)
+
+    def check_signature(
+        self, authorization: str | None, body: bytes, secret: str | None
+    ) -> SignatureCheck:
+        verified = authorization == f"Bearer {secret}"
+        return SignatureCheck({}, "", verified, verified)
+
+    def session_binding(self, secret_hash: str) -> str:
+        return f"bound:{secret_hash}"
+
+    def verify_session(self, binding: str, secret_hash: str) -> bool:
+        return binding == self.session_binding(secret_hash)
 
     async def new_key_pair(self) -> tuple[str, str]:
         n = next(self.keys)

@@ -90,7 +90,7 @@ def _send(world: World, who: Any, batch: list[OutboundMessage], load: Load | Non
     return world.run(messages.send_message, who, lambda: batch, load or Load())
 
 
-def _run_sender(uow: FakeUnitOfWorkFactory, channel: FakeChannel, **options: Any) -> None:
+def _run_sender(uow: FakeUnitOfWorkFactory, channel: Channel, **options: Any) -> None:
     """One sender over the fakes until no job is due and no try is running."""
     settings = {"timeout": 5.0, "lease": 30.0, "concurrency": 8, **options}
     policy = settings.pop("policy", RetryPolicy(0.01, 0.02, 60))

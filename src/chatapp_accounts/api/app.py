@@ -37,10 +37,14 @@ from .applications import application_routes
 from .docs import docs_routes
 from .health import health_routes
 from .http import Services, not_found
+from .inbox import inbox_routes
 from .messages import message_routes
 from .observability import AccessLog, Metrics, Observability
 from .providers import provider_routes
 from .sandbox import sandbox_routes
+
+# What the inbox's session key is derived for (security/tokens.py TokenCipher.derive).
+INBOX_KEY = b"chatapp-accounts/inbox-session/v1"
 
 if TYPE_CHECKING:
     from ..storage.listen import Listener
@@ -161,6 +165,7 @@ def create_app(
                 services, lambda p, outcome, n: metrics.provider_callbacks.labels(p, outcome).inc(n)
             ),
             *health_routes(uow_factory, metrics),
+            *(inbox_routes(services, cipher.derive(INBOX_KEY)) if settings.inbox else []),
             *docs_routes(),
         ],
         redirect_slashes=False,

@@ -41,6 +41,7 @@ from ..domain.errors import (
     Throttled,
     UnlinkConflict,
     UnsupportedChannel,
+    WebhookNotFound,
 )
 from .request_id import request_id
 
@@ -176,8 +177,9 @@ def render(request: Request, problem: Problem) -> Response:
     )
 
 
-# The Messages API and the sandbox answer in the Messages spec's shapes (docs/messages.md).
-MESSAGES_PREFIXES = ("/v1/messages", "/sandbox/v1")
+# The Messages API, the sandbox and the web inbox answer in the Messages spec's shapes
+# (docs/messages.md; the inbox shows them as HTML).
+MESSAGES_PREFIXES = ("/v1/messages", "/sandbox/v1", "/inbox")
 _VONAGE = "https://developer.vonage.com/api-errors"
 MESSAGES_TABLE: dict[type[DomainError], tuple[int, str, str]] = {
     InvalidJson: (422, _VONAGE + "#invalid-json", "The request body did not contain valid JSON"),
@@ -190,6 +192,8 @@ MESSAGES_TABLE: dict[type[DomainError], tuple[int, str, str]] = {
     InvalidClientRef: (422, _VONAGE + "/messages#1060", "Invalid client reference"),
     AccessDenied: (403, _VONAGE + "#forbidden", "Forbidden"),
     MessageNotFound: (404, _VONAGE + "#not-found", "Not Found"),
+    WebhookNotFound: (404, _VONAGE + "#not-found", "Not Found"),
+    AccountNotFound: (404, _VONAGE + "#not-found", "Not Found"),  # (the sandbox's faults)
     ServiceUnavailable: (503, _VONAGE + "#service-unavailable", "Service Unavailable"),
     Throttled: (429, _VONAGE + "/messages#1000", "Throttled"),
 }

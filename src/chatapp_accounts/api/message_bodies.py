@@ -9,6 +9,7 @@ import functools
 from typing import Any
 
 import jsonschema_rs
+import msgspec
 
 from ..domain import rules
 from ..domain.errors import (
@@ -23,9 +24,18 @@ from ..domain.errors import (
     MessageRejected,
     UnsupportedChannel,
 )
-from ..domain.models import CHANNEL_PROVIDERS, InboundInput, MessageFilter, OutboundMessage
+from ..domain.models import (
+    CHANNEL_PROVIDERS,
+    Faults,
+    InboundInput,
+    MessageFilter,
+    OutboundMessage,
+)
+from ..domain.search import search_filter
 from .bodies import JsonProblem, page_param, strict_object
 from .openapi import load_published_messages
+
+_encode = msgspec.json.Encoder().encode
 
 Validator = Any
 # The spec's tab titles of the channels served.
@@ -313,7 +323,7 @@ def inbound_message(raw: bytes) -> InboundInput:
 
 def messages_query(params: dict[str, str]) -> MessageFilter:
     """The sandbox listing's query: page_number, page_size (as the accounts list), account,
-    direction, status."""
+    direction, status, and `q`, a search (domain/search.py)."""
     problems: list[InvalidParam] = []
     page = page_param(problems, params, "page_number", 1, None)
     size = page_param(problems, params, "page_size", 10, rules.PAGE_SIZE_MAX)
@@ -328,4 +338,33 @@ def messages_query(params: dict[str, str]) -> MessageFilter:
         problems.append(InvalidParam("account", "must be an account's external_id"))
     if problems:
         raise InvalidMessageParams(params=problems)
-    return MessageFilter(page, size, account, direction, status)
+    query = MessageFilter(page, size, account, direction, status)
+    return search_filter(params["q"], query) if params.get("q") else query
+
+
+def webhook_body(raw: bytes) -> bytes:
+    """An edited webhook body (edit and resend): a JSON object, kept compact."""
+    return _encode(_object(raw))
+
+
+def faults_body(raw: bytes) -> Faults:
+    """A PUT of an account's fault switches: `{"delay": 2.5, "fail": "rejected"}`, each
+    optional (a PUT replaces them all: `delay` left out is 0, `fail` left out or null is
+    none). Only the types are checked here; the bounds are the use case's (rules.py)."""
+    body = _object(raw)
+    problems = [InvalidParam(k, "not a fault switch: delay or fail") for k in body
+                if k not in ("delay", "fail")]  # fmt: skip
+    delay, seconds = body.get("delay", 0), None
+    if isinstance(delay, (int, float)) and not isinstance(delay, bool):
+        try:
+            seconds = float(delay)
+        except OverflowError:  # an integer past any float: out of bounds all the same
+            seconds = float("inf")
+    if seconds is None:
+        problems.append(InvalidParam("delay", "must be a number of seconds"))
+    fail = body.get("fail")
+    if fail is not None and not isinstance(fail, str):
+        problems.append(InvalidParam("fail", "must be rejected, undeliverable or null"))
+    if problems or seconds is None:
+        raise InvalidMessageParams(params=problems)
+    return Faults(seconds, fail)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -15,11 +15,11 @@ from typing import Any
 import yaml
 
 from ..domain import rules
-from ..domain.models import PROVIDERS
+from ..domain.models import CHANNEL_PROVIDERS, PROVIDERS
 
 Spec = dict[str, Any]
 PUBLISHED = "external-accounts.v0.1.5.yaml"
-SERVED_VERSION = "0.1.5+chatapp-accounts.2"
+SERVED_VERSION = "0.1.5+chatapp-accounts.3"
 SERVED_APPLICATION_VERSION = "2.1.0+chatapp-accounts.1"
 
 _ERROR_PROPS = {
@@ -203,6 +203,18 @@ def fix_declare_400(spec: Spec) -> None:
             op["responses"]["400"] = {"$ref": "#/components/responses/BadRequest"}
 
 
+def fix_tag_case(spec: Spec) -> None:
+    """The tags list declares `Whatsapp`, the WhatsApp operation is tagged `WhatsApp`: Swagger
+    UI shows the declared tag as an empty section (with the description) above the used one
+    (with the operation). A declared tag takes the spelling its operations use, so the one
+    section has both, and the operation keeps its tag (generated clients name their classes,
+    and Swagger UI its links, after it)."""
+    used = {tag for _, _, op in _operations(spec) for tag in op.get("tags", [])}
+    by_fold = {tag.casefold(): tag for tag in used}
+    for declared in spec.get("tags", []):
+        declared["name"] = by_fold.get(declared["name"].casefold(), declared["name"])
+
+
 def fix_server_and_version(spec: Spec) -> None:
     """The served copy names this server (a relative URL) and says it is a fixed copy."""
     spec["servers"] = [{"url": "/beta/chatapp-accounts"}]
@@ -218,6 +230,7 @@ FIXES: list[Callable[[Spec], None]] = [
     fix_patch_max_items,
     fix_list_totals,
     fix_declare_400,
+    fix_tag_case,
     fix_server_and_version,
 ]
 
@@ -315,7 +328,7 @@ def served_application_spec_bytes() -> bytes:
 
 PUBLISHED_MESSAGES = "messages.v1.20.0.yaml"
 SANDBOX = "sandbox.v1.yaml"
-SERVED_MESSAGES_VERSION = "1.20.0+chatapp-accounts.1"
+SERVED_MESSAGES_VERSION = "1.20.0+chatapp-accounts.2"
 
 
 @lru_cache(maxsize=1)
@@ -324,16 +337,10 @@ def load_published_messages() -> Spec:
     return _read(PUBLISHED_MESSAGES)
 
 
-@lru_cache(maxsize=1)
-def served_messages_spec_bytes() -> bytes:
-    """The Messages API's served spec, at /v1/messages/openapi.json: the published one, its
-    server this one (paths are under /v1) and its status enums the union the spec means
-    (docs/messages.md, "Known defects")."""
-    spec = copy.deepcopy(load_published_messages())
-    spec["info"]["version"] = SERVED_MESSAGES_VERSION
+def fix_messages_server_and_version(spec: Spec) -> None:
+    """The served copy names this server (paths are under /v1) and says it is a fixed copy."""
     spec["servers"] = [{"url": "/v1", "description": "this server"}]
-    fix_status_enums(spec)
-    return _json(spec)
+    spec["info"]["version"] = SERVED_MESSAGES_VERSION
 
 
 def fix_status_enums(spec: Spec) -> None:
@@ -350,6 +357,137 @@ def fix_status_enums(spec: Spec) -> None:
             if isinstance(status, dict) and "enum" in status:
                 status["enum"] = [*base, *(s for s in status["enum"] if s not in base)]
     schemas["messageStatusBase"]["properties"]["status"]["enum"] = [*base, "read"]
+
+
+_SCHEMAS = "#/components/schemas/"
+
+
+def _schema_channels(node: Any, schemas: Spec, seen: frozenset[str] = frozenset()) -> set[str]:
+    """The `channel` values a schema pins, through its $refs, allOf, oneOf and anyOf; not
+    through its other properties (a send's `failover` names every channel)."""
+    if not isinstance(node, dict):
+        return set()
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith(_SCHEMAS):
+        name = ref[len(_SCHEMAS) :]
+        return set() if name in seen else _schema_channels(schemas[name], schemas, seen | {name})
+    channel = (node.get("properties") or {}).get("channel")
+    found = set(channel.get("enum") or []) if isinstance(channel, dict) else set()
+    for key in ("allOf", "oneOf", "anyOf"):
+        for part in node.get(key, []):
+            found |= _schema_channels(part, schemas, seen)
+    return found
+
+
+def _reached(node: Any, schemas: Spec) -> set[str]:
+    """The component schemas `node` reaches through $refs, transitively."""
+    found: set[str] = set()
+    pending = [node]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            ref = item.get("$ref")
+            if isinstance(ref, str) and ref.startswith(_SCHEMAS):
+                name = ref[len(_SCHEMAS) :]
+                if name not in found:
+                    found.add(name)
+                    pending.append(schemas[name])
+            pending.extend(v for k, v in item.items() if k != "$ref")
+        elif isinstance(item, list):
+            pending.extend(item)
+    return found
+
+
+def _channel_choices(spec: Spec) -> list[tuple[Spec, str]]:
+    """The schemas that choose among the channels, with the keyword holding the choice: the
+    send's failover items, its body, and the status and inbound webhooks' bodies."""
+    schemas = spec["components"]["schemas"]
+    webhooks = [
+        spec["x-webhooks"][name]["{$request.body#/callback}"]["post"]["requestBody"]["content"][
+            "application/json"
+        ]["schema"]
+        for name in ("message-status", "inbound-message")
+    ]
+    # The failover items first: every variant of the send reaches them.
+    return [
+        (schemas["Failover"]["properties"]["failover"]["items"], "anyOf"),
+        (schemas["AnyOutboundMessage"], "oneOf"),
+        *((schema, "oneOf") for schema in webhooks),
+    ]
+
+
+def _names(channels: Iterable[str]) -> str:
+    return ", ".join(f"`{c}`" for c in sorted(channels))
+
+
+NOT_SERVED = "Not served by this server"
+
+
+def fix_unserved_channels(spec: Spec) -> None:
+    """The spec offers seven channels; this server takes four (`CHANNEL_PROVIDERS`: those
+    whose senders are accounts) and answers `sms`, `mms` and `email` with 422 Unsupported
+    channel (1100). Those channels' variants leave the send's `oneOf`, the failover items'
+    `anyOf` and the webhooks' `oneOf`s, each of which says so; the schemas only they use stay
+    under components (Vonage's names), marked `x-not-served: true` with a description
+    starting "Not served by this server"."""
+    schemas = spec["components"]["schemas"]
+    served = set(CHANNEL_PROVIDERS)
+    dropped: dict[str, set[str]] = {}  # schema name -> the refused channels that use it
+    refused: set[str] = set()
+    for choice, keyword in _channel_choices(spec):
+        kept, left_out = [], set()
+        for variant in choice[keyword]:
+            channels = _schema_channels(variant, schemas)
+            if not channels:
+                raise ValueError(f"a channel variant pins no channel: {variant}")
+            if channels <= served:
+                kept.append(variant)
+                continue
+            left_out |= channels - served
+            for name in _reached(variant, schemas):
+                dropped.setdefault(name, set()).update(channels - served)
+        note = (
+            f"This server takes the {_names(served)} channels: the published spec's "
+            f"{_names(left_out)} variants are left out here (the server answers them with 422, "
+            f"Unsupported channel, 1100); their schemas are kept, marked `x-not-served`."
+        )
+        choice[keyword] = kept
+        refused |= left_out
+        choice["description"] = " ".join(filter(None, [choice.get("description"), note]))
+    still_used = _reached({k: v for k, v in spec.items() if k != "components"}, schemas)
+    still_used |= _reached({k: v for k, v in spec["components"].items() if k != "schemas"}, schemas)
+    for name, channels in dropped.items():
+        if name in still_used:
+            continue
+        schema = schemas[name]
+        plural = len(channels) > 1
+        mark = (
+            f"{NOT_SERVED}: used only by the {_names(channels)} channel{'s' if plural else ''}, "
+            f"which this server answers with 422, Unsupported channel (1100); it takes "
+            f"{_names(served)}."
+        )
+        schema["description"] = "\n\n".join(filter(None, [mark, schema.get("description")]))
+        schema["x-not-served"] = True
+    spec["info"]["description"] = (
+        spec["info"].get("description", "")
+        + f"\n\n**This server** takes the {_names(served)} channels (senders that are "
+        f"External Accounts); {_names(refused)} are answered with 422, Unsupported channel "
+        f'(1100). Their schemas are listed, marked "{NOT_SERVED}".'
+    )
+
+
+MESSAGES_FIXES: list[Callable[[Spec], None]] = [
+    fix_messages_server_and_version,
+    fix_status_enums,
+    fix_unserved_channels,
+]
+
+
+@lru_cache(maxsize=1)
+def served_messages_spec_bytes() -> bytes:
+    """The Messages API's served spec, at /v1/messages/openapi.json: the published one with
+    `MESSAGES_FIXES` applied (docs/spec-fixes.md)."""
+    return _json(apply_fixes(load_published_messages(), MESSAGES_FIXES))
 
 
 @lru_cache(maxsize=1)

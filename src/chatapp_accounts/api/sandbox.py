@@ -1,6 +1,7 @@
 """Routes of the sandbox API, this project's own (docs/messages.md): a simulated customer
 sends to an account and reads what it was sent; the tenant's messages are listed with their
-statuses and webhook attempts. Authenticated like the other APIs (Basic or Bearer)."""
+statuses and webhook attempts; an account's fault switches are read and set. Authenticated
+like the other APIs (Basic or Bearer)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..domain import messages
-from ..domain.models import MessagePage
-from ..presenters import message_json
+from ..domain import messages, rules, sandbox, webhooks
+from ..domain.models import Faults, MessagePage
+from ..presenters import conversation_json, message_json, webhook_detail_json
 from . import message_bodies
 from .auth import credentials
 from .http import Services, base_url, json_input, json_response, page_links, query, route
@@ -25,7 +26,7 @@ PREFIX = "/sandbox/v1"
 def page_json(page: MessagePage, base: str, params: dict[str, str]) -> dict[str, Any]:
     kept = "".join(
         f"&{k}={quote(params[k], safe='')}"
-        for k in ("account", "direction", "status")
+        for k in ("account", "direction", "status", "q")
         if k in params
     )
 
@@ -40,6 +41,10 @@ def page_json(page: MessagePage, base: str, params: dict[str, str]) -> dict[str,
         "_embedded": {"messages": [message_json(m) for m in page.items]},
         "_links": page_links(href, page.page_number, page.total_pages),
     }
+
+
+def faults_json(faults: Faults) -> dict[str, Any]:
+    return {"delay": faults.delay, "fail": faults.fail}
 
 
 def sandbox_routes(services: Services) -> list[Route]:
@@ -76,6 +81,59 @@ def sandbox_routes(services: Services) -> list[Route]:
         )
         return json_response(page_json(page, base_url(settings, scope), params))
 
+    async def one(request: Request) -> Response:
+        scope = request.scope
+        uuid = scope["path_params"]["message_uuid"]
+        found = await call(scope, messages.get_message, credentials(scope), uuid)
+        return json_response(message_json(found))
+
+    async def conversations(request: Request) -> Response:
+        scope = request.scope
+        found = await call(scope, messages.list_conversations, credentials(scope))
+        return json_response({"conversations": [conversation_json(c) for c in found]})
+
+    async def webhook(request: Request) -> Response:
+        scope = request.scope
+        webhook_id = scope["path_params"]["webhook_id"]
+        detail = await call(scope, webhooks.webhook_detail, credentials(scope), webhook_id)
+        return json_response(webhook_detail_json(detail))
+
+    async def redeliver(request: Request) -> Response:
+        scope = request.scope
+        webhook_id = scope["path_params"]["webhook_id"]
+        await call(scope, webhooks.redeliver_own, credentials(scope), webhook_id)
+        return json_response({"id": webhook_id, "state": "pending"}, 202)
+
+    async def resend(request: Request) -> Response:
+        scope = request.scope
+        webhook_id = scope["path_params"]["webhook_id"]
+        body = await json_input(request, limit, message_bodies.webhook_body)
+        new = await call(scope, webhooks.resend_webhook, credentials(scope), webhook_id, body)
+        return json_response({"id": new, "state": "pending"}, 202)
+
+    max_delay = rules.sandbox_delay_max(settings.provider_timeout_seconds)
+
+    async def get_faults(request: Request) -> Response:
+        scope = request.scope
+        path = scope["path_params"]
+        faults = await call(scope, sandbox.get_faults, credentials(scope), path["channel"],
+                            path["external_id"])  # fmt: skip
+        return json_response(faults_json(faults))
+
+    async def put_faults(request: Request) -> Response:
+        scope = request.scope
+        path = scope["path_params"]
+        faults = await call(
+            scope,
+            sandbox.set_faults,
+            credentials(scope),
+            path["channel"],
+            path["external_id"],
+            await json_input(request, limit, message_bodies.faults_body),
+            max_delay,
+        )
+        return json_response(faults_json(faults))
+
     spec = served_sandbox_spec_bytes()
 
     async def openapi(request: Request) -> Response:
@@ -84,6 +142,12 @@ def sandbox_routes(services: Services) -> list[Route]:
     return [
         route(PREFIX + "/inbound", POST=inbound),
         route(PREFIX + "/messages", GET=list_all),
+        route(PREFIX + "/messages/{message_uuid}", GET=one),
         route(PREFIX + "/messages/{message_uuid}/read", POST=read),
+        route(PREFIX + "/conversations", GET=conversations),
+        route(PREFIX + "/webhooks/{webhook_id}", GET=webhook),
+        route(PREFIX + "/webhooks/{webhook_id}/redeliver", POST=redeliver),
+        route(PREFIX + "/webhooks/{webhook_id}/resend", POST=resend),
+        route(PREFIX + "/accounts/{channel}/{external_id}/faults", GET=get_faults, PUT=put_faults),
         route(PREFIX + "/openapi.json", GET=openapi),
     ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..config import Settings, service_account
+from ..domain import rules
 from ..domain.ports import Channel
 from .graph import GraphChannel
 from .http import OnCall, ProviderClient
@@ -40,7 +41,8 @@ def channels_for(
     on_token: Callable[[str], None] | None = None,
 ) -> ChannelRegistry:
     """The channels the settings ask for: live ones where a mode is `live`, the sandbox for
-    the rest. Clients open their connections on first use."""
+    the rest (its fault switches' delays kept below the provider timeout). Clients open their
+    connections on first use."""
     live = settings.live_channels
     channels: dict[str, Channel] = {}
     timeout, concurrency = settings.provider_timeout_seconds, settings.send_concurrency
@@ -58,4 +60,4 @@ def channels_for(
             on_refresh=(lambda: on_token("rbm")) if on_token is not None else None,
         )
         channels["rcs"] = RbmChannel(client, tokens, settings.rbm_url, settings.rcs_rate)
-    return ChannelRegistry(channels, SandboxChannel())
+    return ChannelRegistry(channels, SandboxChannel(rules.sandbox_delay_max(timeout)))

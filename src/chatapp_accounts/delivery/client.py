@@ -17,9 +17,18 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from ..domain.rules import retry_after_seconds
-from ..domain.webhooks import Outcome
+from ..domain.webhooks import ANSWER_KEPT, Outcome
 
 USER_AGENT = "chatapp-accounts-webhooks/1"
+
+
+def request_headers(authorization: str) -> dict[str, str]:
+    """The headers of every webhook request: what is sent, and what its attempt keeps."""
+    return {
+        "Content-Type": "application/json",
+        "Authorization": authorization,
+        "User-Agent": USER_AGENT,
+    }
 
 
 def is_public(address: str) -> bool:
@@ -70,11 +79,11 @@ class WebhookClient:
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
-                headers={"User-Agent": USER_AGENT},
             )
         return self._session
 
     async def post(self, url: str, body: bytes, authorization: str) -> Outcome:
+        """POST the body with `request_headers(authorization)`."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return Outcome(None, f"not an http(s) URL: {url!r}", permanent=True)
@@ -87,16 +96,17 @@ class WebhookClient:
             if literal and not is_public(parts.hostname):
                 refused = f"{parts.hostname} is not public (CHATAPP_WEBHOOK_DENY_PRIVATE)"
                 return Outcome(None, refused, permanent=True)
-        headers = {"Content-Type": "application/json", "Authorization": authorization}
+        headers = request_headers(authorization)
         try:
             async with self._open().post(
                 url, data=body, headers=headers, allow_redirects=False
             ) as response:
-                await response.read()
+                answer = (await response.read())[:ANSWER_KEPT]
                 return Outcome(
                     response.status,
                     None if response.status < 300 else f"answered {response.status}",
                     retry_after_seconds(response.headers.get("Retry-After"), time.time()),
+                    answer=answer.decode("utf-8", "replace"),
                 )
         except TimeoutError:
             return Outcome(None, f"no answer within {self._timeout:g} s")

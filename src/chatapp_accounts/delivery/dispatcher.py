@@ -27,14 +27,18 @@ import logging
 import time
 from collections.abc import Callable
 
+import msgspec
+
+from ..domain.models import AttemptResult
 from ..domain.webhooks import Outcome, RetryPolicy, decide
 from ..security.webhooks import sign_webhook
-from ..storage.outbox import Claimed, Result
+from ..storage.outbox import Claimed
 from ..storage.uow import SqlUnitOfWorkFactory
-from .client import WebhookClient
+from .client import WebhookClient, request_headers
 from .loop import run_turn, wait_for_wake, wind_down
 
 log = logging.getLogger("chatapp_accounts.webhooks")
+_encode = msgspec.json.Encoder().encode
 
 POLL_SECONDS = 0.25
 COALESCE_SECONDS = 0.002
@@ -93,7 +97,7 @@ class Dispatcher:
         self._on_stats = on_stats
         self._requests = requests  # requests in flight in this process
         self._wake = asyncio.Event()
-        self._results: list[Result] = []
+        self._results: list[AttemptResult] = []
         self._attempts: set[asyncio.Task[None]] = set()
         self._in_flight: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
@@ -185,6 +189,7 @@ class Dispatcher:
 
     async def _attempt(self, webhook: Claimed) -> None:
         started = time.time()
+        sent: dict[str, str] | None = None
         try:
             if webhook.signature_secret is None:
                 outcome = Outcome(
@@ -200,6 +205,7 @@ class Dispatcher:
                     api_key=webhook.api_key,
                     application_id=webhook.application_id,
                 )
+                sent = request_headers(token)
                 outcome = await self._client.post(webhook.url, webhook.body, token)
         except Exception as exc:  # noqa: BLE001 - an attempt that broke is a failed attempt
             outcome = Outcome(None, f"{type(exc).__name__}")
@@ -220,7 +226,7 @@ class Dispatcher:
                 "webhook %d to %s: %s (%s)",
                 webhook.pk, webhook.destination, outcome.error, decision.state,
             )  # fmt: skip
-        result = Result(
+        result = AttemptResult(
             pk=webhook.pk,
             tenant_id=webhook.tenant_id,
             order_key=webhook.order_key,
@@ -232,16 +238,16 @@ class Dispatcher:
             next_attempt_at=decision.next_attempt_at,
             first_attempt_at=first,
             retried=webhook.attempts > 0,
+            request_headers=_encode(sent).decode() if sent is not None else None,
+            answer=outcome.answer,
+            latency=now - started,
         )
         if decision.state == "delivered" and not result.retried and outcome.status_code:
             # Nearly every attempt: written in the shared batches, not in the next turn's
             # transaction (on PostgreSQL a turn is several round trips, one at a time).
             try:
                 async with self._uow_factory() as uow:
-                    await uow.webhooks.delivered(
-                        webhook.tenant_id, webhook.pk, webhook.attempts + 1, first, started,
-                        webhook.url, outcome.status_code,
-                    )  # fmt: skip
+                    await uow.webhooks.delivered(result)
                     await uow.commit()
             except Exception:  # noqa: BLE001 - recorded by a turn instead
                 self._results.append(result)

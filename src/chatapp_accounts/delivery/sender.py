@@ -3,8 +3,9 @@
 One loop. Each turn records the outcomes of the tries that finished (domain `record_send`, each
 in a unit of its own, written in one batch: statuses, status webhooks, jobs done or due again,
 the next message of a failover list), then claims due send jobs (`claim_sends`: a lease;
-PostgreSQL skips the jobs another process has locked), reads what live channels need for them
-(`prepare_sends`: the account's credentials) and starts a try for each: the channel's `submit`,
+PostgreSQL skips the jobs another process has locked), reads what their channels need of their
+accounts (`prepare_sends`, one statement: a live channel's credentials, the sandbox's fault
+switches) and starts a try for each: the channel's `submit`,
 with a timeout. Tries run concurrently, at most `concurrency` at once. A live channel's account
 is paced (delivery/pacing.py): a try whose turn is further than a moment away is not made; its
 job goes back, due at its turn (`send_deferred`). A provider's refusal is retried or ends the

@@ -30,6 +30,7 @@ from .models import (
     CHANNEL_PROVIDERS,
     Application,
     BearerCredentials,
+    Conversation,
     Credentials,
     FailoverItem,
     InboundInput,
@@ -245,22 +246,22 @@ def send_deferred(job: SendJob, until: float) -> SendOutcome:
 async def prepare_sends(
     uow_factory: UnitOfWorkFactory, jobs: list[SendJob], channels: Channels
 ) -> list[SendTry]:
-    """The claimed jobs as their channels get them: a live channel's with its account's
-    credentials (read now: a token replaced a moment ago is the one used) and the provider id
-    of the message it replies to."""
-    live = [job for job in jobs if channels.get(job.message.channel).live]
-    if not live:
-        return [SendTry(job) for job in jobs]
-    found: dict[tuple[int, str, str], SenderCredentials | None] = {}
+    """The claimed jobs as their channels get them: with what the channel needs of the sender
+    account, the senders of the whole claim read in one statement (a live channel's
+    credentials, read now: a token replaced a moment ago is the one used; the sandbox's fault
+    switches, a change applying to the next send), and on a live channel the provider id of
+    the message it replies to."""
+    if not jobs:
+        return []
+    keys = {(job.tenant_id, CHANNEL_PROVIDERS[job.message.channel], job.message.sender)
+            for job in jobs}  # fmt: skip
     replies: dict[str, str | None] = {}
     async with uow_factory() as uow:
-        for job in live:
+        found = await uow.accounts.senders(sorted(keys))
+        for job in jobs:
             message = job.message
-            key = (job.tenant_id, message.channel, message.sender)
-            if key not in found:
-                found[key] = await uow.accounts.credentials(
-                    job.tenant_id, CHANNEL_PROVIDERS[message.channel], message.sender
-                )
+            if not channels.get(message.channel).live:
+                continue
             context = message.content.get("context")
             replied = context.get("message_uuid") if isinstance(context, dict) else None
             if isinstance(replied, str) and rules.could_be_id(replied):
@@ -270,7 +271,7 @@ async def prepare_sends(
     return [
         SendTry(
             job,
-            found.get((job.tenant_id, job.message.channel, job.message.sender)),
+            found.get((job.tenant_id, CHANNEL_PROVIDERS[job.message.channel], job.message.sender)),
             replies.get(job.message_uuid),
         )
         for job in jobs
@@ -534,6 +535,44 @@ async def list_messages(
         query = inputs()
         total, items = await uow.messages.page(tenant.id, query)
     return MessagePage(items, query.number, query.size, total)
+
+
+LATEST = "latest"  # the id alias of a tenant's newest message, as mail catchers have it
+CONVERSATIONS_MAX = 100
+
+
+async def get_message(
+    uow_factory: UnitOfWorkFactory, security: Security, credentials: Credentials, message_uuid: str
+) -> MessageRecord:
+    """The tenant's message with its statuses and webhooks; `latest`: its newest."""
+    query = MessageFilter(size=1, uuid=None if message_uuid == LATEST else message_uuid)
+    async with uow_factory() as uow:
+        tenant = await authenticate(uow, security, credentials)
+        if query.uuid is not None and not rules.could_be_id(query.uuid):
+            raise MessageNotFound()
+        _, items = await uow.messages.page(tenant.id, query)
+    if not items:
+        raise MessageNotFound()
+    return items[0]
+
+
+async def activity(
+    uow_factory: UnitOfWorkFactory, security: Security, credentials: Credentials
+) -> tuple[int, ...]:
+    """A mark that changes when the tenant's messages, statuses or webhooks may have: the web
+    inbox's event stream compares it, again and again (docs/inbox.md)."""
+    async with uow_factory() as uow:
+        tenant = await authenticate(uow, security, credentials)
+        return await uow.messages.activity(tenant.id)
+
+
+async def list_conversations(
+    uow_factory: UnitOfWorkFactory, security: Security, credentials: Credentials
+) -> list[Conversation]:
+    """The tenant's conversations (an account's thread with one customer), the latest first."""
+    async with uow_factory() as uow:
+        tenant = await authenticate(uow, security, credentials)
+        return await uow.messages.conversations(tenant.id, CONVERSATIONS_MAX)
 
 
 # The same, for the operator on the command line (every tenant's accounts and messages).

@@ -52,8 +52,18 @@ class BearerCredentials(msgspec.Struct, frozen=True):
     path: str
 
 
-# Who a request says it is, parsed once from its Authorization header; the use cases decide.
-Credentials = BasicCredentials | BearerCredentials
+class SessionCredentials(msgspec.Struct, frozen=True):
+    """The web inbox's signed session (api/inbox/session.py): the tenant's api_key and a
+    binding to its secret's hash (security: `session_binding`), made when it signed in with
+    Basic credentials. Never the secret itself."""
+
+    api_key: str
+    binding: str
+
+
+# Who a request says it is, parsed once from its Authorization header (or the inbox's session
+# cookie); the use cases decide.
+Credentials = BasicCredentials | BearerCredentials | SessionCredentials
 
 
 class ApplicationKey(msgspec.Struct, frozen=True):
@@ -167,6 +177,20 @@ CHANNEL_PROVIDERS: dict[str, Provider] = {
 }
 
 
+class Faults(msgspec.Struct, frozen=True):
+    """An account's fault switches, which the sandbox channel obeys on every send from it
+    (live channels ignore them): `delay`, seconds it waits before it takes a send (0: none);
+    `fail`, a failure it forces (`rejected` with error 1282, or `submitted` then
+    `undeliverable` with 1260, as the reserved recipients end; None: none). Their bounds are
+    rules.sandbox_delay_problem and rules.sandbox_fail_problem."""
+
+    delay: float = 0.0
+    fail: str | None = None
+
+
+NO_FAULTS = Faults()
+
+
 class OutboundMessage(msgspec.Struct, frozen=True):
     """One message of a send, checked against the spec: `content` is its body as given (without
     `failover`); the fields the server acts on are read out of it."""
@@ -247,6 +271,61 @@ class AttemptRecord(msgspec.Struct, frozen=True):
     status_code: int | None
     error: str | None
     next_attempt_at: float | None
+    request_headers: dict[str, str] | None = None  # None: nothing was sent (or before 0009)
+    answer: str | None = None  # the start of the answer's body
+    latency: float | None = None  # seconds
+
+
+class SignatureCheck(msgspec.Struct, frozen=True):
+    """What a receiver would find checking an attempt's signature with the tenant's secret
+    (security/webhooks.py): the token's claims, the body's SHA-256 against `payload_hash`, and
+    why it does not verify, if it does not."""
+
+    claims: dict[str, Any]
+    body_hash: str
+    hash_matches: bool
+    verified: bool
+    reason: str | None = None
+
+
+class WebhookDetail(msgspec.Struct, frozen=True):
+    """One webhook as the inbox shows it: its record, each attempt's signature check (in the
+    order of `record.attempts`; None: nothing was sent), and the webhook of the same message
+    before it, for a diff."""
+
+    record: WebhookRecord
+    checks: list[SignatureCheck | None]
+    previous: WebhookRecord | None
+
+
+class Conversation(msgspec.Struct, frozen=True):
+    """An account's thread with one customer: how many messages, and the latest."""
+
+    channel: str
+    account: str
+    peer: str
+    messages: int
+    last: MessageRecord
+
+
+class AttemptResult(msgspec.Struct, frozen=True):
+    """A webhook's attempt: its outcome, what the policy decided (domain/webhooks.py) and what
+    the inbox shows of it."""
+
+    pk: int
+    tenant_id: int
+    order_key: int
+    at: float
+    url: str
+    status_code: int | None
+    error: str | None
+    state: str
+    next_attempt_at: float | None
+    first_attempt_at: float
+    retried: bool  # it had been tried before: webhooks behind it may wait on its retry
+    request_headers: str | None = None  # JSON: the headers sent (None: nothing was sent)
+    answer: str | None = None  # the start of the answer's body
+    latency: float | None = None  # seconds, from the attempt's start to its outcome
 
 
 class WebhookRecord(msgspec.Struct, frozen=True):
@@ -289,6 +368,13 @@ class MessageRecord(msgspec.Struct, frozen=True):
     statuses: list[StatusRecord] = msgspec.field(default_factory=list)
     webhooks: list[WebhookRecord] = msgspec.field(default_factory=list)
 
+    @property
+    def conversation(self) -> tuple[str, str]:  # (used by storage to key the thread)
+        """(the account's id, the customer's), whichever way the message went."""
+        if self.direction == "outbound":
+            return self.sender, self.to
+        return self.to, self.sender
+
 
 class MessageFilter(msgspec.Struct, frozen=True):
     """Which of a tenant's messages a sandbox listing shows, and which page."""
@@ -298,6 +384,16 @@ class MessageFilter(msgspec.Struct, frozen=True):
     account: str | None = None  # an external_id: the messages sent from or to it
     direction: str | None = None
     status: str | None = None
+    # The web inbox's and the `q` parameter's (domain/search.py).
+    peer: str | None = None  # the customer: with `account` and `channel`, one conversation
+    channel: str | None = None
+    to: str | None = None
+    sender: str | None = None
+    message_type: str | None = None
+    before: float | None = None  # created before (epoch seconds)
+    after: float | None = None
+    words: tuple[str, ...] = ()  # each found in the content
+    uuid: str | None = None  # one message
 
 
 class MessagePage(msgspec.Struct, frozen=True):

@@ -50,11 +50,16 @@ _TITLES = {
 }
 
 
+def error_title(code: str) -> str:
+    """Vonage's title of an error code a message can end with."""
+    return _TITLES.get(code, "Provider error")
+
+
 def provider_error(code: str, detail: str, message_uuid: str) -> dict[str, str]:
     """The `error` of a message its channel failed: Vonage's title for the code, then what
     happened (a provider's own code and message: `Graph error 100/2018001: No matching user
     found`; the sandbox's own words)."""
-    return status_error(code, f"{_TITLES.get(code, 'Provider error')} - {detail}", message_uuid)
+    return status_error(code, f"{error_title(code)} - {detail}", message_uuid)
 
 
 def status_body(

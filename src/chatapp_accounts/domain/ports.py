@@ -9,11 +9,15 @@ from .models import (
     Account,
     Application,
     ApplicationKey,
+    AttemptResult,
+    Conversation,
     FailoverItem,
+    Faults,
     MessageFilter,
     MessageRecord,
     Provider,
     SendJob,
+    SignatureCheck,
     StatusChange,
     StoredMessage,
     TenantRecord,
@@ -39,7 +43,22 @@ class AccountRepository(Protocol):
     async def credentials(
         self, tenant: int, provider: Provider, external_id: str
     ) -> SenderCredentials | None:
-        """What a live channel needs of the account (None: the tenant has no such account)."""
+        """What a channel needs of the account (None: the tenant has no such account): a live
+        channel its credentials, the sandbox its fault switches."""
+
+    async def senders(
+        self, keys: list[tuple[int, Provider, str]]
+    ) -> dict[tuple[int, Provider, str], SenderCredentials]:
+        """credentials() of each (tenant, provider, external_id) found, in one statement: a
+        claim's senders, whatever their tenants."""
+
+    async def faults(self, tenant: int, provider: Provider, external_id: str) -> Faults | None:
+        """The account's fault switches (None: the tenant has no such account)."""
+
+    async def set_faults(
+        self, tenant: int, provider: Provider, external_id: str, faults: Faults
+    ) -> bool:
+        """Replace them; False when the tenant has no such account."""
 
     async def by_phone_number_id(self, phone_number_id: str) -> tuple[int, str] | None:
         """(tenant, number) of the WhatsApp account with this Cloud API id."""
@@ -109,6 +128,9 @@ class TenantRepository(Protocol):
 
     async def by_api_key(self, api_key: str) -> TenantRecord | None: ...
 
+    async def signature_secret(self, api_key: str) -> str | None:
+        """The tenant's webhook signature secret, decrypted (None: it has none)."""
+
     async def all(self) -> list[TenantRecord]: ...
 
     async def revoke(self, api_key: str) -> bool: ...
@@ -142,6 +164,12 @@ class MessageRepository(Protocol):
     async def get(self, tenant: int | None, uuid: str) -> StoredMessage | None:
         """The tenant's message (tenant None: anyone's, for the operator)."""
 
+    async def conversations(self, tenant: int, limit: int) -> list[Conversation]:
+        """The tenant's conversations, the latest first."""
+
+    async def activity(self, tenant: int) -> tuple[int, ...]:
+        """A mark that changes when the tenant's messages, statuses or webhooks may have."""
+
     async def page(
         self, tenant: int | None, query: MessageFilter
     ) -> tuple[int, list[MessageRecord]]:
@@ -165,17 +193,26 @@ class WebhookRepository(Protocol):
     ) -> None:
         """`order_uuid`: the workflow's first message; its webhooks go out in order."""
 
-    async def delivered(
-        self, tenant: int, webhook: int, attempts: int, first_attempt_at: float, at: float,
-        url: str, status_code: int,
-    ) -> None:  # fmt: skip
+    async def delivered(self, result: AttemptResult) -> None:
         """A webhook's attempt that delivered it, and its attempt record (the dispatcher's
         common case, written in the batches of storage/batch.py)."""
 
     async def listing(self, state: str | None, limit: int) -> list[WebhookRecord]: ...
 
-    async def redeliver(self, webhook_id: int, now: float) -> bool:
-        """Make a webhook pending again, due now, with a fresh retry window."""
+    async def redeliver(self, webhook_id: int, now: float, tenant: int | None = None) -> bool:
+        """Make a webhook pending again, due now, with a fresh retry window (`tenant`: only
+        one of its own)."""
+
+    async def get(self, tenant: int | None, webhook_id: int) -> WebhookRecord | None:
+        """The tenant's webhook (tenant None: anyone's, for the operator)."""
+
+    async def previous(self, webhook: WebhookRecord) -> WebhookRecord | None:
+        """The webhook of the same message made before it."""
+
+    async def resend(
+        self, tenant: int | None, webhook_id: int, body: bytes, now: float
+    ) -> int | None:
+        """A copy of the webhook with another body, due now: its id (None: no such webhook)."""
 
 
 class ProviderMessageRepository(Protocol):
@@ -350,6 +387,17 @@ class Security(Protocol):
 
     def verify_secret(self, secret: str, stored_hash: str) -> bool:
         """Constant-time."""
+
+    def check_signature(
+        self, authorization: str | None, body: bytes, secret: str | None
+    ) -> SignatureCheck:
+        """A webhook's Authorization header checked as its receiver would (SignatureCheck)."""
+
+    def session_binding(self, secret_hash: str) -> str:
+        """What an inbox session holds of the tenant's secret: a digest of its stored hash."""
+
+    def verify_session(self, binding: str, secret_hash: str) -> bool:
+        """session_binding(secret_hash) == binding, in constant time."""
 
     async def new_key_pair(self) -> tuple[str, str]:
         """(private key PEM, public key PEM) of a new RSA key pair (made off the event loop:

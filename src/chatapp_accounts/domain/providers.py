@@ -10,25 +10,32 @@ from typing import Literal
 
 import msgspec
 
-from .models import InboundInput, SendJob, StatusChange
+from .models import NO_FAULTS, Faults, InboundInput, SendJob, StatusChange
 
 
 class SenderCredentials(msgspec.Struct, frozen=True):
-    """What a live channel needs of the account a message is sent from, unsealed for the try:
-    Messenger the page token; WhatsApp the Cloud API's phone number id and access token (and
-    the WABA id); RCS nothing (the deployment's service account sends for every agent)."""
+    """What a channel needs of the account a message is sent from, unsealed for the try: on a
+    live channel, Messenger the page token; WhatsApp the Cloud API's phone number id and access
+    token (and the WABA id); RCS nothing (the deployment's service account sends for every
+    agent). The sandbox channel, the account's fault switches (live channels ignore them)."""
 
     access_token: str | None = None
     phone_number_id: str | None = None
     waba_id: str | None = None
+    faults: Faults = NO_FAULTS
 
     def __repr__(self) -> str:  # never a token in a log line or a traceback
-        return f"SenderCredentials(phone_number_id={self.phone_number_id!r}, token=<hidden>)"
+        return (
+            f"SenderCredentials(phone_number_id={self.phone_number_id!r}, token=<hidden>, "
+            f"faults={self.faults!r})"
+        )
 
 
 class SendTry(msgspec.Struct, frozen=True):
-    """A claimed job as its channel gets it: with its account's credentials (live channels)
-    and the provider's id of the message it replies to (its `context`), when there is one."""
+    """A claimed job as its channel gets it: with what the channel needs of its account (a live
+    channel its credentials, the sandbox its fault switches; None: the account is gone) and,
+    on a live channel, the provider's id of the message it replies to (its `context`), when
+    there is one."""
 
     job: SendJob
     credentials: SenderCredentials | None = None

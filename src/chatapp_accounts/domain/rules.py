@@ -135,3 +135,32 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
         return None
     current = time.time() if now is None else now
     return max(0.0, seconds - current)
+
+
+# The sandbox's fault switches (domain/sandbox.py) ------------------------------------------
+
+# The longest delay the sandbox channel may be told to wait before taking a send, whatever the
+# provider timeout; below a short timeout, less (sandbox_delay_max).
+SANDBOX_DELAY_CAP = 10.0
+# The failures it may be told to force: those the reserved recipients 0002 and 0001 end with.
+SANDBOX_FAILURES = ("rejected", "undeliverable")
+
+
+def sandbox_delay_max(provider_timeout: float) -> float:
+    """The longest delay allowed: a second less than the provider timeout (a try that waits
+    longer than the timeout is counted unanswered and tried again), at most SANDBOX_DELAY_CAP
+    and at least 0. At the default timeout (10 s): 9 s."""
+    return max(0.0, min(SANDBOX_DELAY_CAP, provider_timeout - 1.0))
+
+
+def sandbox_delay_problem(delay: float, maximum: float = SANDBOX_DELAY_CAP) -> str | None:
+    """(The reasons below are the Messages API's: they follow the field's name.)"""
+    if not 0.0 <= delay <= maximum:  # (NaN fails both)
+        return f"must be a number of seconds from 0 to {maximum:g}"
+    return None
+
+
+def sandbox_fail_problem(fail: str | None) -> str | None:
+    if fail is not None and fail not in SANDBOX_FAILURES:
+        return "must be rejected, undeliverable or null"
+    return None

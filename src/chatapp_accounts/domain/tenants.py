@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from . import rules
 from .errors import NotAuthenticated, TenantNotFound
-from .models import BasicCredentials, Credentials, NewTenant, Tenant, TenantRecord
+from .models import (
+    BasicCredentials,
+    Credentials,
+    NewTenant,
+    SessionCredentials,
+    Tenant,
+    TenantRecord,
+)
 from .ports import Security, UnitOfWork, UnitOfWorkFactory
 
 _KEY_ATTEMPTS = 5
@@ -57,6 +64,19 @@ async def revoke_tenant(uow_factory: UnitOfWorkFactory, api_key: str) -> None:
         await uow.commit()
 
 
+async def sign_in(
+    uow_factory: UnitOfWorkFactory, security: Security, credentials: BasicCredentials
+) -> SessionCredentials:
+    """The web inbox's sign-in: the tenant's api_key and secret, checked as Basic credentials
+    are, give a session bound to the secret's hash (revoking the tenant ends it)."""
+    async with uow_factory() as uow:
+        tenant = await authenticate(uow, security, credentials)
+        record = await uow.tenants.by_api_key(tenant.api_key)
+    if record is None:  # pragma: no cover - it was just read
+        raise NotAuthenticated()
+    return SessionCredentials(record.api_key, security.session_binding(record.secret_hash))
+
+
 async def count_tenants(uow_factory: UnitOfWorkFactory) -> int:
     async with uow_factory() as uow:
         return await uow.tenants.count()
@@ -69,6 +89,15 @@ async def authenticate(uow: UnitOfWork, security: Security, credentials: Credent
       api_key costs the same hash and comparison as a known one (a dummy hash).
     - Bearer: the owner of the application whose RS256 JWT it is, checked with the
       application's current key."""
+    if isinstance(credentials, SessionCredentials):
+        record = None
+        if rules.could_be_id(credentials.api_key, API_KEY_MAX):
+            record = await uow.tenants.by_api_key(credentials.api_key)
+        if record is None or record.revoked:
+            raise NotAuthenticated()
+        if not security.verify_session(credentials.binding, record.secret_hash):
+            raise NotAuthenticated()
+        return Tenant(record.id, record.api_key)
     if isinstance(credentials, BasicCredentials):
         api_key = credentials.api_key
         record = None

@@ -4,13 +4,15 @@ on the outbox (list, redeliver). The dispatcher (delivery/) makes the attempts."
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import msgspec
 
 from . import rules
 from .errors import WebhookNotFound
-from .models import WebhookRecord
-from .ports import UnitOfWorkFactory
+from .models import Credentials, WebhookDetail, WebhookRecord
+from .ports import Security, UnitOfWork, UnitOfWorkFactory
+from .tenants import authenticate
 
 STATES = ("pending", "delivered", "failed")
 
@@ -32,6 +34,10 @@ class Outcome(msgspec.Struct, frozen=True):
     error: str | None = None
     retry_after: float | None = None
     permanent: bool = False  # no answer, and none will ever come (a refused address, say)
+    answer: str | None = None  # the start of the answer's body, as text (ANSWER_KEPT bytes)
+
+
+ANSWER_KEPT = 2048  # bytes of a receiver's answer kept with its attempt, for the inbox
 
 
 class Decision(msgspec.Struct, frozen=True):
@@ -68,9 +74,92 @@ async def list_webhooks(
 
 async def redeliver_webhook(uow_factory: UnitOfWorkFactory, webhook_id: str) -> None:
     """Send a webhook again from now (a failed one, usually), with a new retry window."""
-    if not webhook_id.isdigit() or len(webhook_id) > rules.QUERY_INT_DIGITS_MAX * 2:
-        raise WebhookNotFound(webhook_id)
     async with uow_factory(write=True) as uow:
-        if not await uow.webhooks.redeliver(int(webhook_id), time.time()):
+        if not await uow.webhooks.redeliver(_webhook_id(webhook_id), time.time()):
             raise WebhookNotFound(webhook_id)
         await uow.commit()
+
+
+# The same for a tenant, through the sandbox API and the web inbox (docs/inbox.md).
+
+
+def _webhook_id(webhook_id: str) -> int:
+    if not webhook_id.isdigit() or len(webhook_id) > rules.QUERY_INT_DIGITS_MAX * 2:
+        raise WebhookNotFound(webhook_id)
+    return int(webhook_id)
+
+
+async def _detail(uow: UnitOfWork, security: Security, tenant: int | None,
+                  webhook_id: str) -> WebhookDetail:  # fmt: skip
+    record = await uow.webhooks.get(tenant, _webhook_id(webhook_id))
+    if record is None:
+        raise WebhookNotFound(webhook_id)
+    previous = await uow.webhooks.previous(record)
+    secret = await uow.tenants.signature_secret(record.api_key)
+    checks = [
+        security.check_signature(a.request_headers.get("Authorization"), record.body, secret)
+        if a.request_headers is not None
+        else None
+        for a in record.attempts
+    ]
+    return WebhookDetail(record, checks, previous)
+
+
+async def webhook_detail(
+    uow_factory: UnitOfWorkFactory, security: Security, credentials: Credentials, webhook_id: str
+) -> WebhookDetail:
+    """The tenant's webhook with its attempts, each attempt's signature checked with the
+    tenant's current secret, and the webhook before it of the same message."""
+    async with uow_factory() as uow:
+        tenant = await authenticate(uow, security, credentials)
+        return await _detail(uow, security, tenant.id, webhook_id)
+
+
+async def operator_webhook(
+    uow_factory: UnitOfWorkFactory, security: Security, webhook_id: str
+) -> WebhookDetail:
+    """webhook_detail, of anyone's webhook (the command line's)."""
+    async with uow_factory() as uow:
+        return await _detail(uow, security, None, webhook_id)
+
+
+async def _resend(uow: UnitOfWork, tenant: int | None, webhook_id: str, body: bytes) -> str:
+    new = await uow.webhooks.resend(tenant, _webhook_id(webhook_id), body, time.time())
+    if new is None:
+        raise WebhookNotFound(webhook_id)
+    await uow.commit()
+    return str(new)
+
+
+async def operator_resend(
+    uow_factory: UnitOfWorkFactory, webhook_id: str, inputs: Callable[[], bytes]
+) -> str:
+    """resend_webhook, of anyone's webhook (the command line's)."""
+    async with uow_factory(write=True) as uow:
+        return await _resend(uow, None, webhook_id, inputs())
+
+
+async def redeliver_own(
+    uow_factory: UnitOfWorkFactory, security: Security, credentials: Credentials, webhook_id: str
+) -> None:
+    """redeliver_webhook, of one of the tenant's own webhooks."""
+    async with uow_factory(write=True) as uow:
+        tenant = await authenticate(uow, security, credentials)
+        if not await uow.webhooks.redeliver(_webhook_id(webhook_id), time.time(), tenant.id):
+            raise WebhookNotFound(webhook_id)
+        await uow.commit()
+
+
+async def resend_webhook(
+    uow_factory: UnitOfWorkFactory,
+    security: Security,
+    credentials: Credentials,
+    webhook_id: str,
+    inputs: Callable[[], bytes],
+) -> str:
+    """Edit and resend: a new webhook like the tenant's `webhook_id` (same message, URL and
+    kind) with the body `inputs` gives (a JSON object, checked by the caller's parser), signed
+    when it is sent; its id."""
+    async with uow_factory(write=True) as uow:
+        tenant = await authenticate(uow, security, credentials)
+        return await _resend(uow, tenant.id, webhook_id, inputs())

@@ -57,3 +57,11 @@ def verify_secret(secret: str, stored_hash: str) -> bool:
 
 # Compared against when the api_key is unknown, so both paths do the same work.
 DUMMY_HASH = hash_secret(new_api_secret())
+
+
+def session_binding(secret_hash: str) -> str:
+    """What the web inbox's session cookie holds of a tenant's secret: a digest of its stored
+    hash (not the hash, nor the secret), so a session ends when the secret changes."""
+    return hashlib.sha256(
+        b"chatapp-accounts/inbox-session/v1\x00" + secret_hash.encode()
+    ).hexdigest()[:32]

@@ -4,13 +4,15 @@ their hashes, RSA key pairs, and application JWTs."""
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 
 from ..domain.errors import AccessDenied, NotAuthenticated
-from ..domain.models import ApplicationKey
+from ..domain.models import ApplicationKey, SignatureCheck
 from . import secrets
 from .jwt import AclDenied, JwtVerifier, TokenRejected
 from .keys import generate_rsa_key_pair
+from .webhooks import check_signature
 
 log = logging.getLogger("chatapp_accounts.auth")
 
@@ -37,6 +39,17 @@ class SecurityService:
 
     def verify_secret(self, secret: str, stored_hash: str) -> bool:
         return secrets.verify_secret(secret, stored_hash)
+
+    def check_signature(
+        self, authorization: str | None, body: bytes, secret: str | None
+    ) -> SignatureCheck:
+        return check_signature(authorization, body, secret)
+
+    def session_binding(self, secret_hash: str) -> str:
+        return secrets.session_binding(secret_hash)
+
+    def verify_session(self, binding: str, secret_hash: str) -> bool:
+        return hmac.compare_digest(binding, secrets.session_binding(secret_hash))
 
     async def new_key_pair(self) -> tuple[str, str]:
         return await asyncio.to_thread(generate_rsa_key_pair)

@@ -16,7 +16,9 @@ import os
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ..config import ConfigError, Settings
 
@@ -52,6 +54,7 @@ class TokenCipher:
     def __init__(self, keys: list[bytes]) -> None:
         if not keys:
             raise ConfigError("no encryption key configured")
+        self._first = keys[0]
         self._primary = (_key_id(keys[0]), AESGCM(keys[0]))
         self._by_id = {_key_id(k): AESGCM(k) for k in reversed(keys)}
         # ciphertext -> (provider, external_id, plaintext) of the row it was decrypted for
@@ -60,6 +63,13 @@ class TokenCipher:
     @classmethod
     def from_texts(cls, texts: list[str] | tuple[str, ...]) -> TokenCipher:
         return cls([_decode_key(t) for t in texts])
+
+    def derive(self, purpose: bytes) -> bytes:
+        """A 32-byte key for another use (`purpose`), derived from the primary key (HKDF):
+        the same in every process that has the same keys."""
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(
+            self._first
+        )
 
     @property
     def primary_key_id(self) -> bytes:

@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 
 from ..domain.models import (
+    Conversation,
     MessageFilter,
     MessageRecord,
     StatusChange,
@@ -40,9 +41,9 @@ _MANY = (
 _ONE = _MANY + "= ?"
 _COLUMNS = (
     "uuid, tenant_id, root_pk, direction, channel, message_type, to_id, from_id, status, "
-    "application_id, client_ref, webhook_url, workflow, content, created_at"
+    "application_id, client_ref, webhook_url, workflow, content, created_at, account, peer"
 )
-_ROW = f"(?, ?, {MESSAGE_PK}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_ROW = f"(?, ?, {MESSAGE_PK}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _STATUS_ROW = f"(?, {MESSAGE_PK}, ?, ?, ?)"
 
 
@@ -57,6 +58,29 @@ class MessageStatements:
         self.webhook_redeliver = q(
             "UPDATE webhooks SET state = 'pending', due_at = ?, attempts = 0, "
             "first_attempt_at = NULL, claimed_until = NULL WHERE pk = ?"
+        )
+        self.webhook_redeliver_own = q(
+            "UPDATE webhooks SET state = 'pending', due_at = ?, attempts = 0, "
+            "first_attempt_at = NULL, claimed_until = NULL WHERE pk = ? AND tenant_id = ?"
+        )
+        self.webhook_resend = q(
+            "INSERT INTO webhooks (tenant_id, message_pk, order_key, application_id, kind, url, "
+            "destination, body, state, attempts, due_at, created_at) "
+            "SELECT tenant_id, message_pk, order_key, application_id, kind, url, destination, ?, "
+            "'pending', 0, ?, ? FROM webhooks WHERE pk = ? "
+            "AND tenant_id = COALESCE(?, tenant_id) RETURNING pk"
+        )
+        # A tenant's conversations, the latest first: one range of ix_messages_conversation.
+        self.conversations = q(
+            "SELECT channel, account, peer, COUNT(*), MAX(pk) FROM messages WHERE tenant_id = ? "
+            "GROUP BY channel, account, peer ORDER BY MAX(pk) DESC LIMIT ?"
+        )
+        # What changed since (the web inbox's event stream): the tenant's newest message, and
+        # the newest status, webhook and attempt of anyone (each the end of its primary key).
+        self.activity = q(
+            "SELECT (SELECT MAX(pk) FROM messages WHERE tenant_id = ?), "
+            "(SELECT MAX(pk) FROM message_statuses), (SELECT MAX(pk) FROM webhooks), "
+            "(SELECT MAX(pk) FROM webhook_attempts)"
         )
         lock = " FOR UPDATE SKIP LOCKED" if db.dialect == "postgresql" else ""
         # A lease taken by a process that died is `claimed_until` in the past: that try's
@@ -81,15 +105,30 @@ def _filters(tenant: int | None, query: MessageFilter) -> tuple[str, list[Any]]:
     if tenant is not None:
         where.append("tenant_id = ?")
         params.append(tenant)
-    if query.account is not None:
-        where.append("(to_id = ? OR from_id = ?)")
-        params += [query.account, query.account]
-    if query.direction is not None:
-        where.append("direction = ?")
-        params.append(query.direction)
-    if query.status is not None:
-        where.append("status = ?")
-        params.append(query.status)
+    for column, value in (
+        ("channel", query.channel),
+        ("account", query.account),
+        ("peer", query.peer),
+        ("direction", query.direction),
+        ("status", query.status),
+        ("to_id", query.to),
+        ("from_id", query.sender),
+        ("message_type", query.message_type),
+        ("uuid", query.uuid),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if query.before is not None:
+        where.append("created_at < ?")
+        params.append(query.before)
+    if query.after is not None:
+        where.append("created_at > ?")
+        params.append(query.after)
+    for word in query.words:
+        where.append("content LIKE ? ESCAPE '!'")
+        escaped = word.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+        params.append(f"%{escaped}%")
     return (" WHERE " + " AND ".join(where)) if where else "", params
 
 
@@ -142,6 +181,7 @@ class SqlMessages:
             json.dumps(workflow) if workflow is not None else None,
             _encode(record.content).decode(),
             record.created_at,
+            *record.conversation,
         )
         self._ops.append(Insert("messages", _COLUMNS, _ROW, values))
 
@@ -168,6 +208,27 @@ class SqlMessages:
         statement = self._sql.q(_MANY + f"IN ({placeholders(len(uuids))}) AND m.tenant_id = ?")
         rows = await self._conn.fetchall(statement, [*uuids, tenant])
         return {str(row[3]): _stored(row) for row in rows}
+
+    async def activity(self, tenant: int) -> tuple[int, ...]:
+        row = await self._conn.fetchone(self._sql.activity, (tenant,))
+        return tuple(int(v or 0) for v in row) if row is not None else ()
+
+    async def conversations(self, tenant: int, limit: int) -> list[Conversation]:
+        rows = await self._conn.fetchall(self._sql.conversations, (tenant, limit))
+        if not rows:
+            return []
+        lasts = {
+            int(row[0]): _record(row)
+            for row in await self._conn.fetchall(
+                self._sql.q(_MESSAGE + f"WHERE pk IN ({placeholders(len(rows))})"),
+                [int(row[4]) for row in rows],
+            )
+        }
+        return [
+            Conversation(channel, account, peer, int(n), lasts[int(last)])
+            for channel, account, peer, n, last in rows
+            if int(last) in lasts
+        ]
 
     async def page(
         self, tenant: int | None, query: MessageFilter

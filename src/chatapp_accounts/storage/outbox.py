@@ -6,13 +6,14 @@ record, prune, stats). Plain SQL, the same on both databases but for PostgreSQL'
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import msgspec
 
-from ..domain.models import AttemptRecord, WebhookRecord
+from ..domain.models import AttemptRecord, AttemptResult, WebhookRecord
 from ..security.tokens import TokenCipher, signature_binding
 from . import batch
 from .batch import CHUNK, Insert, Op, Update
@@ -33,17 +34,20 @@ _COLUMNS = (
     "attempts, due_at, created_at"
 )
 _ROW = f"(?, {MESSAGE_PK}, {MESSAGE_PK}, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)"
-_ATTEMPT_COLUMNS = "tenant_id, webhook_pk, at, url, status_code, error, next_attempt_at"
-_ATTEMPT_ROW = "(?, ?, ?, ?, ?, ?, ?)"
+# The tenant's own, or (None) anyone's: the operator's.
+_OWNER = "COALESCE(?, w.tenant_id)"
+_ATTEMPT_COLUMNS = (
+    "tenant_id, webhook_pk, at, url, status_code, error, next_attempt_at, request_headers, "
+    "answer, latency"
+)
+_ATTEMPT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
-def _attempt(
-    tenant: int, webhook: int, at: float, url: str, code: int | None, error: str | None,
-    next_at: float | None,
-) -> Insert:  # fmt: skip
-    """A webhook_attempts row."""
-    return Insert("webhook_attempts", _ATTEMPT_COLUMNS, _ATTEMPT_ROW,
-                  (tenant, webhook, at, url, code, error, next_at))  # fmt: skip
+def _attempt(r: AttemptResult) -> Insert:
+    """The webhook_attempts row of an attempt's result."""
+    values = (r.tenant_id, r.pk, r.at, r.url, r.status_code, r.error, r.next_attempt_at,
+              r.request_headers, r.answer, r.latency)  # fmt: skip
+    return Insert("webhook_attempts", _ATTEMPT_COLUMNS, _ATTEMPT_ROW, values)
 
 
 @functools.lru_cache(maxsize=4096)  # an application's few URLs, again and again
@@ -71,16 +75,24 @@ async def webhook_records(
         return []
     pks = [int(row[0]) for row in rows]
     attempts: dict[int, list[AttemptRecord]] = {pk: [] for pk in pks}
-    for webhook, at, url, code, error, next_at in await conn.fetchall(
+    for webhook, at, url, code, error, next_at, headers, answer, latency in await conn.fetchall(
         q(
-            "SELECT webhook_pk, at, url, status_code, error, next_attempt_at FROM webhook_attempts "  # noqa: S608
-            f"WHERE webhook_pk IN ({placeholders(len(pks))}) ORDER BY pk"
+            "SELECT webhook_pk, at, url, status_code, error, next_attempt_at, request_headers, "  # noqa: S608
+            f"answer, latency FROM webhook_attempts WHERE webhook_pk IN ({placeholders(len(pks))}) "
+            "ORDER BY pk"
         ),
         pks,
     ):
         attempts[int(webhook)].append(
             AttemptRecord(
-                float(at), url, code, error, float(next_at) if next_at is not None else None
+                float(at),
+                url,
+                code,
+                error,
+                float(next_at) if next_at is not None else None,
+                json.loads(headers) if headers else None,
+                answer,
+                float(latency) if latency is not None else None,
             )
         )
     return [
@@ -123,17 +135,11 @@ class SqlWebhooks:
                   _encode(body), due_at, due_at)  # fmt: skip
         self._ops.append(Insert("webhooks", _COLUMNS, _ROW, values))
 
-    async def delivered(
-        self, tenant: int, webhook: int, attempts: int, first_attempt_at: float, at: float,
-        url: str, status_code: int,
-    ) -> None:  # fmt: skip
-        sets = (
-            ("state", "delivered"),
-            ("attempts", attempts),
-            ("first_attempt_at", first_attempt_at),
-        )
-        self._ops.append(Update("webhooks", "pk", webhook, sets))
-        self._ops.append(_attempt(tenant, webhook, at, url, status_code, None, None))
+    async def delivered(self, result: AttemptResult) -> None:
+        """A webhook delivered at its first attempt."""
+        sets = (("state", "delivered"), ("attempts", 1), ("first_attempt_at", result.at))
+        self._ops.append(Update("webhooks", "pk", result.pk, sets))
+        self._ops.append(_attempt(result))
 
     async def listing(self, state: str | None, limit: int) -> list[WebhookRecord]:
         where, params = ("w.state = ?", [state]) if state is not None else ("1 = 1", [])
@@ -141,9 +147,35 @@ class SqlWebhooks:
             self._conn, self._sql.q, where, [*params, limit], " ORDER BY w.pk DESC LIMIT ?"
         )
 
-    async def redeliver(self, webhook_id: int, now: float) -> bool:
+    async def redeliver(self, webhook_id: int, now: float, tenant: int | None = None) -> bool:
         """Run at once, in the unit's own transaction (`write=True`): its answer is needed."""
-        return await self._conn.execute(self._sql.webhook_redeliver, (now, webhook_id)) == 1
+        if tenant is None:
+            return await self._conn.execute(self._sql.webhook_redeliver, (now, webhook_id)) == 1
+        params = (now, webhook_id, tenant)
+        return await self._conn.execute(self._sql.webhook_redeliver_own, params) == 1
+
+    async def get(self, tenant: int | None, webhook_id: int) -> WebhookRecord | None:
+        found = await webhook_records(self._conn, self._sql.q, "w.pk = ? AND w.tenant_id = "
+                                      + _OWNER, [webhook_id, tenant])  # fmt: skip
+        return found[0] if found else None
+
+    async def previous(self, webhook: WebhookRecord) -> WebhookRecord | None:
+        """The webhook of the same message made before it."""
+        found = await webhook_records(
+            self._conn, self._sql.q,
+            "w.message_pk = (SELECT message_pk FROM webhooks WHERE pk = ?) AND w.pk < ?",
+            [webhook.id, webhook.id], " ORDER BY w.pk DESC LIMIT 1",
+        )  # fmt: skip
+        return found[0] if found else None
+
+    async def resend(
+        self, tenant: int | None, webhook_id: int, body: bytes, now: float
+    ) -> int | None:
+        """A new webhook like this one (same message, application, kind and URL) with another
+        body, due now; its id. Run at once (`write=True`)."""
+        row = await self._conn.fetchone(self._sql.webhook_resend, (body, now, now, webhook_id,
+                                                                   tenant))  # fmt: skip
+        return int(row[0]) if row is not None else None
 
 
 # The dispatcher's side ---------------------------------------------------------------------
@@ -163,22 +195,6 @@ class Claimed(msgspec.Struct, frozen=True):
     application_id: str
     api_key: str
     signature_secret: str | None  # None: the tenant has none (made before migration 0005)
-
-
-class Result(msgspec.Struct, frozen=True):
-    """An attempt's outcome and what the policy decided (domain/webhooks.py)."""
-
-    pk: int
-    tenant_id: int
-    order_key: int
-    at: float
-    url: str
-    status_code: int | None
-    error: str | None
-    state: str
-    next_attempt_at: float | None
-    first_attempt_at: float
-    retried: bool  # it had been tried before: webhooks behind it may wait on its retry
 
 
 _SECRETS_KEPT = 10_000
@@ -305,7 +321,7 @@ class Outbox:
             await conn.execute(self._q(lease + f"({marks})"), [lease_until, *pks])
         return chosen
 
-    async def record(self, conn: Connection, results: Sequence[Result]) -> None:
+    async def record(self, conn: Connection, results: Sequence[AttemptResult]) -> None:
         """The outcomes of attempts the dispatcher's turn records (retries, failures, and any
         delivered one whose batch failed: a first attempt that delivered is recorded by its
         attempt, SqlWebhooks.delivered): the webhooks' states, what they mean for the webhooks
@@ -318,10 +334,7 @@ class Outbox:
                 )
             elif r.retried:
                 await conn.execute(self._release, (r.at, r.order_key, r.pk, r.at))
-        attempts = [
-            _attempt(r.tenant_id, r.pk, r.at, r.url, r.status_code, r.error, r.next_attempt_at)
-            for r in results
-        ]
+        attempts = [_attempt(r) for r in results]
         await batch.write(conn, attempts, self._q)
 
     async def stats(self, conn: Connection) -> tuple[int, float | None]:

@@ -11,7 +11,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..domain.errors import CannotLink, PhoneNumberIdTaken
-from ..domain.models import Account, Application, ApplicationKey, Provider, TenantRecord
+from ..domain.models import (
+    NO_FAULTS,
+    Account,
+    Application,
+    ApplicationKey,
+    Faults,
+    Provider,
+    TenantRecord,
+)
 from ..domain.providers import SenderCredentials
 from ..security.tokens import TokenCipher, row_binding, signature_binding
 from .db import Connection, Database
@@ -21,6 +29,12 @@ _ACCOUNT = (
     "FROM accounts a JOIN tenants t ON t.id = a.tenant_id "
 )
 _KEY = "a.tenant_id = ? AND a.provider = ? AND a.external_id = ?"
+# What a channel needs of a sender (credentials() and senders()): a live channel's credentials,
+# the sandbox's fault switches, in one read.
+_SENDER = (
+    "SELECT a.tenant_id, a.provider, a.external_id, a.access_token, a.phone_number_id, "
+    "a.waba_id, a.sandbox_delay, a.sandbox_fail FROM accounts a "
+)
 
 
 def _page(where: str, order: str) -> str:
@@ -39,6 +53,9 @@ def _first_pages(where: str) -> str:
         "FROM accounts WHERE " + where + " ORDER BY pk LIMIT ? OFFSET ?"
     )
 
+
+# The most senders one statement of SqlAccounts.senders reads.
+_SENDERS_MAX = 100
 
 # Up to this offset a page reads its rows directly (_first_pages), past it by their keys (_page).
 _SHALLOW = 40
@@ -74,8 +91,13 @@ class Statements:
         self.phone_route_get = q(
             "SELECT tenant_id, external_id FROM phone_number_routes WHERE phone_number_id = ?"
         )
-        self.account_credentials = q(
-            "SELECT a.access_token, a.phone_number_id, a.waba_id FROM accounts a WHERE " + _KEY  # noqa: S608 - _KEY is this module's
+        self.account_credentials = q(_SENDER + "WHERE " + _KEY)
+        self.account_faults = q(
+            "SELECT a.sandbox_delay, a.sandbox_fail FROM accounts a WHERE " + _KEY  # noqa: S608 - _KEY is this module's
+        )
+        self.account_set_faults = q(
+            "UPDATE accounts SET sandbox_delay = ?, sandbox_fail = ? "
+            "WHERE tenant_id = ? AND provider = ? AND external_id = ?"
         )
         self.account_set_name = q(
             "UPDATE accounts SET name = ? WHERE tenant_id = ? AND provider = ? AND external_id = ?"
@@ -159,6 +181,7 @@ class Statements:
         self.tenant_all = q(tenant + "ORDER BY id")
         self.tenant_revoke = q("UPDATE tenants SET revoked = ? WHERE api_key = ?")
         self.tenant_set_signature = q("UPDATE tenants SET signature_secret = ? WHERE api_key = ?")
+        self.tenant_signature = q("SELECT signature_secret FROM tenants WHERE api_key = ?")
         self.tenant_count = q("SELECT COUNT(*) FROM tenants")
 
     # The account list's reads: which statement, with which parameters.
@@ -268,11 +291,41 @@ class SqlAccounts:
         row = await self._conn.fetchone(
             self._sql.account_credentials, (tenant, provider.value, external_id)
         )
-        if row is None:
-            return None
-        token, number, waba = row
-        plain = None if token is None else self._rows.plain(provider.value, external_id, token)
-        return SenderCredentials(plain, number, waba)
+        return self._sender(row)[1] if row is not None else None
+
+    async def senders(
+        self, keys: list[tuple[int, Provider, str]]
+    ) -> dict[tuple[int, Provider, str], SenderCredentials]:
+        # One statement for a claim's senders (most claims have a few), a key's test per
+        # sender, each an index probe; past _SENDERS_MAX senders, one per that many.
+        found: dict[tuple[int, Provider, str], SenderCredentials] = {}
+        for start in range(0, len(keys), _SENDERS_MAX):
+            chunk = keys[start : start + _SENDERS_MAX]
+            where = " OR ".join(["(" + _KEY + ")"] * len(chunk))
+            params = [value for t, p, e in chunk for value in (t, p.value, e)]
+            rows = await self._conn.fetchall(self._db.sql(_SENDER + "WHERE " + where), params)
+            found.update(self._sender(row) for row in rows)
+        return found
+
+    def _sender(self, row: Any) -> tuple[tuple[int, Provider, str], SenderCredentials]:
+        tenant, provider, external_id, token, number, waba, delay, fail = row
+        plain = None if token is None else self._rows.plain(provider, external_id, token)
+        faults = _faults(delay, fail)
+        key = (int(tenant), _PROVIDERS[provider], external_id)
+        return key, SenderCredentials(plain, number, waba, faults)
+
+    async def faults(self, tenant: int, provider: Provider, external_id: str) -> Faults | None:
+        row = await self._conn.fetchone(
+            self._sql.account_faults, (tenant, provider.value, external_id)
+        )
+        return _faults(*row) if row is not None else None
+
+    async def set_faults(
+        self, tenant: int, provider: Provider, external_id: str, faults: Faults
+    ) -> bool:
+        # No switch is NULL, as a new account's.
+        values = (faults.delay or None, faults.fail, tenant, provider.value, external_id)
+        return await self._conn.execute(self._sql.account_set_faults, values) == 1
 
     async def by_phone_number_id(self, phone_number_id: str) -> tuple[int, str] | None:
         row = await self._conn.fetchone(self._sql.phone_route_get, (phone_number_id,))
@@ -457,6 +510,12 @@ class SqlTenants:
         sealed = self._sealed(api_key, signature_secret)
         return await self._conn.execute(self._sql.tenant_set_signature, (sealed, api_key)) == 1
 
+    async def signature_secret(self, api_key: str) -> str | None:
+        row = await self._conn.fetchone(self._sql.tenant_signature, (api_key,))
+        if row is None or row[0] is None:
+            return None
+        return self._cipher.decrypt(bytes(row[0]), signature_binding(api_key))
+
     async def by_api_key(self, api_key: str) -> TenantRecord | None:
         row = await self._conn.fetchone(self._sql.tenant_by_key, (api_key,))
         return _to_tenant(row) if row is not None else None
@@ -469,6 +528,12 @@ class SqlTenants:
 
     async def count(self) -> int:
         return await _scalar(self._conn, self._sql.tenant_count)
+
+
+def _faults(delay: Any, fail: Any) -> Faults:
+    if delay is None and fail is None:
+        return NO_FAULTS
+    return Faults(float(delay or 0.0), fail)
 
 
 def _to_tenant(row: Any) -> TenantRecord:

@@ -158,6 +158,9 @@ def _schema(postgresql: bool) -> MetaData:
         # WhatsApp's Cloud API ids (migration 0008); its token is `access_token`.
         Column("phone_number_id", String(100), nullable=True),
         Column("waba_id", String(100), nullable=True),
+        # The sandbox channel's fault switches (migration 0009, docs/inbox.md).
+        Column("sandbox_delay", Float, nullable=True),
+        Column("sandbox_fail", String(16), nullable=True),
         key(),
         parent("application_id", "applications.id", ondelete="SET NULL"),
         # (provider, external_id) is unique across all tenants (a page has one owner):
@@ -192,10 +195,15 @@ def _schema(postgresql: bool) -> MetaData:
         Column("workflow", Text, nullable=True),  # JSON
         Column("content", Text, nullable=False),  # JSON, as given
         Column("created_at", Float, nullable=False),
+        # The account's and the customer's ids, whichever way it went (migration 0009): a
+        # conversation is one range of ix_messages_conversation.
+        Column("account", Text, nullable=True),
+        Column("peer", Text, nullable=True),
         key(),
         UniqueConstraint(*tenant_keys("uuid")),
         Index("ix_messages_tenant_id_pk", "tenant_id", "pk"),
         Index("ix_messages_created_at", "created_at"),
+        Index("ix_messages_conversation", "tenant_id", "channel", "account", "peer", "pk"),
     )
 
     Table(
@@ -328,6 +336,11 @@ def _schema(postgresql: bool) -> MetaData:
         Column("error", Text, nullable=True),
         Column("next_attempt_at", Float, nullable=True),
         tenant(),  # migration 0007
+        # What the inbox shows of it (migration 0009): the headers sent (JSON), the first 2 KiB
+        # of the answer's body, and how long the answer took (seconds).
+        Column("request_headers", Text, nullable=True),
+        Column("answer", Text, nullable=True),
+        Column("latency", Float, nullable=True),
         key(),
         parent("webhook_pk", "webhooks.pk"),
         Index("ix_webhook_attempts_webhook_pk", "webhook_pk"),
