@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from chatapp_accounts.security.webhooks import MISMATCH
+
 from .messaging import (
     RECIPIENT,
     SENDERS,
@@ -119,7 +121,7 @@ def test_webhook_attempts_signature_redeliver_and_resend(world: Any) -> None:
     assert replaced.returncode == 0, replaced.stderr
     again = http.get(f"{SB}/webhooks/{delivered['id']}").json()["attempts"][0]["signature"]
     assert again["verified"] is False
-    assert again["reason"] == "the signature does not verify with the tenant's current secret"
+    assert again["reason"] == MISMATCH
     new_secret = json.loads(replaced.stdout)["signature_secret"]
 
     count = len(hooks.hooks)

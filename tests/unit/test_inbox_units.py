@@ -13,7 +13,12 @@ from chatapp_accounts.api.inbox import ASSETS, STATIC, body_diff, curl_line
 from chatapp_accounts.domain.errors import InvalidMessageParams
 from chatapp_accounts.domain.models import MessageFilter
 from chatapp_accounts.domain.search import search_filter
-from chatapp_accounts.security.webhooks import check_signature, sign_webhook
+from chatapp_accounts.security.webhooks import (
+    CHANGED_BODY,
+    MISMATCH,
+    check_signature,
+    sign_webhook,
+)
 
 # Written out here as well: changing a vendored file means changing this test on purpose.
 PINNED = {
@@ -75,20 +80,28 @@ def test_the_signature_check_says_why() -> None:
 
     other = check_signature(header, body, "t" * 32)
     assert not other.verified and other.hash_matches
-    assert other.reason == "the signature does not verify with the tenant's current secret"
+    assert other.reason == MISMATCH
     changed = check_signature(header, body + b" ", "s" * 32)
     assert not changed.verified and not changed.hash_matches
-    assert changed.reason == "payload_hash is not the SHA-256 of the body"
-    assert check_signature(None, body, "s").reason == "no Authorization header"
-    assert check_signature("Basic abc", body, "s").reason == (
-        "the Authorization header is not a Bearer token"
+    assert changed.reason == CHANGED_BODY
+    assert check_signature(None, body, "s").reason == (
+        "no Authorization header: the webhook is unsigned"
     )
-    assert str(check_signature("Bearer not-a-jwt", body, "s").reason).startswith("not a JWT")
+    assert check_signature("Basic abc", body, "s").reason == (
+        "the Authorization header is not 'Bearer <JWT>'"
+    )
+    assert str(check_signature("Bearer not-a-jwt", body, "s").reason).startswith(
+        "the Authorization header is not a valid JWT"
+    )
     none_alg = jwt.encode({"payload_hash": ok.body_hash}, "s" * 64, algorithm="HS512")
     assert check_signature("Bearer " + none_alg, body, "s" * 32).reason == (
-        "signed with 'HS512', not HS256"
+        "the JWT is not signed with HS256"
     )
-    assert check_signature(header, body, None).reason == "the tenant has no signature secret"
+    assert check_signature(header, body, None).reason == "no signature secret to check it with"
+    no_iss = jwt.encode({"iat": 1, "jti": "j", "payload_hash": ok.body_hash}, "s" * 32)
+    assert check_signature("Bearer " + no_iss, body, "s" * 32).reason == (
+        "the JWT has no 'iss' claim"
+    )
 
 
 def test_copy_as_curl_masks_the_token_and_diff_shows_the_change() -> None:

@@ -45,10 +45,26 @@ def sign_webhook(
     return "Bearer " + _jws.encode(_encode(claims), signature_secret, algorithm="HS256")
 
 
+# Claims every webhook signature carries (sign_webhook), and how far in the future its `iat`
+# may be (clocks differ).
+REQUIRED_CLAIMS = ("iat", "jti", "iss", "payload_hash")
+LEEWAY_SECONDS = 60
+MISMATCH = (
+    "the JWT's HS256 signature does not match the signature secret it was checked with (a "
+    "wrong secret, or one replaced since the webhook was signed)"
+)
+CHANGED_BODY = (
+    "the JWT's payload_hash is not the SHA-256 of the body received (the body was changed "
+    "after it was signed)"
+)
+
+
 def check_signature(authorization: str | None, body: bytes, secret: str | None) -> SignatureCheck:
     """What a receiver finds checking a webhook as Vonage's documentation says: the Bearer
-    token verifies as HS256 with the signature secret, and its `payload_hash` is the SHA-256 of
-    the body received. The claims are read even when it does not verify, to show why."""
+    token verifies as HS256 with the signature secret, carries Vonage's claims, and its
+    `payload_hash` is the SHA-256 of the body received. The claims are read even when it does
+    not verify, to show why. The one check of the inbox, the sandbox API, `webhooks receive`
+    and the pytest plugin's receiver."""
     body_hash = payload_hash(body)
 
     def failed(reason: str, claims: dict[str, Any] | None = None) -> SignatureCheck:
@@ -57,25 +73,33 @@ def check_signature(authorization: str | None, body: bytes, secret: str | None) 
         return SignatureCheck(claims, body_hash, matches, False, reason)
 
     if not authorization:
-        return failed("no Authorization header")
+        return failed("no Authorization header: the webhook is unsigned")
     scheme, _, token = authorization.partition(" ")
+    token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        return failed("the Authorization header is not a Bearer token")
+        return failed("the Authorization header is not 'Bearer <JWT>'")
     try:
         header = jwt.get_unverified_header(token)
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError as exc:
-        return failed(f"not a JWT: {exc}")
+        return failed(f"the Authorization header is not a valid JWT ({exc})")
     if header.get("alg") != "HS256":
-        return failed(f"signed with {header.get('alg')!r}, not HS256", claims)
+        return failed("the JWT is not signed with HS256", claims)
     if secret is None:
-        return failed("the tenant has no signature secret", claims)
+        return failed("no signature secret to check it with", claims)
     try:
-        jwt.decode(token, secret, algorithms=["HS256"], options={"verify_iat": False})
+        jwt.decode(token, secret, algorithms=["HS256"], leeway=LEEWAY_SECONDS,
+                   options={"require": list(REQUIRED_CLAIMS)})  # fmt: skip
     except jwt.InvalidSignatureError:
-        return failed("the signature does not verify with the tenant's current secret", claims)
+        return failed(MISMATCH, claims)
+    except jwt.MissingRequiredClaimError as exc:
+        return failed(f"the JWT has no {exc.claim!r} claim", claims)
+    except jwt.ImmatureSignatureError:
+        return failed("the JWT's iat is in the future", claims)
     except jwt.PyJWTError as exc:
-        return failed(f"the token does not verify: {exc}", claims)
+        return failed(f"the Authorization header is not a valid JWT ({exc})", claims)
+    if claims.get("iss") != "Vonage":
+        return failed(f"the JWT's iss is {claims.get('iss')!r}, not 'Vonage'", claims)
     if claims.get("payload_hash") != body_hash:
-        return failed("payload_hash is not the SHA-256 of the body", claims)
+        return failed(CHANGED_BODY, claims)
     return SignatureCheck(claims, body_hash, True, True)
