@@ -8,6 +8,8 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from threading import Barrier
@@ -15,7 +17,7 @@ from threading import Barrier
 import httpx2 as httpx
 import pytest
 
-from .server import base_env, cli, new_tenant, running_server
+from .server import EXE, base_env, cli, free_port, new_tenant, running_server
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,30 +66,82 @@ def tour_script() -> str:
     return "\n".join(blocks)
 
 
+def _printed(output: str, name: str) -> str:
+    found = re.search(rf"^\s*{name}:\s+(\S+)", output, re.M)
+    assert found is not None, output
+    return found.group(1)
+
+
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the tour uses curl")
 def test_readme_tour_works_as_written(tmp_path: Path) -> None:
-    # The tour's webhooks go to example.com: nothing is sent (tests talk only to 127.0.0.1); the
-    # tour's sends are still accepted, stored and listed.
+    """The tour as a newcomer takes it: the credentials `serve` printed, the application's
+    webhooks at `webhooks receive` (started as the README says), every webhook arriving there
+    signed, the inbox signing in with the same credentials."""
     env = base_env(
-        CHATAPP_DATABASE_URL=f"sqlite:///{tmp_path}/tour.sqlite3", CHATAPP_DISPATCHER="false"
+        CHATAPP_DATABASE_URL=f"sqlite:///{tmp_path}/tour.sqlite3",
+        CHATAPP_WEBHOOK_RETRY_FIRST_SECONDS="0.2",
     )
     script = tour_script().replace(".venv/bin/", str(Path(sys.executable).parent) + "/")
+    port = free_port()
     with running_server(env) as server:
-        env["API"] = server.url
-        result = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        out = result.stdout
-        assert '"provider":"messenger"' in out
-        assert out.count("204") >= 2
+        signing = _printed(server.output, "signature_secret")
+        receiver = subprocess.Popen(
+            [EXE, "webhooks", "receive", "--port", str(port), "--secret", signing],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        try:
+            tour_env = {**env, "API": server.url, "HOOKS": f"http://127.0.0.1:{port}",
+                        "KEY": _printed(server.output, "api_key"),
+                        "SECRET": _printed(server.output, "api_secret")}  # fmt: skip
+            result = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", script],
+                cwd=ROOT,
+                env=tour_env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert result.returncode == 0, result.stdout + result.stderr
+            out = result.stdout
+            assert '"provider":"messenger"' in out
+            assert out.count("204") >= 2
+            assert f"{tour_env['HOOKS']}/webhooks/status" in out  # the PUT's new URLs
+            with httpx.Client(base_url=server.url, timeout=30, follow_redirects=True) as browser:
+                login = browser.get("/inbox/login")
+                token = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+                assert token is not None
+                signed_in = browser.post("/inbox/login", data={
+                    "api_key": tour_env["KEY"], "api_secret": tour_env["SECRET"],
+                    "csrf_token": token.group(1)})  # fmt: skip
+                assert signed_in.status_code == 200 and "Hello" in signed_in.text
+                assert "Hi back" in signed_in.text
+            lines = _receiver_lines(receiver, 3)
+        finally:
+            receiver.terminate()
+            receiver.wait(timeout=10)
+        # serve made the first tenant, and the tour used it.
         tenants = json.loads(cli("tenants", "list", "--json", env=env).stdout)
-        # serve made the first tenant; the tour made the second and used it.
-        assert len(tenants) == 2
+        assert len(tenants) == 1
+    seen = "\n".join(lines)
+    assert "/webhooks/status" in seen and "status delivered" in seen, seen
+    assert "/webhooks/inbound" in seen and '"Hi back"' in seen, seen
+    assert "did not verify" not in seen and seen.count("signature verified") >= 3, seen
     assert os.path.exists(tmp_path / "tour.sqlite3.key")
+
+
+def _receiver_lines(receiver: subprocess.Popen[str], webhooks: int) -> list[str]:
+    """The receiver's lines once it has printed `webhooks` webhooks (or after 30 s)."""
+    assert receiver.stdout is not None
+    stream = receiver.stdout
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in stream:
+            lines.append(line.rstrip())
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and sum("signature" in x for x in lines[1:]) < webhooks:
+        time.sleep(0.1)
+    return list(lines)
