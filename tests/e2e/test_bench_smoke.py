@@ -83,3 +83,41 @@ def test_messages_bench_drains_with_the_server_settings_given() -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "{'CHATAPP_WEBHOOK_PER_DESTINATION': '4'}" in result.stdout, result.stdout
     assert "drain: 400 webhooks in " in result.stdout, result.stdout
+
+
+INBOX_TYPES = ("inbox", "sidebar", "messages", "conversation_first", "conversation_last",
+               "search", "latest")  # fmt: skip
+
+
+def test_inbox_bench_quick_run_reports_every_figure(tmp_path: Path) -> None:
+    """bench/inbox.py --quick: 5,000 messages seeded, the inbox signed in to, every request
+    type answered 200 and its server time read from the access log, sequentially and with
+    concurrent clients, beside the ceiling; the conversation pages 50 at a time."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "inbox.py"), "--quick", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((tmp_path / "inbox-sqlite-quick.json").read_text())
+    assert report["seeded"]["messages"] == 5000 and report["seeded"]["big"]["messages"] == 500
+    assert report["seeded"]["webhooks"] > 0 and report["seeded"]["attempts"] > 0
+    assert report["cold_first_page_ms"] > 0
+    runs = report["ceiling_runs"]
+    assert len(runs) == len(INBOX_TYPES) + 1 == report["ceiling"]["runs"] and min(runs) > 0
+    for i, name in enumerate(INBOX_TYPES):
+        seq, conc = report["requests"][name]["sequential"], report["requests"][name]["concurrent"]
+        assert seq["statuses"] == {"200": 5}, (name, seq)
+        assert seq["logged"] == 5, (name, seq)  # every request's access log line was found
+        assert seq["server_p99_ms"] >= seq["server_p50_ms"] > 0, (name, seq)
+        assert conc["requests"] > 0 and conc["errors"] == 0, (name, conc)
+        assert conc["logged"] == conc["requests"], (name, conc)
+        assert conc["server_p99_ms"] >= conc["server_p50_ms"] > 0, (name, conc)
+        assert conc["ceiling_rps"] == pytest.approx((runs[i] + runs[i + 1]) / 2), name
+    pages = {name: report["requests"][name]["sequential"]["page"] for name in INBOX_TYPES}
+    assert pages["inbox"] == pages["messages"] == "1 of 100"
+    assert pages["conversation_first"] == "1 of 10" and pages["conversation_last"] == "10 of 10"
+    assert report["requests"]["conversation_last"]["sequential"]["items"] == 50
+    assert report["requests"]["sidebar"]["sequential"]["items"] == 100  # conversations shown
+    assert len(report["targets"]) == 3
+    table = (tmp_path / "inbox-sqlite-quick.md").read_text()
+    assert all(f"| {name} |" in table for name in INBOX_TYPES) and "ratio to ceiling" in table

@@ -45,6 +45,10 @@ _COLUMNS = (
 )
 _ROW = f"(?, ?, {MESSAGE_PK}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _STATUS_ROW = f"(?, {MESSAGE_PK}, ?, ?, ?)"
+# SqlMessages.conversations: how many of the newest messages it reads for the latest
+# conversations before it groups them all, and the counts per statement (4 parameters each).
+RECENT_WINDOW = 1000
+COUNTS_PER_STATEMENT = 100
 
 
 class MessageStatements:
@@ -70,7 +74,13 @@ class MessageStatements:
             "'pending', 0, ?, ? FROM webhooks WHERE pk = ? "
             "AND tenant_id = COALESCE(?, tenant_id) RETURNING pk"
         )
-        # A tenant's conversations, the latest first: one range of ix_messages_conversation.
+        # A tenant's conversations, the latest first (SqlMessages.conversations): the newest
+        # messages' (ix_messages_tenant_id_pk, newest first), else every message grouped (one
+        # range of ix_messages_conversation).
+        self.recent = q(
+            "SELECT pk, channel, account, peer FROM messages WHERE tenant_id = ? "
+            "ORDER BY pk DESC LIMIT ?"
+        )
         self.conversations = q(
             "SELECT channel, account, peer, COUNT(*), MAX(pk) FROM messages WHERE tenant_id = ? "
             "GROUP BY channel, account, peer ORDER BY MAX(pk) DESC LIMIT ?"
@@ -214,7 +224,26 @@ class SqlMessages:
         return tuple(int(v or 0) for v in row) if row is not None else ()
 
     async def conversations(self, tenant: int, limit: int) -> list[Conversation]:
-        rows = await self._conn.fetchall(self._sql.conversations, (tenant, limit))
+        """The tenant's `limit` latest conversations (by their newest message), each with its
+        count of messages and its newest message.
+
+        The latest conversations are the first met walking the messages newest first: when
+        the newest RECENT_WINDOW messages hold `limit` of them (or are all there is), that walk
+        and a count per conversation (each one range of ix_messages_conversation) answer, and
+        the tenant's other messages are never read. Otherwise (fewer conversations than
+        `limit` among them) every message is grouped: one pass over the tenant's range of
+        ix_messages_conversation, 27 ms at 100,000 messages (docs/benchmark.md, issue 23)."""
+        recent = await self._conn.fetchall(self._sql.recent, (tenant, RECENT_WINDOW))
+        newest: dict[tuple[str, str, str], int] = {}
+        for pk, channel, account, peer in recent:
+            newest.setdefault((channel, account, peer), int(pk))
+            if len(newest) >= limit:
+                break
+        rows: Sequence[Sequence[Any]]
+        if len(newest) >= limit or len(recent) < RECENT_WINDOW:
+            rows = await self._counted(tenant, newest)
+        else:
+            rows = await self._conn.fetchall(self._sql.conversations, (tenant, limit))
         if not rows:
             return []
         lasts = {
@@ -229,6 +258,25 @@ class SqlMessages:
             for channel, account, peer, n, last in rows
             if int(last) in lasts
         ]
+
+    async def _counted(
+        self, tenant: int, newest: dict[tuple[str, str, str], int]
+    ) -> list[tuple[Any, ...]]:
+        """(channel, account, peer, messages, newest pk) of each conversation in `newest`, in
+        its order: a COUNT of each one's range of ix_messages_conversation, in one statement."""
+        keys = list(newest)
+        counts: dict[int, int] = {}
+        for start in range(0, len(keys), COUNTS_PER_STATEMENT):
+            chunk = keys[start : start + COUNTS_PER_STATEMENT]
+            statement = " UNION ALL ".join(
+                f"SELECT {start + i}, COUNT(*) FROM messages WHERE tenant_id = ? AND "  # noqa: S608 - an index
+                "channel = ? AND account = ? AND peer = ?"
+                for i in range(len(chunk))
+            )
+            params = [value for key in chunk for value in (tenant, *key)]
+            for index, n in await self._conn.fetchall(self._sql.q(statement), params):
+                counts[int(index)] = int(n)
+        return [(*key, counts.get(i, 0), newest[key]) for i, key in enumerate(keys)]
 
     async def page(
         self, tenant: int | None, query: MessageFilter
