@@ -26,7 +26,7 @@ from vonage_jwt import verify_signature
 from chatapp_accounts.api.message_bodies import mend_null_properties
 from chatapp_accounts.api.openapi import fix_status_enums
 
-from .server import Server, cli
+from .server import Server, cli, new_tenant, running_server
 
 SPEC = Path(__file__).parents[2] / "src/chatapp_accounts/api/spec/messages.v1.20.0.yaml"
 TITLES = {"messenger": "Messenger", "whatsapp": "WhatsApp", "viber_service": "Viber", "rcs": "RCS"}
@@ -204,3 +204,20 @@ def messaging_setup(
 def text(channel: str, to: str | None = None, **extra: Any) -> dict[str, Any]:
     return {"channel": channel, "message_type": "text", "to": to or RECIPIENT[channel],
             "from": SENDERS[channel], "text": f"hello on {channel}", **extra}  # fmt: skip
+
+
+FAST_RETRIES = {
+    "CHATAPP_WEBHOOK_RETRY_FIRST_SECONDS": "0.2",
+    "CHATAPP_WEBHOOK_RETRY_MAX_INTERVAL_SECONDS": "0.5",
+    "CHATAPP_WEBHOOK_TIMEOUT_SECONDS": "2",
+}
+World = tuple[Server, Setup, "Receiver", dict[str, str]]
+
+
+@contextmanager
+def messaging_world(env: dict[str, str]) -> Iterator[World]:
+    """A server on `env`'s database, a tenant, a receiver, and messaging_setup's application
+    and accounts: (server, setup, receiver, env)."""
+    creds = new_tenant(env)
+    with receiver() as hooks, running_server(env) as server:
+        yield server, messaging_setup(server, env, creds, hooks.url), hooks, env

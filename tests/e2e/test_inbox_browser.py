@@ -24,9 +24,16 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from tests.conftest import IN_CI
 
 from .browser import chromium, click, missing, sign_in, text_of, wait, wait_until
-from .messaging import RECIPIENT, SENDERS, Receiver, Setup, check_webhook, messaging_setup, receiver
-from .server import Server, base_env, new_tenant, running_server
-from .test_messages import FAST_RETRIES
+from .messaging import (
+    FAST_RETRIES,
+    RECIPIENT,
+    SENDERS,
+    Setup,
+    World,
+    check_webhook,
+    messaging_world,
+)
+from .server import base_env
 
 pytestmark = pytest.mark.e2e
 XSS_IMG = "<img src=x onerror=window.pwned=1>"
@@ -47,11 +54,10 @@ def browser() -> Iterator[WebDriver]:
 
 
 @pytest.fixture
-def world(tmp_path: Any) -> Iterator[tuple[Server, Setup, Receiver, dict[str, str]]]:
+def world(tmp_path: Any) -> Iterator[World]:
     env = base_env(CHATAPP_DATABASE_URL=f"sqlite:///{tmp_path}/inbox.sqlite3", **FAST_RETRIES)
-    creds = new_tenant(env)
-    with receiver() as hooks, running_server(env) as server:
-        yield server, messaging_setup(server, env, creds, hooks.url), hooks, env
+    with messaging_world(env) as made:
+        yield made
 
 
 def _send(setup: Setup, text: str, to: str | None = None) -> str:

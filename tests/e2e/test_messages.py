@@ -5,7 +5,6 @@ schema for its channel and its signature with Vonage's `vonage_jwt` (messaging.c
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx2 as httpx
@@ -15,29 +14,13 @@ import pytest
 from .messaging import (
     RECIPIENT,
     SENDERS,
-    Receiver,
     Setup,
     check_webhook,
-    messaging_setup,
-    receiver,
     text,
 )
-from .server import Server, base_env, cli, new_tenant, running_server
+from .server import cli, new_tenant
 
 pytestmark = pytest.mark.e2e
-FAST_RETRIES = {
-    "CHATAPP_WEBHOOK_RETRY_FIRST_SECONDS": "0.2",
-    "CHATAPP_WEBHOOK_RETRY_MAX_INTERVAL_SECONDS": "0.5",
-    "CHATAPP_WEBHOOK_TIMEOUT_SECONDS": "2",
-}
-
-
-@pytest.fixture
-def world(db_env: dict[str, str]) -> Iterator[tuple[Server, Setup, Receiver, dict[str, str]]]:
-    env = base_env(**db_env, **FAST_RETRIES)
-    creds = new_tenant(env)
-    with receiver() as hooks, running_server(env) as server:
-        yield server, messaging_setup(server, env, creds, hooks.url), hooks, env
 
 
 def _jwt(setup: Setup, private_key: str, **claims: Any) -> str:

@@ -5,7 +5,6 @@ resend. On both databases, against the real server and a real receiver."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,23 +17,12 @@ from .messaging import (
     Receiver,
     Setup,
     check_webhook,
-    messaging_setup,
-    receiver,
     text,
 )
-from .server import Server, base_env, cli, new_tenant, running_server
-from .test_messages import FAST_RETRIES
+from .server import cli, new_tenant
 
 pytestmark = pytest.mark.e2e
 SB = "/sandbox/v1"
-
-
-@pytest.fixture
-def world(db_env: dict[str, str]) -> Iterator[tuple[Server, Setup, Receiver, dict[str, str]]]:
-    env = base_env(**db_env, **FAST_RETRIES)
-    creds = new_tenant(env)
-    with receiver() as hooks, running_server(env) as server:
-        yield server, messaging_setup(server, env, creds, hooks.url), hooks, env
 
 
 def _send(setup: Setup, **message: Any) -> str:
