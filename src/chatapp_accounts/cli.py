@@ -26,13 +26,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from .api import message_bodies
 from .config import ConfigError, Settings, check_port, get_settings
 from .domain import accounts as account_cases
+from .domain import admin as admin_cases
 from .domain import messages as message_cases
 from .domain import rules
 from .domain import sandbox as sandbox_cases
 from .domain import tenants as tenant_cases
 from .domain import webhooks as webhook_cases
 from .domain.errors import DomainError, InvalidInput, MessageRejected
-from .domain.models import CHANNEL_PROVIDERS, PROVIDERS, Faults, NewTenant, Provider
+from .domain.models import CHANNEL_PROVIDERS, CLI, PROVIDERS, Faults, NewTenant, Provider
 from .domain.webhooks import STATES
 from .presenters import message_json, webhook_detail_json, webhook_json
 from .security.service import SecurityService
@@ -74,6 +75,21 @@ def _run(
             await factory.close()
 
     return asyncio.run(run())
+
+
+def _audited(
+    settings: Settings,
+    action: str,
+    tenant: str | None,
+    use_case: Callable[[SqlUnitOfWorkFactory], Awaitable[T]],
+    tenant_of: Callable[[T], str | None] | None = None,
+) -> T:
+    """`_run`, with a line in the audit log (actor `cli`, docs/operations.md): what changed,
+    and whether it did."""
+    return _run(
+        settings,
+        lambda uow: admin_cases.audited(uow, CLI, action, tenant, lambda: use_case(uow), tenant_of),
+    )
 
 
 def migrated(settings: Settings, *, create: bool = False) -> tuple[Engine, TokenCipher]:
@@ -179,7 +195,13 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tenants_create(args: argparse.Namespace, settings: Settings) -> int:
-    tenant = _run(settings, lambda uow: tenant_cases.create_tenant(uow, SecurityService()))
+    tenant = _audited(
+        settings,
+        "tenants.create",
+        None,
+        lambda uow: tenant_cases.create_tenant(uow, SecurityService()),
+        lambda t: t.api_key,
+    )
     if args.json:
         _print_json(
             {
@@ -196,8 +218,10 @@ def cmd_tenants_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tenants_signature_secret(args: argparse.Namespace, settings: Settings) -> int:
-    secret = _run(
+    secret = _audited(
         settings,
+        "tenants.signature-secret",
+        args.api_key,
         lambda uow: tenant_cases.replace_signature_secret(uow, SecurityService(), args.api_key),
     )
     if args.json:
@@ -223,8 +247,83 @@ def cmd_tenants_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tenants_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    _run(settings, lambda uow: tenant_cases.revoke_tenant(uow, args.api_key))
-    print(f"revoked {args.api_key}")
+    _audited(settings, "tenants.suspend", args.api_key,
+             lambda uow: tenant_cases.revoke_tenant(uow, args.api_key))  # fmt: skip
+    print(f"revoked {args.api_key} (`tenants resume` undoes it)")
+    return 0
+
+
+def cmd_tenants_resume(args: argparse.Namespace, settings: Settings) -> int:
+    _audited(settings, "tenants.resume", args.api_key,
+             lambda uow: tenant_cases.resume_tenant(uow, args.api_key))  # fmt: skip
+    print(f"resumed {args.api_key}: its credentials work again")
+    return 0
+
+
+def cmd_tenants_delete(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.yes:
+        raise CliError("deleting a tenant deletes all its data: add --yes to mean it")
+    _audited(settings, "tenants.delete", args.api_key,
+             lambda uow: tenant_cases.delete_tenant(uow, args.api_key))  # fmt: skip
+    print(f"deleted {args.api_key} and all its data")
+    return 0
+
+
+def cmd_admin_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
+    scopes = [s for given in args.scope for s in given.split(",") if s]
+    new = _audited(
+        settings,
+        "admin-tokens.create",
+        None,
+        lambda uow: admin_cases.create_admin_token(uow, SecurityService(), args.name, scopes),
+    )
+    if args.json:
+        _print_json({"name": new.name, "token": new.token, "scopes": list(new.scopes)})
+    else:
+        print(f"name:   {new.name}")
+        print(f"scopes: {' '.join(new.scopes)}")
+        print(f"token:  {new.token}   (shown only once)")
+    return 0
+
+
+def cmd_admin_tokens_list(args: argparse.Namespace, settings: Settings) -> int:
+    records = _run(settings, admin_cases.list_admin_tokens)
+    if args.json:
+        _print_json(
+            [
+                {"name": r.name, "scopes": list(r.scopes), "revoked": r.revoked,
+                 "created_at": admin_cases.iso(r.created_at)}
+                for r in records
+            ]
+        )  # fmt: skip
+    else:
+        for r in records:
+            state = "revoked" if r.revoked else "active "
+            print(f"{r.name}  {state}  {admin_cases.iso(r.created_at)}  {' '.join(r.scopes)}")
+    return 0
+
+
+def cmd_admin_tokens_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    _audited(settings, "admin-tokens.revoke", None,
+             lambda uow: admin_cases.revoke_admin_token(uow, args.name))  # fmt: skip
+    print(f"revoked admin token {args.name}")
+    return 0
+
+
+def cmd_audit_export(args: argparse.Namespace, settings: Settings) -> int:
+    """The audit log as JSON lines, oldest first (the API's entries)."""
+    entries = _run(
+        settings,
+        lambda uow: admin_cases.audit_log(
+            uow, actor=args.actor, tenant=args.tenant, since=args.since, until=args.until,
+            limit=args.limit,
+        ),
+    )  # fmt: skip
+    for e in entries:
+        _print_json(
+            {"id": e.id, "at": admin_cases.iso(e.at), "actor": e.actor, "action": e.action,
+             "tenant": e.tenant, "request_id": e.request_id, "outcome": e.outcome}
+        )  # fmt: skip
     return 0
 
 
@@ -259,8 +358,10 @@ def _access_token(args: argparse.Namespace) -> str | None:
 
 def cmd_accounts_provision(args: argparse.Namespace, settings: Settings) -> int:
     token = _access_token(args)
-    account = _run(
+    account = _audited(
         settings,
+        "accounts.provision",
+        args.api_key,
         lambda uow: account_cases.provision_account(
             uow,
             api_key=args.api_key,
@@ -294,8 +395,10 @@ def cmd_accounts_set_token(args: argparse.Namespace, settings: Settings) -> int:
     token = _access_token(args)
     if token is None:
         raise CliError("give the new token with --access-token or --access-token-file")
-    _run(
+    _audited(
         settings,
+        "accounts.set-token",
+        None,
         lambda uow: account_cases.replace_access_token(
             uow, provider=Provider(args.provider), external_id=args.external_id,
             access_token=token,
@@ -406,8 +509,14 @@ def cmd_sandbox_faults(args: argparse.Namespace, settings: Settings) -> int:
                 wanted.fail if "fail" in given else current.fail,
             )
 
-        faults = _run(settings, lambda uow: sandbox_cases.operator_set_faults(
-            uow, channel, external_id, change, max_delay))  # fmt: skip
+        faults = _audited(
+            settings,
+            "sandbox.faults",
+            None,
+            lambda uow: sandbox_cases.operator_set_faults(
+                uow, channel, external_id, change, max_delay
+            ),
+        )
     if args.json:
         _print_json({"delay": faults.delay, "fail": faults.fail})
     else:
@@ -431,7 +540,8 @@ def cmd_webhooks_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_webhooks_redeliver(args: argparse.Namespace, settings: Settings) -> int:
-    _run(settings, lambda uow: webhook_cases.redeliver_webhook(uow, args.webhook_id))
+    _audited(settings, "webhooks.redeliver", None,
+             lambda uow: webhook_cases.redeliver_webhook(uow, args.webhook_id))  # fmt: skip
     print(f"webhook {args.webhook_id} is pending again: a running server sends it now")
     return 0
 
@@ -552,8 +662,10 @@ def cmd_webhooks_resend(args: argparse.Namespace, settings: Settings) -> int:
         raw = sys.stdin.buffer.read() if args.body == "-" else Path(args.body).read_bytes()
     except OSError as exc:
         raise CliError(f"cannot read --body {args.body}: {exc.strerror}") from None
-    new = _run(
+    new = _audited(
         settings,
+        "webhooks.resend",
+        None,
         lambda uow: webhook_cases.operator_resend(
             uow, args.webhook_id, lambda: message_bodies.webhook_body(raw)
         ),
@@ -653,6 +765,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help='print {"api_key", "signature_secret"}'
     )
     signing.set_defaults(func=cmd_tenants_signature_secret)
+    resume = tenants.add_parser("resume", help="undo a revoke: the credentials work again")
+    resume.add_argument("api_key")
+    resume.set_defaults(func=cmd_tenants_resume)
+    delete = tenants.add_parser("delete", help="delete a tenant and all its data")
+    delete.add_argument("api_key")
+    delete.add_argument("--yes", action="store_true", help="mean it")
+    delete.set_defaults(func=cmd_tenants_delete)
+    _admin_parsers(sub)
 
     accounts = sub.add_parser("accounts", help="external accounts").add_subparsers(
         dest="accounts_command", required=True, metavar="ACTION"
@@ -709,6 +829,40 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(func=cmd_secrets_rotate)
     _sandbox_parsers(sub)
     return parser
+
+
+def _admin_parsers(sub: Any) -> None:
+    tokens = sub.add_parser(
+        "admin-tokens", help="tokens of the admin API (docs/operations.md)"
+    ).add_subparsers(dest="admin_tokens_command", required=True, metavar="ACTION")
+    create = tokens.add_parser("create", help="make an admin token and print it, once")
+    create.add_argument("--name", required=True, help="who uses it (the audit log's actor)")
+    create.add_argument(
+        "--scope",
+        action="append",
+        required=True,
+        metavar="SCOPE",
+        help=f"one of {', '.join(admin_cases.SCOPES)} (repeat it, or separate with commas)",
+    )
+    create.add_argument("--json", action="store_true", help='print {"name", "token", "scopes"}')
+    create.set_defaults(func=cmd_admin_tokens_create)
+    listing = tokens.add_parser("list", help="list admin tokens (never the tokens)")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_admin_tokens_list)
+    revoke = tokens.add_parser("revoke", help="stop an admin token working, at once")
+    revoke.add_argument("name")
+    revoke.set_defaults(func=cmd_admin_tokens_revoke)
+
+    audit = sub.add_parser("audit", help="the audit log of operators' changes").add_subparsers(
+        dest="audit_command", required=True, metavar="ACTION"
+    )
+    export = audit.add_parser("export", help="print the audit log as JSON lines, oldest first")
+    export.add_argument("--since", help="ISO 8601 time (no zone: UTC), inclusive")
+    export.add_argument("--until", help="ISO 8601 time, exclusive")
+    export.add_argument("--tenant", help="a tenant's api_key")
+    export.add_argument("--actor", help="an admin token's name, or cli")
+    export.add_argument("--limit", type=int, default=admin_cases.AUDIT_LIMIT_MAX)
+    export.set_defaults(func=cmd_audit_export)
 
 
 def _sandbox_parsers(sub: Any) -> None:

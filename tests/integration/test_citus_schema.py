@@ -20,8 +20,10 @@ TENANT = "tenant_id"
 # Replicated to every node: small, or belonging to no tenant. The routes hold what is unique
 # across tenants (a page's one owner) and find the tenant where a request names none (a JWT).
 # phone_number_routes finds a WhatsApp number's tenant from Meta's id for it (migration 0008).
+# admin_tokens and audit_log are the operators' (migration 0010).
 REFERENCE = {
-    "tenants", "account_routes", "application_routes", "phone_number_routes", "alembic_version"
+    "tenants", "account_routes", "application_routes", "phone_number_routes", "alembic_version",
+    "admin_tokens", "audit_log",
 }  # fmt: skip
 
 

@@ -17,9 +17,12 @@ from chatapp_accounts.domain.errors import AccessDenied, NotAuthenticated
 from chatapp_accounts.domain.models import (
     NO_FAULTS,
     Account,
+    Actor,
+    AdminTokenRecord,
     Application,
     ApplicationKey,
     AttemptResult,
+    AuditEntry,
     Conversation,
     FailoverItem,
     Faults,
@@ -58,6 +61,8 @@ class State:
     phone_numbers: dict[str, tuple[int, str]] = field(default_factory=dict)
     # The sandbox's fault switches of accounts that have any.
     faults: dict[tuple[Provider, str], Faults] = field(default_factory=dict)
+    admin_tokens: dict[str, tuple[str, AdminTokenRecord]] = field(default_factory=dict)
+    audit: list[AuditEntry] = field(default_factory=list)
 
 
 @dataclass
@@ -333,8 +338,78 @@ class FakeTenants:
         self.s.tenants[api_key] = msgspec.structs.replace(record, revoked=True)
         return True
 
+    async def set_revoked(self, api_key: str, revoked: bool) -> bool:
+        record = self.s.tenants.get(api_key)
+        if record is None:
+            return False
+        self.s.tenants[api_key] = msgspec.structs.replace(record, revoked=revoked)
+        return True
+
+    async def delete(self, api_key: str) -> bool:
+        record = self.s.tenants.pop(api_key, None)
+        if record is None:
+            return False
+        self.s.signature_secrets.pop(api_key, None)
+        for name in ("applications", "accounts"):
+            rows = getattr(self.s, name)
+            for key in [k for k, (tenant, _) in rows.items() if tenant == record.id]:
+                del rows[key]
+        return True
+
     async def count(self) -> int:
         return len(self.s.tenants)
+
+
+class FakeAdminTokens:
+    def __init__(self, state: State) -> None:
+        self.s = state
+
+    async def add(self, name: str, token_hash: str, scopes: tuple[str, ...], at: float) -> bool:
+        if name in self.s.admin_tokens:
+            return False
+        record = AdminTokenRecord(next(self.s.ids), name, scopes, at, False)
+        self.s.admin_tokens[name] = (token_hash, record)
+        return True
+
+    async def by_hash(self, token_hash: str) -> AdminTokenRecord | None:
+        return next((r for h, r in self.s.admin_tokens.values() if h == token_hash), None)
+
+    async def all(self) -> list[AdminTokenRecord]:
+        return [r for _, r in self.s.admin_tokens.values()]
+
+    async def revoke(self, name: str) -> bool:
+        if name not in self.s.admin_tokens:
+            return False
+        token_hash, record = self.s.admin_tokens[name]
+        self.s.admin_tokens[name] = (token_hash, msgspec.structs.replace(record, revoked=True))
+        return True
+
+
+class FakeAudit:
+    def __init__(self, state: State) -> None:
+        self.s = state
+
+    async def add(
+        self, at: float, actor: Actor, action: str, tenant: str | None, outcome: str
+    ) -> None:
+        entry = AuditEntry(len(self.s.audit) + 1, at, actor.name, action, tenant,
+                           actor.request_id, outcome)  # fmt: skip
+        self.s.audit.append(entry)
+
+    async def find(
+        self,
+        actor: str | None,
+        tenant: str | None,
+        since: float | None,
+        until: float | None,
+        limit: int,
+    ) -> list[AuditEntry]:
+        found = [
+            e for e in self.s.audit
+            if (actor is None or e.actor == actor) and (tenant is None or e.tenant == tenant)
+            and (since is None or e.at >= since) and (until is None or e.at < until)
+        ]  # fmt: skip
+        return found[:limit]
 
 
 class FakeMessages:
@@ -575,6 +650,8 @@ class FakeUnitOfWork:
         self.accounts = FakeAccounts(self.working, factory)
         self.applications = FakeApplications(self.working)
         self.tenants = FakeTenants(self.working)
+        self.admin_tokens = FakeAdminTokens(self.working)
+        self.audit = FakeAudit(self.working)
         self.messages = FakeMessages(self.working)
         self.webhooks = FakeWebhooks(self.working)
         self.jobs = FakeJobs(self.working)
@@ -634,6 +711,12 @@ class FakeSecurity:
 
     def session_binding(self, secret_hash: str) -> str:
         return f"bound:{secret_hash}"
+
+    def new_admin_token(self) -> str:
+        return f"admin{next(self.keys)}"
+
+    def hash_token(self, token: str) -> str:
+        return f"sha:{token}"
 
     def verify_session(self, binding: str, secret_hash: str) -> bool:
         return binding == self.session_binding(secret_hash)

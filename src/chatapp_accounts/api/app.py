@@ -33,6 +33,7 @@ from ..storage.db import Database
 from ..storage.engine import make_engine
 from ..storage.uow import CHANNELS, SqlUnitOfWorkFactory
 from .accounts import account_routes
+from .admin import admin_routes
 from .applications import application_routes
 from .docs import docs_routes
 from .health import health_routes
@@ -161,6 +162,7 @@ def create_app(
                 metrics.throttled.inc,
             ),
             *sandbox_routes(services),
+            *admin_routes(services),
             *provider_routes(
                 services, lambda p, outcome, n: metrics.provider_callbacks.labels(p, outcome).inc(n)
             ),

@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
 from .accounts import PREFIX as ACCOUNTS
+from .admin import PREFIX as ADMIN
 from .applications import PREFIX as APPLICATIONS
 from .errors import error_response
 from .http import route
@@ -30,6 +31,7 @@ SPECS = (
     ("Application API v2", APPLICATIONS + "/openapi.json"),
     ("Messages API v1", MESSAGES + "/openapi.json"),
     ("Sandbox API", SANDBOX + "/openapi.json"),
+    ("Admin API", ADMIN + "/openapi.json"),
 )
 _POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "

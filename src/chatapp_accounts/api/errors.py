@@ -20,6 +20,8 @@ from ..domain.errors import (
     AccessDenied,
     AccountAlreadyRegistered,
     AccountNotFound,
+    AdminTokenExists,
+    AdminTokenNotFound,
     ApplicationNotFound,
     CannotLink,
     CannotUnlink,
@@ -38,6 +40,7 @@ from ..domain.errors import (
     NotAuthenticated,
     PhoneNumberIdTaken,
     ServiceUnavailable,
+    TenantNotFound,
     Throttled,
     UnlinkConflict,
     UnsupportedChannel,
@@ -256,11 +259,79 @@ def _messages_response(request: Request, exc: Exception) -> Response:
     )
 
 
+# The admin API (this project's own, docs/operations.md) answers in RFC 9457 problem+json:
+# `type` (a URN of the error's kind), `title`, `detail`, `instance` (the request's id), and
+# `invalid_parameters` for a 400: the Application API v2's shape, with its own types.
+ADMIN_PREFIX = "/admin/v1"
+_ADMIN_TYPE = "urn:chatapp-accounts:admin:"
+ADMIN_TABLE: dict[type[DomainError], tuple[int, str]] = {
+    **ERROR_TABLE,
+    TenantNotFound: (404, "not-found"),
+    AdminTokenNotFound: (404, "not-found"),
+    AdminTokenExists: (409, "conflict"),
+}
+_ADMIN_KINDS = {
+    400: ("invalid", "Bad Request"),
+    401: ("unauthorized", "Unauthorized"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not Found"),
+    405: ("method", "Method Not Allowed"),
+    409: ("conflict", "Conflict"),
+    413: ("too-large", "Payload Too Large"),
+    415: ("media-type", "Unsupported Media Type"),
+    500: ("internal", "Internal Server Error"),
+    503: ("unavailable", "Service Unavailable"),
+}
+ADMIN_CHALLENGE = 'Bearer realm="chatapp-accounts admin"'
+
+
+def _admin_response(request: Request, exc: Exception) -> Response:
+    headers: dict[str, str] = {}
+    invalid = None
+    if isinstance(exc, DomainError) and type(exc) in ADMIN_TABLE:
+        status = ADMIN_TABLE[type(exc)][0]
+        detail = exc.detail
+        if isinstance(exc, InvalidInput):
+            invalid = [{"name": p.name, "reason": p.reason} for p in exc.params]
+        elif isinstance(exc, NotAuthenticated):
+            detail = "An admin token (Authorization: Bearer) is missing, unknown or revoked"
+    elif isinstance(exc, HTTPException) and exc.status_code in _ADMIN_KINDS:
+        status = exc.status_code
+        detail = _HTTP_KINDS.get(status, ("", str(exc.detail)))[1]
+        if status == 405:
+            detail = f"Request method '{request.method}' not supported"
+            headers.update(exc.headers or {})
+    else:
+        _log_unexpected(request, exc)
+        status, detail = 500, "Something went wrong on our side"
+    if status == 401:
+        headers["WWW-Authenticate"] = ADMIN_CHALLENGE
+    elif status == 503:
+        headers["Retry-After"] = "1"
+    kind, title = _ADMIN_KINDS[status]
+    body: dict[str, Any] = {
+        "type": _ADMIN_TYPE + kind,
+        "title": title,
+        "detail": detail,
+        "instance": request_id(request),
+    }
+    if invalid is not None:
+        body["invalid_parameters"] = invalid
+    return Response(
+        msgspec.json.encode(body),
+        status_code=status,
+        headers=headers,
+        media_type="application/problem+json",
+    )
+
+
 def error_response(request: Request, exc: Exception) -> Response:
     """The answer to whatever a route raised: the table's for a domain error, the HTTP error's
     own (404, 405, 413, 415), else a logged 500 that says nothing of its cause."""
     if request.scope["path"].startswith(MESSAGES_PREFIXES):
         return _messages_response(request, exc)
+    if request.scope["path"].startswith(ADMIN_PREFIX):
+        return _admin_response(request, exc)
     if isinstance(exc, DomainError):
         return render(request, problem_for(exc))
     if isinstance(exc, HTTPException):

@@ -494,3 +494,12 @@ def served_messages_spec_bytes() -> bytes:
 def served_sandbox_spec_bytes() -> bytes:
     """This project's own sandbox API, at /sandbox/v1/openapi.json."""
     return _json(_read(SANDBOX))
+
+
+ADMIN = "admin.v1.yaml"
+
+
+@lru_cache(maxsize=1)
+def served_admin_spec_bytes() -> bytes:
+    """This project's own admin API, at /admin/v1/openapi.json (docs/operations.md)."""
+    return _json(_read(ADMIN))

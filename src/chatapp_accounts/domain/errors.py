@@ -105,6 +105,16 @@ class TenantNotFound(DomainError):
         super().__init__(f"no tenant with api_key {api_key!r}")
 
 
+class AdminTokenNotFound(DomainError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no admin token named {name!r}")
+
+
+class AdminTokenExists(DomainError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"an admin token named {name!r} exists")
+
+
 # The Messages API's 422s (docs/messages.md): one class per error of its spec.
 class MessageRejected(DomainError):
     """A send (or an update, or a sandbox call) the Messages API answers 422."""

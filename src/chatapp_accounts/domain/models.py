@@ -405,3 +405,43 @@ class MessagePage(msgspec.Struct, frozen=True):
     @property
     def total_pages(self) -> int:
         return rules.page_count(self.total_items, self.page_size)
+
+
+# The operators' (domain/admin.py, docs/operations.md).
+class AdminTokenRecord(msgspec.Struct, frozen=True):
+    """An admin token as stored: its name and scopes, never the token."""
+
+    id: int
+    name: str
+    scopes: tuple[str, ...]
+    created_at: float
+    revoked: bool
+
+
+class NewAdminToken(msgspec.Struct, frozen=True):
+    """A token just made: the only time it exists in clear."""
+
+    name: str
+    token: str
+    scopes: tuple[str, ...]
+
+
+class Actor(msgspec.Struct, frozen=True):
+    """Who changes something, for the audit log: an admin token's name (with the request's id),
+    or `cli`."""
+
+    name: str
+    request_id: str | None = None
+
+
+CLI = Actor("cli")
+
+
+class AuditEntry(msgspec.Struct, frozen=True):
+    id: int
+    at: float
+    actor: str
+    action: str
+    tenant: str | None
+    request_id: str | None
+    outcome: str

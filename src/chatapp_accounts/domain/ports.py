@@ -7,9 +7,12 @@ from typing import Any, Protocol
 
 from .models import (
     Account,
+    Actor,
+    AdminTokenRecord,
     Application,
     ApplicationKey,
     AttemptResult,
+    AuditEntry,
     Conversation,
     FailoverItem,
     Faults,
@@ -135,7 +138,38 @@ class TenantRepository(Protocol):
 
     async def revoke(self, api_key: str) -> bool: ...
 
+    async def set_revoked(self, api_key: str, revoked: bool) -> bool: ...
+
+    async def delete(self, api_key: str) -> bool:
+        """The tenant and, by the schema's cascades, everything of it."""
+
     async def count(self) -> int: ...
+
+
+class AdminTokenRepository(Protocol):
+    async def add(self, name: str, token_hash: str, scopes: tuple[str, ...], at: float) -> bool:
+        """False: a token of that name exists (revoked or not)."""
+
+    async def by_hash(self, token_hash: str) -> AdminTokenRecord | None: ...
+
+    async def all(self) -> list[AdminTokenRecord]: ...
+
+    async def revoke(self, name: str) -> bool: ...
+
+
+class AuditRepository(Protocol):
+    async def add(self, at: float, actor: Actor, action: str, tenant: str | None,
+                  outcome: str) -> None: ...  # fmt: skip
+
+    async def find(
+        self,
+        actor: str | None,
+        tenant: str | None,
+        since: float | None,
+        until: float | None,
+        limit: int,
+    ) -> list[AuditEntry]:
+        """Oldest first."""  # fmt: skip
 
 
 class MessageRepository(Protocol):
@@ -347,6 +381,12 @@ class UnitOfWork(Protocol):
     def messages(self) -> MessageRepository: ...
 
     @property
+    def admin_tokens(self) -> AdminTokenRepository: ...
+
+    @property
+    def audit(self) -> AuditRepository: ...
+
+    @property
     def webhooks(self) -> WebhookRepository: ...
 
     @property
@@ -402,6 +442,12 @@ class Security(Protocol):
     async def new_key_pair(self) -> tuple[str, str]:
         """(private key PEM, public key PEM) of a new RSA key pair (made off the event loop:
         it takes tens of milliseconds)."""
+
+    def new_admin_token(self) -> str:
+        """A high-entropy random token for the admin API."""
+
+    def hash_token(self, token: str) -> str:
+        """SHA-256 (hex) of an admin token: what is stored and looked up."""
 
     def claimed_application(self, token: str) -> str | None:
         """The application a JWT says it is of, before it is verified (None: it names none)."""

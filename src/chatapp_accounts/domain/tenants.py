@@ -55,11 +55,46 @@ async def list_tenants(uow_factory: UnitOfWorkFactory) -> list[TenantRecord]:
         return await uow.tenants.all()
 
 
+async def show_tenant(uow_factory: UnitOfWorkFactory, api_key: str) -> TenantRecord:
+    if not rules.could_be_id(api_key, API_KEY_MAX):
+        raise TenantNotFound(api_key)
+    async with uow_factory() as uow:
+        record = await uow.tenants.by_api_key(api_key)
+    if record is None:
+        raise TenantNotFound(api_key)
+    return record
+
+
 async def revoke_tenant(uow_factory: UnitOfWorkFactory, api_key: str) -> None:
+    """Suspend the tenant: its credentials (Basic, its applications' JWTs, inbox sessions)
+    answer 401 on every API from now on, in every process. Nothing of it is deleted."""
+    await _set_revoked(uow_factory, api_key, True)
+
+
+suspend_tenant = revoke_tenant
+
+
+async def resume_tenant(uow_factory: UnitOfWorkFactory, api_key: str) -> None:
+    """Undo a suspension (a revoke): the same credentials work again."""
+    await _set_revoked(uow_factory, api_key, False)
+
+
+async def _set_revoked(uow_factory: UnitOfWorkFactory, api_key: str, revoked: bool) -> None:
     if not rules.could_be_id(api_key, API_KEY_MAX):
         raise TenantNotFound(api_key)
     async with uow_factory(write=True) as uow:
-        if not await uow.tenants.revoke(api_key):
+        if not await uow.tenants.set_revoked(api_key, revoked):
+            raise TenantNotFound(api_key)
+        await uow.commit()
+
+
+async def delete_tenant(uow_factory: UnitOfWorkFactory, api_key: str) -> None:
+    """The tenant and all its data (applications, accounts, messages, webhooks...: the
+    schema's ON DELETE CASCADE). The audit log keeps what was done to it."""
+    if not rules.could_be_id(api_key, API_KEY_MAX):
+        raise TenantNotFound(api_key)
+    async with uow_factory(write=True) as uow:
+        if not await uow.tenants.delete(api_key):
             raise TenantNotFound(api_key)
         await uow.commit()
 

@@ -36,6 +36,18 @@ def new_signature_secret() -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(SIGNATURE_SECRET_LENGTH))
 
 
+ADMIN_TOKEN_PREFIX = "cat_"  # noqa: S105 - "chatapp admin token": recognisable if leaked
+
+
+def new_admin_token() -> str:
+    """An admin API token: 32 random bytes (256 bits), URL-safe; stored as its SHA-256."""
+    return ADMIN_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _hash(secret: str) -> str:
     digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
     return f"{_SCHEME}${digest}"

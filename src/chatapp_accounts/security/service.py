@@ -54,6 +54,12 @@ class SecurityService:
     async def new_key_pair(self) -> tuple[str, str]:
         return await asyncio.to_thread(generate_rsa_key_pair)
 
+    def new_admin_token(self) -> str:
+        return secrets.new_admin_token()
+
+    def hash_token(self, token: str) -> str:
+        return secrets.hash_token(token)
+
     def claimed_application(self, token: str) -> str | None:
         return self.verifier.claimed_application(token)
 

@@ -180,6 +180,7 @@ class Statements:
         self.tenant_by_key = q(tenant + "WHERE api_key = ?")
         self.tenant_all = q(tenant + "ORDER BY id")
         self.tenant_revoke = q("UPDATE tenants SET revoked = ? WHERE api_key = ?")
+        self.tenant_delete = q("DELETE FROM tenants WHERE api_key = ?")
         self.tenant_set_signature = q("UPDATE tenants SET signature_secret = ? WHERE api_key = ?")
         self.tenant_signature = q("SELECT signature_secret FROM tenants WHERE api_key = ?")
         self.tenant_count = q("SELECT COUNT(*) FROM tenants")
@@ -524,7 +525,13 @@ class SqlTenants:
         return [_to_tenant(row) for row in await self._conn.fetchall(self._sql.tenant_all)]
 
     async def revoke(self, api_key: str) -> bool:
-        return await self._conn.execute(self._sql.tenant_revoke, (True, api_key)) == 1
+        return await self.set_revoked(api_key, True)
+
+    async def set_revoked(self, api_key: str, revoked: bool) -> bool:
+        return await self._conn.execute(self._sql.tenant_revoke, (revoked, api_key)) == 1
+
+    async def delete(self, api_key: str) -> bool:
+        return await self._conn.execute(self._sql.tenant_delete, (api_key,)) == 1
 
     async def count(self) -> int:
         return await _scalar(self._conn, self._sql.tenant_count)

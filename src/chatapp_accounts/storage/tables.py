@@ -6,7 +6,8 @@ PostgreSQL.
 One schema, two sets of keys (docs/scaling.md, "Past one PostgreSQL"). On PostgreSQL every
 table is either distributed by its tenant (`tenant_id` in its primary key, unique constraints
 and foreign keys to other such tables: the schema Citus can shard by tenant) or a small
-reference table (`tenants`, `account_routes`, `application_routes`). SQLite keeps a lone
+reference table (`tenants`, `account_routes`, `application_routes`, and the operators'
+`admin_tokens` and `audit_log`, which belong to no tenant). SQLite keeps a lone
 `pk` primary key, the only kind it autoincrements. PostgreSQL's keys put `pk` (or `uuid`, `id`)
 first, so a lookup by it alone is one index probe as before.
 """
@@ -344,6 +345,34 @@ def _schema(postgresql: bool) -> MetaData:
         key(),
         parent("webhook_pk", "webhooks.pk"),
         Index("ix_webhook_attempts_webhook_pk", "webhook_pk"),
+    )
+
+    # The operators' (migration 0010, docs/operations.md): reference tables, of no tenant.
+    # An admin token: its SHA-256 only, and its scopes (space separated).
+    Table(
+        "admin_tokens",
+        metadata,
+        Column("id", Id, primary_key=True, autoincrement=True),
+        Column("name", String(64), nullable=False),
+        Column("token_hash", String(64), nullable=False),
+        Column("scopes", Text, nullable=False),
+        Column("created_at", Float, nullable=False),
+        Column("revoked", Boolean, nullable=False, server_default="0"),
+        UniqueConstraint("name"),
+        UniqueConstraint("token_hash"),
+    )
+    # Every change an operator made (the admin API's, the CLI's): never a secret.
+    Table(
+        "audit_log",
+        metadata,
+        Column("id", Id, primary_key=True, autoincrement=True),
+        Column("at", Float, nullable=False),
+        Column("actor", String(64), nullable=False),
+        Column("action", String(64), nullable=False),
+        Column("tenant", String(32), nullable=True),
+        Column("request_id", String(128), nullable=True),
+        Column("outcome", Text, nullable=False),
+        Index("ix_audit_log_at", "at"),
     )
     return metadata
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from ..domain.errors import ServiceUnavailable
 from ..security.tokens import TokenCipher
 from . import batch
+from .admin import AdminStatements, SqlAdminTokens, SqlAudit
 from .batch import Op, WriteBatch
 from .db import Connection, ConnectionUnavailable, Database
 from .jobs import SqlJobs
@@ -33,13 +34,15 @@ class _Repositories:
     """The repositories of one connection, made once: a unit of work only borrows them. The
     message repositories keep the rows a unit writes: made for each unit, with its list."""
 
-    __slots__ = ("accounts", "applications", "owner", "tenants")
+    __slots__ = ("accounts", "admin_tokens", "applications", "audit", "owner", "tenants")
 
     def __init__(self, factory: SqlUnitOfWorkFactory, conn: Connection) -> None:
         self.owner = factory
         self.accounts = SqlAccounts(factory.db, conn, factory.sql, factory.rows)
         self.applications = SqlApplications(conn, factory.sql)
         self.tenants = SqlTenants(conn, factory.sql, factory.cipher)
+        self.admin_tokens = SqlAdminTokens(conn, factory.admin_sql)
+        self.audit = SqlAudit(conn, factory.admin_sql)
 
 
 class SqlUnitOfWork:
@@ -51,7 +54,9 @@ class SqlUnitOfWork:
         "_ops",
         "_write",
         "accounts",
+        "admin_tokens",
         "applications",
+        "audit",
         "jobs",
         "messages",
         "providers",
@@ -84,6 +89,8 @@ class SqlUnitOfWork:
         self.accounts = repos.accounts
         self.applications = repos.applications
         self.tenants = repos.tenants
+        self.admin_tokens = repos.admin_tokens
+        self.audit = repos.audit
         self._ops: list[Op] = []
         sql = factory.message_sql
         self.messages = SqlMessages(conn, sql, self._ops)
@@ -162,6 +169,7 @@ class SqlUnitOfWorkFactory:
         self.rows = AccountRows(cipher)
         self.message_sql = MessageStatements(db)
         self.provider_sql = ProviderStatements(db)
+        self.admin_sql = AdminStatements(db)
         self.outbox = Outbox(db, cipher)
         self.batch = WriteBatch(db, on_written=self.written, notify=notifications(db))
         # Called after a commit that wrote these tables: the senders and the dispatcher wake

@@ -1,0 +1,158 @@
+"""Routes of the admin API, this project's own (docs/operations.md): operators manage tenants
+and read the audit log over HTTP, with an admin token (`chatapp-accounts admin-tokens create`)
+as a Bearer credential. Tenant credentials (Basic, an application's JWT) are no admin tokens:
+401 here. Every change is written to the audit log with the token's name and the request's id.
+The command line calls the same use cases (domain/admin.py, domain/tenants.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..domain import admin, tenants
+from ..domain.admin import READ, TENANTS_WRITE
+from ..domain.errors import InvalidInput, NotAuthenticated
+from ..domain.models import Actor, AuditEntry, TenantRecord
+from .http import Services, header, json_response, no_content, query, route
+from .openapi import served_admin_spec_bytes
+from .request_id import request_id
+
+PREFIX = "/admin/v1"
+T = TypeVar("T")
+_AUDIT_PARAMS = {"actor", "tenant", "since", "until", "limit"}
+
+
+def bearer_token(scope: Any) -> str:
+    """The request's Bearer token: NotAuthenticated (401) for none, another scheme (Basic: a
+    tenant's credentials) or a malformed header."""
+    value = header(scope, b"authorization") or ""
+    scheme, _, rest = value.partition(" ")
+    token = rest.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        raise NotAuthenticated()
+    return token
+
+
+def tenant_json(record: TenantRecord) -> dict[str, Any]:
+    return {"api_key": record.api_key, "suspended": record.revoked, "created_at": record.created_at}
+
+
+def audit_json(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "at": admin.iso(entry.at),
+        "actor": entry.actor,
+        "action": entry.action,
+        "tenant": entry.tenant,
+        "request_id": entry.request_id,
+        "outcome": entry.outcome,
+    }
+
+
+def admin_routes(services: Services) -> list[Route]:
+    uow, security = services.uow_factory, services.security
+
+    async def actor(request: Request, scope_needed: str) -> Actor:
+        token = await admin.authorize(uow, security, bearer_token(request.scope), scope_needed)
+        request.scope["tenant_api_key"] = f"admin:{token.name}"  # the access log's caller
+        return Actor(token.name, request_id(request))
+
+    async def change(
+        request: Request,
+        action: str,
+        operation: Callable[[], Awaitable[T]],
+        tenant: str | None = None,
+        tenant_of: Callable[[T], str | None] | None = None,
+    ) -> T:
+        who = await actor(request, TENANTS_WRITE)
+        return await admin.audited(uow, who, action, tenant, operation, tenant_of)
+
+    def api_key(request: Request) -> str:
+        return str(request.scope["path_params"]["api_key"])
+
+    async def create(request: Request) -> Response:
+        new = await change(
+            request,
+            "tenants.create",
+            lambda: tenants.create_tenant(uow, security),
+            tenant_of=lambda t: t.api_key,
+        )
+        body = {
+            "api_key": new.api_key,
+            "api_secret": new.api_secret,
+            "signature_secret": new.signature_secret,
+        }
+        return json_response(body, 201)
+
+    async def list_all(request: Request) -> Response:
+        await actor(request, READ)
+        records = await tenants.list_tenants(uow)
+        return json_response({"tenants": [tenant_json(r) for r in records]})
+
+    async def show(request: Request) -> Response:
+        await actor(request, READ)
+        return json_response(tenant_json(await tenants.show_tenant(uow, api_key(request))))
+
+    async def delete(request: Request) -> Response:
+        key = api_key(request)
+        await change(request, "tenants.delete", lambda: tenants.delete_tenant(uow, key), key)
+        return no_content()
+
+    async def suspend(request: Request) -> Response:
+        key = api_key(request)
+        await change(request, "tenants.suspend", lambda: tenants.suspend_tenant(uow, key), key)
+        return json_response(tenant_json(await tenants.show_tenant(uow, key)))
+
+    async def resume(request: Request) -> Response:
+        key = api_key(request)
+        await change(request, "tenants.resume", lambda: tenants.resume_tenant(uow, key), key)
+        return json_response(tenant_json(await tenants.show_tenant(uow, key)))
+
+    async def signature_secret(request: Request) -> Response:
+        key = api_key(request)
+        secret = await change(
+            request,
+            "tenants.signature-secret",
+            lambda: tenants.replace_signature_secret(uow, security, key),
+            key,
+        )
+        return json_response({"api_key": key, "signature_secret": secret})
+
+    async def audit(request: Request) -> Response:
+        await actor(request, READ)
+        params = query(request.scope)
+        unknown = sorted(set(params) - _AUDIT_PARAMS)
+        if unknown:
+            raise InvalidInput.one(unknown[0], "not a parameter of this listing")
+        limit = params.get("limit", str(admin.AUDIT_LIMIT_MAX))
+        if not limit.isdigit() or len(limit) > 6:
+            raise InvalidInput.one("limit", f"1 to {admin.AUDIT_LIMIT_MAX}")
+        entries = await admin.audit_log(
+            uow,
+            actor=params.get("actor"),
+            tenant=params.get("tenant"),
+            since=params.get("since"),
+            until=params.get("until"),
+            limit=int(limit),
+        )
+        return json_response({"entries": [audit_json(e) for e in entries]})
+
+    spec = served_admin_spec_bytes()
+
+    async def openapi(request: Request) -> Response:
+        return Response(spec, media_type="application/json")
+
+    tenant = PREFIX + "/tenants/{api_key}"
+    return [
+        route(PREFIX + "/tenants", GET=list_all, POST=create),
+        route(tenant, GET=show, DELETE=delete),
+        route(tenant + "/suspend", POST=suspend),
+        route(tenant + "/resume", POST=resume),
+        route(tenant + "/signature-secret", POST=signature_secret),
+        route(PREFIX + "/audit", GET=audit),
+        route(PREFIX + "/openapi.json", GET=openapi),
+    ]

@@ -1,0 +1,210 @@
+"""The admin API (docs/operations.md) on both databases: tenants made, listed, shown,
+suspended and resumed (their credentials answer 401 on every API meanwhile), given a new
+signature secret and deleted with all their data; admin tokens as Bearer credentials, with
+scopes (403 without), never tenant credentials (401) and never working on the tenant APIs;
+every change in the audit log with the token's name and the request's id, never a secret."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from chatapp_accounts.api.admin import PREFIX, admin_routes
+from chatapp_accounts.api.http import Services
+from chatapp_accounts.api.openapi import served_admin_spec_bytes
+from chatapp_accounts.config import Settings
+from chatapp_accounts.domain import admin
+from chatapp_accounts.security.service import SecurityService
+from chatapp_accounts.storage.uow import SqlUnitOfWorkFactory
+from tests.conftest import TenantCreds, read, sync
+from tests.jwt_tokens import sdk_token
+
+from .helpers import APPS, EA, new_application
+
+TENANTS = PREFIX + "/tenants"
+
+
+def token(uow_factory: SqlUnitOfWorkFactory, name: str, *scopes: str) -> dict[str, str]:
+    made = sync(admin.create_admin_token(uow_factory, SecurityService(), name, list(scopes)))
+    return {"Authorization": f"Bearer {made.token}"}
+
+
+@pytest.fixture
+def root(uow_factory: SqlUnitOfWorkFactory) -> dict[str, str]:
+    return token(uow_factory, "root", *admin.SCOPES)
+
+
+def problem(response: Any, status: int, kind: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["type"] == f"urn:chatapp-accounts:admin:{kind}"
+    assert body["instance"] == response.headers["x-request-id"]
+    assert {"title", "detail"} <= set(body)
+    return body
+
+
+def basic(api_key: str, api_secret: str) -> dict[str, str]:
+    return TenantCreds(api_key, api_secret, None).headers  # type: ignore[arg-type]
+
+
+def tenant_count(uow_factory: SqlUnitOfWorkFactory) -> int:
+    return sync(read(uow_factory, lambda uow: uow.tenants.count()))
+
+
+def test_a_tenants_life_through_the_admin_api(
+    client: TestClient, uow_factory: SqlUnitOfWorkFactory, root: dict[str, str]
+) -> None:
+    made = client.post(TENANTS, headers=root)
+    assert made.status_code == 201, made.text
+    new = made.json()
+    assert set(new) == {"api_key", "api_secret", "signature_secret"}
+    key, its = new["api_key"], basic(new["api_key"], new["api_secret"])
+    assert client.get(APPS, headers=its).status_code == 200
+
+    listed = client.get(TENANTS, headers=root).json()["tenants"]
+    assert {"api_key": key, "suspended": False} in [
+        {k: t[k] for k in ("api_key", "suspended")} for t in listed
+    ]
+    shown = client.get(f"{TENANTS}/{key}", headers=root)
+    assert shown.status_code == 200 and shown.json()["suspended"] is False
+    assert new["api_secret"] not in shown.text + json.dumps(listed)
+
+    suspended = client.post(f"{TENANTS}/{key}/suspend", headers=root)
+    assert suspended.status_code == 200 and suspended.json()["suspended"] is True
+    assert client.get(APPS, headers=its).status_code == 401
+    assert client.get(f"{EA}", headers=its).status_code == 401
+    assert client.get("/sandbox/v1/messages", headers=its).status_code == 401
+    resumed = client.post(f"{TENANTS}/{key}/resume", headers=root)
+    assert resumed.status_code == 200 and resumed.json()["suspended"] is False
+    assert client.get(APPS, headers=its).status_code == 200
+
+    replaced = client.post(f"{TENANTS}/{key}/signature-secret", headers=root)
+    assert replaced.status_code == 200
+    secret = replaced.json()["signature_secret"]
+    assert secret != new["signature_secret"]
+    stored = sync(read(uow_factory, lambda uow: uow.tenants.signature_secret(key)))
+    assert stored == secret
+
+    app = new_application(client, TenantCreds(key, new["api_secret"], None))  # type: ignore[arg-type]
+    gone = client.delete(f"{TENANTS}/{key}", headers=root)
+    assert gone.status_code == 204
+    assert sync(read(uow_factory, lambda uow: uow.tenants.by_api_key(key))) is None
+    assert sync(read(uow_factory, lambda uow: uow.applications.signing_key(app["id"]))) is None
+    problem(client.get(f"{TENANTS}/{key}", headers=root), 404, "not-found")
+    problem(client.delete(f"{TENANTS}/{key}", headers=root), 404, "not-found")
+    assert client.get(APPS, headers=its).status_code == 401
+
+    entries = client.get(f"{PREFIX}/audit", params={"tenant": key}, headers=root).json()["entries"]
+    assert [(e["actor"], e["action"], e["outcome"]) for e in entries] == [
+        ("root", "tenants.create", "ok"),
+        ("root", "tenants.suspend", "ok"),
+        ("root", "tenants.resume", "ok"),
+        ("root", "tenants.signature-secret", "ok"),
+        ("root", "tenants.delete", "ok"),
+        ("root", "tenants.delete", f"error: TenantNotFound: no tenant with api_key '{key}'"),
+    ]
+    assert entries[0]["request_id"] == made.headers["x-request-id"]
+    everything = json.dumps(client.get(f"{PREFIX}/audit", headers=root).json())
+    for secret_value in (new["api_secret"], new["signature_secret"], secret):
+        assert secret_value not in everything
+
+
+def test_admin_tokens_are_stored_hashed(uow_factory: SqlUnitOfWorkFactory) -> None:
+    made = sync(admin.create_admin_token(uow_factory, SecurityService(), "ops", ["read"]))
+    digest = hashlib.sha256(made.token.encode()).hexdigest()
+    found = sync(read(uow_factory, lambda uow: uow.admin_tokens.by_hash(digest)))
+    assert found is not None and found.name == "ops" and found.scopes == ("read",)
+    assert sync(read(uow_factory, lambda uow: uow.admin_tokens.by_hash(made.token))) is None
+
+
+def test_who_may_call_it(
+    client: TestClient,
+    uow_factory: SqlUnitOfWorkFactory,
+    root: dict[str, str],
+    alice: TenantCreds,
+) -> None:
+    reader = token(uow_factory, "reader", "read")
+    accounts_only = token(uow_factory, "acc", "accounts:write")
+    before = tenant_count(uow_factory)
+
+    for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Bearer nope"},
+                    {"Authorization": "Token x"}, alice.headers):  # fmt: skip
+        body = problem(client.get(TENANTS, headers=headers), 401, "unauthorized")
+        assert client.get(TENANTS, headers=headers).headers["www-authenticate"].startswith("Bearer")
+        assert "Bearer" in body["detail"]
+    problem(client.post(TENANTS, headers=reader), 403, "forbidden")
+    problem(client.post(f"{TENANTS}/{alice.api_key}/suspend", headers=reader), 403, "forbidden")
+    problem(client.get(TENANTS, headers=accounts_only), 403, "forbidden")
+    assert client.get(TENANTS, headers=reader).status_code == 200
+    assert tenant_count(uow_factory) == before
+    record = sync(read(uow_factory, lambda uow: uow.tenants.by_api_key(alice.api_key)))
+    assert record is not None and not record.revoked
+
+    # An application's JWT is no admin token either.
+    app = new_application(client, alice)
+    jwt = sdk_token(app["id"], app["keys"]["private_key"])
+    problem(client.get(TENANTS, headers={"Authorization": f"Bearer {jwt}"}), 401, "unauthorized")
+
+    # Nor is an admin token a tenant's credential.
+    for path in (APPS, EA, "/v1/messages", "/sandbox/v1/messages"):
+        assert client.get(path, headers=root).status_code in (401, 405), path
+    assert client.get(APPS, headers=root).status_code == 401
+    assert client.get("/sandbox/v1/messages", headers=root).status_code == 401
+
+    sync(admin.revoke_admin_token(uow_factory, "reader"))
+    problem(client.get(TENANTS, headers=reader), 401, "unauthorized")
+
+
+def test_the_audit_log_filters_and_refuses_bad_queries(
+    client: TestClient, uow_factory: SqlUnitOfWorkFactory, root: dict[str, str]
+) -> None:
+    other = token(uow_factory, "other", "tenants:write", "read")
+    first = client.post(TENANTS, headers=root).json()["api_key"]
+    second = client.post(TENANTS, headers=other).json()["api_key"]
+    audit = PREFIX + "/audit"
+
+    by_other = client.get(audit, params={"actor": "other"}, headers=root).json()["entries"]
+    assert [(e["action"], e["tenant"]) for e in by_other] == [("tenants.create", second)]
+    by_tenant = client.get(audit, params={"tenant": first}, headers=root).json()["entries"]
+    assert [e["actor"] for e in by_tenant] == ["root"]
+    at = by_other[0]["at"]
+    since = client.get(audit, params={"since": at, "actor": "root"}, headers=root).json()
+    assert since["entries"] == []
+    until = client.get(audit, params={"until": at, "actor": "other"}, headers=root).json()
+    assert until["entries"] == []
+    assert len(client.get(audit, params={"limit": "1"}, headers=root).json()["entries"]) == 1
+
+    count = len(client.get(audit, headers=root).json()["entries"])
+    for params, name in (({"since": "yesterday"}, "since"), ({"limit": "0"}, "limit"),
+                         ({"limit": "x"}, "limit"), ({"colour": "red"}, "colour"),
+                         ({"until": "2026-13-01"}, "until")):  # fmt: skip
+        body = problem(client.get(audit, params=params, headers=root), 400, "invalid")
+        assert [p["name"] for p in body["invalid_parameters"]] == [name]
+    assert len(client.get(audit, headers=root).json()["entries"]) == count
+
+
+def test_the_served_spec_has_the_admin_routes_and_docs_list_it(
+    client: TestClient, settings: Settings, uow_factory: SqlUnitOfWorkFactory
+) -> None:
+    services = Services(settings, uow_factory, SecurityService())
+    served: set[tuple[str, str]] = set()
+    for route in admin_routes(services):
+        handlers = getattr(route.endpoint, "handlers", {})
+        served |= {(route.path, method) for method in handlers if method != "HEAD"}
+    spec = json.loads(served_admin_spec_bytes())
+    base = spec["servers"][0]["url"]
+    documented = {
+        (base + path, method.upper())
+        for path, item in spec["paths"].items()
+        for method in item
+        if method != "parameters"
+    }
+    assert served == documented
+    answer = client.get(PREFIX + "/openapi.json")
+    assert answer.status_code == 200 and answer.json()["info"]["title"].endswith("admin API")
+    assert PREFIX + "/openapi.json" in client.get("/docs/init.js").text
