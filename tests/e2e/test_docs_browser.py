@@ -24,6 +24,7 @@ SPECS = {
     "Application API v2": "/v2/applications/openapi.json",
     "Messages API v1": "/v1/messages/openapi.json",
     "Sandbox API": "/sandbox/v1/openapi.json",
+    "Admin API": "/admin/v1/openapi.json",
 }
 
 

@@ -21,6 +21,7 @@ from chatapp_accounts.api.openapi import (
     load_published,
     load_published_application,
     load_published_messages,
+    served_admin_spec_bytes,
     served_application_spec_bytes,
     served_messages_spec_bytes,
     served_sandbox_spec_bytes,
@@ -80,6 +81,7 @@ SERVED: dict[str, Callable[[], bytes]] = {
     "Application v2": served_application_spec_bytes,
     "Messages v1": served_messages_spec_bytes,
     "Sandbox": served_sandbox_spec_bytes,
+    "Admin": served_admin_spec_bytes,
 }
 METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -240,3 +242,7 @@ def test_messages_fixes_change_something_are_documented_and_keep_the_spec_valid(
         assert f"`{fix.__name__}`" in docs, f"{fix.__name__} is not in docs/spec-fixes.md"
     assert json.dumps(published) == before  # the cached published copy is untouched
     validate(json.loads(served_messages_spec_bytes()))
+
+
+def test_the_admin_spec_is_valid_openapi() -> None:
+    validate(json.loads(served_admin_spec_bytes()))
