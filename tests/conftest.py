@@ -142,7 +142,8 @@ def _truncate(url: str) -> None:
     with engine.begin() as conn:
         conn.execute(
             text(
-                "TRUNCATE account_counts, accounts, applications, tenants RESTART IDENTITY CASCADE"
+                "TRUNCATE account_counts, accounts, applications, tenants, admin_tokens, audit_log "
+                "RESTART IDENTITY CASCADE"
             )
         )
     engine.dispose()
