@@ -341,6 +341,13 @@ class FakeMessages:
     def __init__(self, state: State) -> None:
         self.state = state
 
+    async def redact(self, tenant: int | None, uuid: str, now: float) -> str | None:
+        found = self.state.messages.get(uuid)
+        if found is None or (tenant is not None and found.tenant != tenant):
+            return None
+        found.record = msgspec.structs.replace(found.record, content={"redacted": True})
+        return found.record.direction
+
     async def add(
         self,
         tenant: int,

@@ -339,6 +339,8 @@ class WebhookRecord(msgspec.Struct, frozen=True):
     created_at: float
     next_attempt_at: float | None
     body: bytes
+    # Its message's content was removed (retention, redaction): it cannot be sent again.
+    content_removed: bool = False
 
 
 class StoredMessage(msgspec.Struct, frozen=True):
@@ -405,3 +407,12 @@ class MessagePage(msgspec.Struct, frozen=True):
     @property
     def total_pages(self) -> int:
         return rules.page_count(self.total_items, self.page_size)
+
+
+class RedactRequest(msgspec.Struct, frozen=True):
+    """A Redact API request (docs/messages.md, "Redaction"): the message's uuid, the product
+    (`messages`) and, optionally, which way it went."""
+
+    id: str
+    product: str
+    type: str | None = None  # "inbound" | "outbound"
