@@ -334,3 +334,26 @@ def test_retention_settings() -> None:
     with pytest.raises(ConfigError, match="CHATAPP_MESSAGE_CONTENT_RETENTION_DAYS"):
         settings_from_env({"CHATAPP_MESSAGE_CONTENT_RETENTION_DAYS": "30",
                            "CHATAPP_MESSAGE_RETENTION_DAYS": "10"})  # fmt: skip
+
+
+def test_the_inbox_shows_a_redacted_message_and_webhook(
+    quiet: TestClient, engine: Engine, alice: TenantCreds
+) -> None:
+    from .test_inbox import sign_in
+
+    _world(quiet, alice)
+    uuid = _inbound(quiet, alice, "inbox-word")
+    assert _redact(quiet, alice, {"id": uuid, "product": "messages"}).status_code == 204
+    hooks = quiet.get("/sandbox/v1/messages", headers=alice.headers).json()
+    webhook_id = hooks["_embedded"]["messages"][0]["webhooks"][0]["id"]
+    sign_in(quiet, alice)
+    for url in (
+        "/inbox",
+        f"/inbox/messages/{uuid}",
+        "/inbox/sidebar",
+        f"/inbox/webhooks/{webhook_id}",
+    ):
+        page = quiet.get(url)
+        assert page.status_code == 200, (url, page.text)
+        assert "inbox-word" not in page.text
+    assert "content removed" in quiet.get(f"/inbox/messages/{uuid}").text
