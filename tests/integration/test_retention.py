@@ -253,6 +253,9 @@ def test_redact_api(
     assert r.status_code == 403 and "Unsupported product" in r.json()["title"]
     r = _redact(quiet, None, {"id": inbound, "product": "messages"})
     assert r.status_code == 401 and "WWW-Authenticate" in r.headers
+    r = quiet.post(REDACT, headers={"Authorization": "Bearer x.y.z"},
+                   json={"id": inbound, "product": "messages"})  # fmt: skip
+    assert r.status_code == 401  # Basic only, as Vonage's
     for who, uuid in ((alice, "0b7a5e2c-6f0f-4d7e-9d0a-7f1e2d3c4b5a"), (bob, inbound),
                       (alice, "not a uuid")):  # fmt: skip
         r = _redact(quiet, who, {"id": uuid, "product": "messages"})
@@ -357,3 +360,26 @@ def test_the_inbox_shows_a_redacted_message_and_webhook(
         assert page.status_code == 200, (url, page.text)
         assert "inbox-word" not in page.text
     assert "content removed" in quiet.get(f"/inbox/messages/{uuid}").text
+
+
+def test_the_dispatcher_removes_content_then_deletes_on_its_own(
+    quiet: TestClient, settings: Settings, engine: Engine, alice: TenantCreds
+) -> None:
+    """The housekeeping's first turn, at start-up: both steps, with the configured periods."""
+    _world(quiet, alice)
+    week, season, fresh = (_inbound(quiet, alice, w) for w in ("week-old", "season-old", "fresh"))
+    _age(engine, week, 8)
+    _age(engine, season, 91)
+    running = dataclasses.replace(settings, message_content_retention_days=7,
+                                  message_retention_days=90)  # fmt: skip
+    with TestClient(create_app(running, engine=engine)):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                left = dict(conn.execute(text("SELECT uuid, content FROM messages")).all())
+            if season not in left and json.loads(left[week]) == {"redacted": True}:
+                break
+            time.sleep(0.05)
+    assert set(left) == {week, fresh}
+    assert json.loads(left[week]) == {"redacted": True}
+    assert json.loads(left[fresh])["text"] == "text fresh"
