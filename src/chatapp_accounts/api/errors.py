@@ -40,6 +40,7 @@ from ..domain.errors import (
     PhoneNumberIdTaken,
     RedactInvalid,
     RedactNotFound,
+    RedactPremature,
     RedactUnsupportedProduct,
     ServiceUnavailable,
     Throttled,
@@ -193,6 +194,7 @@ REDACT_TABLE: dict[type[DomainError], tuple[int, str, str]] = {
     RedactInvalid: (422, _NEXMO + "#invalid-json", "Invalid JSON"),
     RedactUnsupportedProduct: (403, _NEXMO + "/redact#unsupported-product", "Unsupported product"),
     RedactNotFound: (404, _NEXMO + "#invalid-id", "Invalid ID"),
+    RedactPremature: (403, _NEXMO + "/redact#premature-redaction", "Premature redaction"),
     NotAuthenticated: (401, _NEXMO + "#unauthorized", "Invalid credentials supplied"),
     ServiceUnavailable: (503, _NEXMO + "#service-unavailable", "Service Unavailable"),
 }

@@ -186,3 +186,9 @@ class RedactUnsupportedProduct(DomainError):
 
 class RedactNotFound(DomainError):
     detail = "No message found with that ID"
+
+
+class RedactPremature(DomainError):
+    """403: the message is still queued (its channel has not taken it): redacted once sent."""
+
+    detail = "The message is still queued for sending; redact it once it has been sent"

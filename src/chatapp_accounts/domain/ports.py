@@ -175,11 +175,12 @@ class MessageRepository(Protocol):
     ) -> tuple[int, list[MessageRecord]]:
         """(how many match, the page's messages newest first, with statuses and webhooks)."""
 
-    async def redact(self, tenant: int | None, uuid: str, now: float) -> str | None:
+    async def redact(self, tenant: int | None, uuid: str, now: float) -> tuple[str, bool] | None:
         """Remove the message's content and its webhooks' (storage/retention.py) at once, in
-        the unit's own transaction (`write=True`): its direction (None: the tenant has no such
-        message; tenant None: anyone's, for the operator). A message already redacted is left
-        as it is."""
+        the unit's own transaction (`write=True`): (its direction, whether it is still queued:
+        its send job pending, and then nothing is removed). None: the tenant has no such
+        message (tenant None: anyone's, for the operator). One already redacted is left as
+        it is."""
 
 
 class WebhookRepository(Protocol):

@@ -16,6 +16,7 @@ from .errors import (
     NotAuthenticated,
     RedactInvalid,
     RedactNotFound,
+    RedactPremature,
     RedactUnsupportedProduct,
     TenantNotFound,
 )
@@ -49,9 +50,11 @@ async def _redact(
     if not rules.could_be_id(message_uuid):
         raise RedactNotFound()
     async with uow_factory(write=True) as uow:
-        direction = await uow.messages.redact(tenant, message_uuid, time.time())
-        if direction is None or (kind is not None and kind != direction):
+        found = await uow.messages.redact(tenant, message_uuid, time.time())
+        if found is None or (kind is not None and kind != found[0]):
             raise RedactNotFound()  # (leaving the unit rolls the removal back)
+        if found[1]:
+            raise RedactPremature()
         await uow.commit()
 
 

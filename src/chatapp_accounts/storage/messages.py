@@ -64,7 +64,8 @@ class MessageStatements:
         self.get_any = q(_ONE)
         lock = " FOR UPDATE" if db.dialect == "postgresql" else ""
         self.redact_find = q(
-            "SELECT pk, direction FROM messages "  # noqa: S608 - the lock clause is this module's
+            "SELECT pk, direction, (SELECT COUNT(*) FROM send_jobs j WHERE j.message_pk = "  # noqa: S608 - the lock clause is this module's
+            "messages.pk AND j.state = 'pending') FROM messages "
             "WHERE uuid = ? AND tenant_id = COALESCE(?, tenant_id)" + lock
         )
         self.webhook_redeliver = q(
@@ -287,12 +288,14 @@ class SqlMessages:
                 counts[int(index)] = int(n)
         return [(*key, counts.get(i, 0), newest[key]) for i, key in enumerate(keys)]
 
-    async def redact(self, tenant: int | None, uuid: str, now: float) -> str | None:
+    async def redact(self, tenant: int | None, uuid: str, now: float) -> tuple[str, bool] | None:
         row = await self._conn.fetchone(self._sql.redact_find, (uuid, tenant))
         if row is None:
             return None
-        await remove_content(self._conn, self._sql.q, [int(row[0])], now)
-        return str(row[1])
+        queued = int(row[2]) > 0
+        if not queued:
+            await remove_content(self._conn, self._sql.q, [int(row[0])], now)
+        return str(row[1]), queued
 
     async def page(
         self, tenant: int | None, query: MessageFilter

@@ -5,9 +5,11 @@ Removed, for each message: its content (a marker `{"redacted": true}` in its pla
 message type is a column of its own), its webhooks' bodies (the same marker: what was sent
 and signed), its attempts' stored requests and answers (the web inbox's), its send job's
 failover list (the following messages' content) and client_ref. Pending webhooks of it are
-failed (their body is gone). Kept: uuids, channel, direction, ids of the account and the
-customer, statuses with their times and errors, webhook states and attempts' times, codes and
-errors: the statistics.
+failed (their body is gone). A message still queued (its send job pending: the channel has not
+taken it yet) keeps its content until the job ends.
+
+Kept: uuids, channel, direction, ids of the account and the customer, statuses with their
+times and errors, webhook states and attempts' times, codes and errors: the statistics.
 
 Both callers go through `remove_content`: the retention's batches (Outbox.remove_content, a
 few hundred messages a transaction) and the Redact API (one message)."""
@@ -74,8 +76,9 @@ class ContentRemoval:
         self._q = q
         lock = " FOR UPDATE SKIP LOCKED" if postgresql else ""
         self._due = q(
-            "SELECT pk FROM messages WHERE content_removed_at IS NULL AND created_at < ? "  # noqa: S608 - the lock clause is this module's
-            f"ORDER BY created_at LIMIT ?{lock}"
+            "SELECT pk FROM messages m WHERE content_removed_at IS NULL AND created_at < ? "  # noqa: S608 - the lock clause is this module's
+            "AND NOT EXISTS (SELECT 1 FROM send_jobs j WHERE j.message_pk = m.pk "
+            f"AND j.state = 'pending') ORDER BY created_at LIMIT ?{lock}"
         )
 
     async def batch(self, conn: Connection, before: float, limit: int, now: float) -> int:
