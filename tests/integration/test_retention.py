@@ -183,6 +183,14 @@ def test_content_removed_in_batches_metadata_and_counts_kept(
             text("SELECT COUNT(*) FROM webhook_attempts WHERE answer IS NOT NULL")
         ).scalar_one() == 0  # fmt: skip
     assert _remove(uow_factory, 7, 3) == [0]  # nothing due: the redacted are not read again
+    queued = _send(quiet, alice, "queued")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE messages SET created_at = created_at - 8 * 86400 "
+                          "WHERE uuid = :uuid"), {"uuid": queued})  # fmt: skip
+    assert _remove(uow_factory, 7, 3) == [0]  # its channel has not taken it yet
+    assert _content(engine, queued)["image"]["caption"] == "caption queued"
+    _taken(engine, queued)
+    assert _remove(uow_factory, 7, 3) == [1]
 
 
 def test_no_content_of_an_expired_message_remains_anywhere(
