@@ -8,7 +8,7 @@ itself (CHATAPP_MESSAGE_RETENTION_DAYS).
   batch of content removal reads the oldest few, never the redacted ones before them.
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-07
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
