@@ -28,6 +28,7 @@ from .config import ConfigError, Settings, check_port, get_settings
 from .domain import accounts as account_cases
 from .domain import admin as admin_cases
 from .domain import messages as message_cases
+from .domain import retention as retention_cases
 from .domain import rules
 from .domain import sandbox as sandbox_cases
 from .domain import tenants as tenant_cases
@@ -444,6 +445,14 @@ def cmd_sandbox_read(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_messages_redact(args: argparse.Namespace, settings: Settings) -> int:
+    _run(
+        settings, lambda uow: retention_cases.operator_redact(uow, args.api_key, args.message_uuid)
+    )
+    print(f"redacted {args.message_uuid}")
+    return 0
+
+
 def cmd_sandbox_messages(args: argparse.Namespace, settings: Settings) -> int:
     params = {
         k: str(v)
@@ -828,6 +837,17 @@ def build_parser() -> argparse.ArgumentParser:
         "rotate", help="re-encrypt every access token under the first key, while serving"
     ).set_defaults(func=cmd_secrets_rotate)
     _sandbox_parsers(sub)
+    messages = sub.add_parser("messages", help="stored messages: redact").add_subparsers(
+        dest="messages_command", required=True, metavar="ACTION"
+    )
+    redact = messages.add_parser(
+        "redact",
+        help="remove a message's content now (text, media, webhook bodies, stored requests "
+        "and answers); its metadata stays",
+    )
+    redact.add_argument("message_uuid")
+    redact.add_argument("--api-key", help="only if it is this tenant's message")
+    redact.set_defaults(func=cmd_messages_redact)
     return parser
 
 

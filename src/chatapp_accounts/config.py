@@ -55,8 +55,7 @@ class Settings:
     ssl_certfile: str = ""
     ssl_keyfile: str = ""
     # Webhooks (docs/messages.md): how long an attempt may take, the retry schedule (first
-    # retry after, doubling up to, for at most), refusal of private addresses, and how many
-    # days messages and their webhook records are kept.
+    # retry after, doubling up to, for at most), refusal of private addresses.
     webhook_timeout_seconds: float = 10.0
     webhook_retry_first_seconds: float = 5.0
     webhook_retry_max_interval_seconds: float = 900.0
@@ -64,7 +63,11 @@ class Settings:
     webhook_deny_private: bool = False
     webhook_concurrency: int = 512
     webhook_per_destination: int = 256
-    message_retention_days: float = 7.0
+    # Retention (docs/messages.md): days a message's content (text, media, webhook bodies,
+    # the inbox's stored requests and answers) is kept, and days its metadata (uuids, statuses,
+    # times, errors) is kept for the statistics; content <= metadata.
+    message_content_retention_days: float = 7.0
+    message_retention_days: float = 90.0
     # Off: this process neither sends accepted messages nor their webhooks (the send jobs and
     # the outbox still fill; another process sends them).
     dispatcher: bool = True
@@ -355,6 +358,19 @@ def _database_url(env: Mapping[str, str]) -> str:
     return url
 
 
+def _retention(env: Mapping[str, str]) -> dict[str, float]:
+    """The two retention periods: content is removed no later than the message itself."""
+    content = _float(env, "CHATAPP_MESSAGE_CONTENT_RETENTION_DAYS", 7.0, 0.0001)
+    metadata = _float(env, "CHATAPP_MESSAGE_RETENTION_DAYS", 90.0, 0.0001)
+    if content > metadata:
+        raise ConfigError(
+            f"CHATAPP_MESSAGE_CONTENT_RETENTION_DAYS ({content:g}) is longer than "
+            f"CHATAPP_MESSAGE_RETENTION_DAYS ({metadata:g}): a message's content cannot be kept "
+            "after the message is deleted; make it shorter, or the retention longer"
+        )
+    return {"message_content_retention_days": content, "message_retention_days": metadata}
+
+
 def settings_from_env(env: Mapping[str, str]) -> Settings:
     return Settings(
         database_url=_database_url(env),
@@ -383,7 +399,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         webhook_deny_private=_bool(env, "CHATAPP_WEBHOOK_DENY_PRIVATE", False),
         webhook_concurrency=_int(env, "CHATAPP_WEBHOOK_CONCURRENCY", 512, 1, 4096),
         webhook_per_destination=_int(env, "CHATAPP_WEBHOOK_PER_DESTINATION", 256, 1, 4096),
-        message_retention_days=_float(env, "CHATAPP_MESSAGE_RETENTION_DAYS", 7.0, 0.0001),
+        **_retention(env),  # type: ignore[arg-type]
         dispatcher=_bool(env, "CHATAPP_DISPATCHER", True),
         inbox=_bool(env, "CHATAPP_INBOX", True),
         provider_timeout_seconds=_float(env, "CHATAPP_PROVIDER_TIMEOUT_SECONDS", 10.0, 0.01),

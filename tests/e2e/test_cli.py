@@ -402,3 +402,31 @@ def test_sandbox_faults_prints_and_sets_an_accounts_switches(tmp_path: Path) -> 
         assert httpx.put(url, json={"fail": "undeliverable"}, auth=auth).status_code == 200
         assert faults() == "messenger page-1: delay none, fail undeliverable\n"
     assert faults("--fail", "none", "--delay", "0") == "messenger page-1: delay none, fail none\n"
+
+
+def test_messages_redact_removes_a_messages_content(tmp_path: Path) -> None:
+    env = base_env(CHATAPP_DATABASE_URL=f"sqlite:///{tmp_path}/r.sqlite3")
+    creds = new_tenant(env)
+    other = new_tenant(env)
+    auth = (creds["api_key"], creds["api_secret"])
+    hooks = {"inbound_url": {"address": "https://example.com/in", "http_method": "POST"},
+             "status_url": {"address": "https://example.com/st", "http_method": "POST"}}  # fmt: skip
+    with running_server({**env, "CHATAPP_DISPATCHER": "false"}) as server:
+        app = httpx.post(f"{server.url}/v2/applications", auth=auth, json={
+            "name": "a", "capabilities": {"messages": {"webhooks": hooks}}}).json()  # fmt: skip
+        made = httpx.post(f"{server.url}/beta/chatapp-accounts/messenger", auth=auth, json={
+            "external_id": "page-1", "access_token": "tok", "applications": [app["id"]]})  # fmt: skip
+        assert made.status_code == 201, made.text
+    sent = cli("sandbox", "inbound", "messenger", "page-1", "customer-1", "--text",
+               "a private word", "--json", env=env)  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    uuid = json.loads(sent.stdout)["message_uuid"]
+    assert_one_line_error(cli("messages", "redact", uuid, "--api-key", other["api_key"],
+                              env=env), "No message found with that ID")  # fmt: skip
+    assert_one_line_error(cli("messages", "redact", "nope", env=env), "No message found")
+    done = cli("messages", "redact", uuid, env=env)
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"redacted {uuid}\n", "")
+    listed = json.loads(cli("sandbox", "messages", "--json", env=env).stdout)
+    assert listed["messages"][0]["message_uuid"] == uuid
+    assert listed["messages"][0]["content"] == {"redacted": True}
+    assert "private word" not in json.dumps(listed)

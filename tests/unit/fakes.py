@@ -416,6 +416,13 @@ class FakeMessages:
     def __init__(self, state: State) -> None:
         self.state = state
 
+    async def redact(self, tenant: int | None, uuid: str, now: float) -> tuple[str, bool] | None:
+        found = self.state.messages.get(uuid)
+        if found is None or (tenant is not None and found.tenant != tenant):
+            return None
+        found.record = msgspec.structs.replace(found.record, content={"redacted": True})
+        return found.record.direction, False
+
     async def add(
         self,
         tenant: int,

@@ -42,6 +42,7 @@ from .inbox import inbox_routes
 from .messages import message_routes
 from .observability import AccessLog, Metrics, Observability
 from .providers import provider_routes
+from .redact import redact_routes
 from .sandbox import sandbox_routes
 
 # What the inbox's session key is derived for (security/tokens.py TokenCipher.derive).
@@ -120,6 +121,7 @@ def create_app(
             concurrency=settings.webhook_concurrency,
             per_destination=settings.webhook_per_destination,
             retention_seconds=settings.message_retention_days * 86400,
+            content_retention_seconds=settings.message_content_retention_days * 86400,
             on_attempt=lambda outcome: metrics.webhook_attempts.labels(outcome).inc(),
             on_stats=_stats_setter(metrics),
             requests=lambda: metrics.in_flight,
@@ -163,6 +165,7 @@ def create_app(
             ),
             *sandbox_routes(services),
             *admin_routes(services),
+            *redact_routes(services),
             *provider_routes(
                 services, lambda p, outcome, n: metrics.provider_callbacks.labels(p, outcome).inc(n)
             ),

@@ -25,6 +25,7 @@ from ..domain.errors import (
     ApplicationNotFound,
     CannotLink,
     CannotUnlink,
+    ContentRemoved,
     DomainError,
     InvalidChannelParams,
     InvalidClientRef,
@@ -39,6 +40,10 @@ from ..domain.errors import (
     MessageRejected,
     NotAuthenticated,
     PhoneNumberIdTaken,
+    RedactInvalid,
+    RedactNotFound,
+    RedactPremature,
+    RedactUnsupportedProduct,
     ServiceUnavailable,
     TenantNotFound,
     Throttled,
@@ -104,6 +109,7 @@ _KINDS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
         (_ACCOUNTS + "UnsupportedMediaType", "Unsupported Media Type"),
         (_APPS + "#content-type-header", "Unsupported Content-Type header"),
     ),
+    "gone": ((_ACCOUNTS + "Gone", "Gone"), (_APPS + "#gone", "Gone")),
     "internal": (
         (_ACCOUNTS + "InternalError", "Internal Server Error"),
         (_APPS + "#internal-error", "Internal Server Error"),
@@ -127,6 +133,7 @@ ERROR_TABLE: dict[type[DomainError], tuple[int, str]] = {
     ApplicationNotFound: (404, "not_found"),
     LinkConflict: (409, "conflict"),
     UnlinkConflict: (409, "conflict"),
+    ContentRemoved: (410, "gone"),
     ServiceUnavailable: (503, "unavailable"),
 }
 
@@ -183,6 +190,17 @@ def render(request: Request, problem: Problem) -> Response:
 # The Messages API, the sandbox and the web inbox answer in the Messages spec's shapes
 # (docs/messages.md; the inbox shows them as HTML).
 MESSAGES_PREFIXES = ("/v1/messages", "/sandbox/v1", "/inbox")
+# Vonage's Redact API (api/redact.py): problem+json, in its reference's types and titles.
+REDACT_PREFIX = "/v1/redact"
+_NEXMO = "https://developer.nexmo.com/api-errors"
+REDACT_TABLE: dict[type[DomainError], tuple[int, str, str]] = {
+    RedactInvalid: (422, _NEXMO + "#invalid-json", "Invalid JSON"),
+    RedactUnsupportedProduct: (403, _NEXMO + "/redact#unsupported-product", "Unsupported product"),
+    RedactNotFound: (404, _NEXMO + "#invalid-id", "Invalid ID"),
+    RedactPremature: (403, _NEXMO + "/redact#premature-redaction", "Premature redaction"),
+    NotAuthenticated: (401, _NEXMO + "#unauthorized", "Invalid credentials supplied"),
+    ServiceUnavailable: (503, _NEXMO + "#service-unavailable", "Service Unavailable"),
+}
 _VONAGE = "https://developer.vonage.com/api-errors"
 MESSAGES_TABLE: dict[type[DomainError], tuple[int, str, str]] = {
     InvalidJson: (422, _VONAGE + "#invalid-json", "The request body did not contain valid JSON"),
@@ -196,6 +214,7 @@ MESSAGES_TABLE: dict[type[DomainError], tuple[int, str, str]] = {
     AccessDenied: (403, _VONAGE + "#forbidden", "Forbidden"),
     MessageNotFound: (404, _VONAGE + "#not-found", "Not Found"),
     WebhookNotFound: (404, _VONAGE + "#not-found", "Not Found"),
+    ContentRemoved: (410, _VONAGE + "#gone", "Content removed"),
     AccountNotFound: (404, _VONAGE + "#not-found", "Not Found"),  # (the sandbox's faults)
     ServiceUnavailable: (503, _VONAGE + "#service-unavailable", "Service Unavailable"),
     Throttled: (429, _VONAGE + "/messages#1000", "Throttled"),
@@ -332,11 +351,31 @@ def error_response(request: Request, exc: Exception) -> Response:
         return _messages_response(request, exc)
     if request.scope["path"].startswith(ADMIN_PREFIX):
         return _admin_response(request, exc)
+    if request.scope["path"].startswith(REDACT_PREFIX):
+        return _redact_response(request, exc)
     if isinstance(exc, DomainError):
         return render(request, problem_for(exc))
     if isinstance(exc, HTTPException):
         return _http_error(request, exc)
     return _unexpected(request, exc)
+
+
+def _redact_response(request: Request, exc: Exception) -> Response:
+    """The Redact API's problem+json: its own errors, else as the Messages API answers."""
+    if not (isinstance(exc, DomainError) and type(exc) in REDACT_TABLE):
+        if isinstance(exc, HTTPException) and exc.status_code == 415:
+            exc = RedactInvalid("body", "must be JSON (Content-Type: application/json)")
+        else:
+            return _messages_response(request, exc)
+    status, type_, title = REDACT_TABLE[type(exc)]
+    body: dict[str, Any] = {"type": type_, "title": title, "detail": exc.detail,
+                            "instance": request_id(request)}  # fmt: skip
+    if isinstance(exc, RedactInvalid):
+        body["invalid_parameters"] = [{"name": p.name, "reason": p.reason} for p in exc.params]
+    headers = {"WWW-Authenticate": 'Basic realm="chatapp-accounts", charset="UTF-8"'} if (
+        status == 401) else {"Retry-After": "1"} if status == 503 else {}  # fmt: skip
+    return Response(msgspec.json.encode(body), status_code=status, headers=headers,
+                    media_type="application/problem+json")  # fmt: skip
 
 
 def _http_error(request: Request, exc: HTTPException) -> Response:

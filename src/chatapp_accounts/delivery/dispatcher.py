@@ -47,6 +47,8 @@ PRUNE_SECONDS = 60.0
 ANALYZE_SECONDS = 15.0
 HOUSEKEEPING_SECONDS = 1.0
 PRUNE_BATCH = 1000
+# Messages whose content one transaction removes (each is four UPDATEs of a few rows).
+CONTENT_BATCH = 500
 LAG_HIGH = 0.002  # seconds: the loop is saturated; a destination's share is halved
 LAG_LOW = 0.001  # seconds: the loop has room; a share grows by one
 # Accepted work is never starved: while requests saturate the loop, a destination keeps half its
@@ -79,6 +81,7 @@ class Dispatcher:
         concurrency: int,
         per_destination: int,
         retention_seconds: float,
+        content_retention_seconds: float | None = None,
         on_attempt: Callable[[str], None] | None = None,
         on_stats: Callable[[int, float], None] | None = None,
         requests: Callable[[], int] = lambda: 0,
@@ -93,6 +96,9 @@ class Dispatcher:
         self._per_destination = per_destination
         self._share = per_destination  # attempts at once to one destination, for now
         self._retention = retention_seconds
+        self._content_retention = (
+            retention_seconds if content_retention_seconds is None else content_retention_seconds
+        )
         self._on_attempt = on_attempt
         self._on_stats = on_stats
         self._requests = requests  # requests in flight in this process
@@ -268,13 +274,35 @@ class Dispatcher:
                 await self._outbox.analyze(uow.conn)
         if now >= self._next_prune:
             self._next_prune = now + PRUNE_SECONDS
-            before = time.time() - self._retention
-            while True:
-                async with self._uow_factory(write=True) as uow:
-                    deleted = await self._outbox.prune(uow.conn, before, PRUNE_BATCH)
-                    await uow.commit()
-                if deleted:
-                    log.info("pruned %d messages older than the retention", deleted)
-                if deleted < PRUNE_BATCH:
-                    break
+            await self._remove_content()
+            await self._prune()
         return False
+
+    async def _remove_content(self) -> None:
+        """The content of messages older than the content retention, a batch a transaction
+        (CONTENT_BATCH messages: milliseconds of locks), the loop given back between batches."""
+        before = time.time() - self._content_retention
+        while not self._stopping:
+            async with self._uow_factory(write=True) as uow:
+                removed = await self._outbox.remove_content(
+                    uow.conn, before, CONTENT_BATCH, time.time()
+                )
+                await uow.commit()
+            if removed:
+                log.info("removed the content of %d messages older than its retention", removed)
+            if removed < CONTENT_BATCH:
+                break
+            await asyncio.sleep(0)
+
+    async def _prune(self) -> None:
+        """Whole messages older than the retention, a batch a transaction."""
+        before = time.time() - self._retention
+        while not self._stopping:
+            async with self._uow_factory(write=True) as uow:
+                deleted = await self._outbox.prune(uow.conn, before, PRUNE_BATCH)
+                await uow.commit()
+            if deleted:
+                log.info("pruned %d messages older than the retention", deleted)
+            if deleted < PRUNE_BATCH:
+                break
+            await asyncio.sleep(0)

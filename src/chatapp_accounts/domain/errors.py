@@ -165,3 +165,40 @@ class MessageNotFound(DomainError):
 class WebhookNotFound(DomainError):
     def __init__(self, webhook_id: str) -> None:
         super().__init__(f"no webhook with id {webhook_id!r}")
+
+
+class ContentRemoved(DomainError):
+    """The webhook's message had its content removed (retention or redaction): there is
+    nothing left to send again."""
+
+    def __init__(self, webhook_id: str) -> None:
+        super().__init__(
+            f"webhook {webhook_id}: its message's content was removed (retention or redaction); "
+            "it cannot be sent again"
+        )
+
+
+# The Redact API's errors (docs/messages.md, "Redaction"), as Vonage answers them.
+class RedactInvalid(DomainError):
+    """422: a missing or invalid `id`, `product` or `type`."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.params = [InvalidParam(name, reason)]
+        super().__init__(f"Invalid {name}: {reason}")
+
+
+class RedactUnsupportedProduct(DomainError):
+    """403: a product of Vonage's other than Messages (this server keeps only messages)."""
+
+    def __init__(self, product: str) -> None:
+        super().__init__(f"Unsupported product: {product!r} (this server redacts 'messages')")
+
+
+class RedactNotFound(DomainError):
+    detail = "No message found with that ID"
+
+
+class RedactPremature(DomainError):
+    """403: the message is still queued (its channel has not taken it): redacted once sent."""
+
+    detail = "The message is still queued for sending; redact it once it has been sent"

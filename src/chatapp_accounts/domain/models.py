@@ -339,6 +339,8 @@ class WebhookRecord(msgspec.Struct, frozen=True):
     created_at: float
     next_attempt_at: float | None
     body: bytes
+    # Its message's content was removed (retention, redaction): it cannot be sent again.
+    content_removed: bool = False
 
 
 class StoredMessage(msgspec.Struct, frozen=True):
@@ -445,3 +447,12 @@ class AuditEntry(msgspec.Struct, frozen=True):
     tenant: str | None
     request_id: str | None
     outcome: str
+
+
+class RedactRequest(msgspec.Struct, frozen=True):
+    """A Redact API request (docs/messages.md, "Redaction"): the message's uuid, the product
+    (`messages`) and, optionally, which way it went."""
+
+    id: str
+    product: str
+    type: str | None = None  # "inbound" | "outbound"

@@ -209,6 +209,13 @@ class MessageRepository(Protocol):
     ) -> tuple[int, list[MessageRecord]]:
         """(how many match, the page's messages newest first, with statuses and webhooks)."""
 
+    async def redact(self, tenant: int | None, uuid: str, now: float) -> tuple[str, bool] | None:
+        """Remove the message's content and its webhooks' (storage/retention.py) at once, in
+        the unit's own transaction (`write=True`): (its direction, whether it is still queued:
+        its send job pending, and then nothing is removed). None: the tenant has no such
+        message (tenant None: anyone's, for the operator). One already redacted is left as
+        it is."""
+
 
 class WebhookRepository(Protocol):
     """The outbox: webhooks written in the transaction of what caused them, sent later by a

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import NoReturn
 
 import msgspec
 
 from . import rules
-from .errors import WebhookNotFound
+from .errors import ContentRemoved, WebhookNotFound
 from .models import Credentials, WebhookDetail, WebhookRecord
 from .ports import Security, UnitOfWork, UnitOfWorkFactory
 from .tenants import authenticate
@@ -76,8 +77,17 @@ async def redeliver_webhook(uow_factory: UnitOfWorkFactory, webhook_id: str) -> 
     """Send a webhook again from now (a failed one, usually), with a new retry window."""
     async with uow_factory(write=True) as uow:
         if not await uow.webhooks.redeliver(_webhook_id(webhook_id), time.time()):
-            raise WebhookNotFound(webhook_id)
+            await _refused(uow, None, webhook_id)
         await uow.commit()
+
+
+async def _refused(uow: UnitOfWork, tenant: int | None, webhook_id: str) -> NoReturn:
+    """Why a webhook was not sent again: its message's content is gone, or there is no such
+    webhook (of this tenant's)."""
+    record = await uow.webhooks.get(tenant, _webhook_id(webhook_id))
+    if record is not None and record.content_removed:
+        raise ContentRemoved(webhook_id)
+    raise WebhookNotFound(webhook_id)
 
 
 # The same for a tenant, through the sandbox API and the web inbox (docs/inbox.md).
@@ -126,7 +136,7 @@ async def operator_webhook(
 async def _resend(uow: UnitOfWork, tenant: int | None, webhook_id: str, body: bytes) -> str:
     new = await uow.webhooks.resend(tenant, _webhook_id(webhook_id), body, time.time())
     if new is None:
-        raise WebhookNotFound(webhook_id)
+        await _refused(uow, tenant, webhook_id)
     await uow.commit()
     return str(new)
 
@@ -146,7 +156,7 @@ async def redeliver_own(
     async with uow_factory(write=True) as uow:
         tenant = await authenticate(uow, security, credentials)
         if not await uow.webhooks.redeliver(_webhook_id(webhook_id), time.time(), tenant.id):
-            raise WebhookNotFound(webhook_id)
+            await _refused(uow, tenant.id, webhook_id)
         await uow.commit()
 
 

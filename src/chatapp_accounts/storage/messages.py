@@ -21,6 +21,7 @@ from ..domain.models import (
 from .batch import Insert, Op, Update
 from .db import Connection, Database
 from .outbox import MESSAGE_PK, placeholders, webhook_records
+from .retention import remove_content
 
 _encode = msgspec.json.Encoder().encode
 
@@ -44,6 +45,8 @@ _COLUMNS = (
     "application_id, client_ref, webhook_url, workflow, content, created_at, account, peer"
 )
 _ROW = f"(?, ?, {MESSAGE_PK}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# A webhook is sent again only while its message's content is there (docs/messages.md).
+_CONTENT_KEPT = " AND message_pk IN (SELECT pk FROM messages WHERE content_removed_at IS NULL)"
 _STATUS_ROW = f"(?, {MESSAGE_PK}, ?, ?, ?)"
 # SqlMessages.conversations: how many of the newest messages it reads for the latest
 # conversations before it groups them all, and the counts per statement (4 parameters each).
@@ -59,20 +62,27 @@ class MessageStatements:
         q = self.q = db.sql
         self.get = q(_ONE + " AND m.tenant_id = ?")
         self.get_any = q(_ONE)
+        lock = " FOR UPDATE" if db.dialect == "postgresql" else ""
+        self.redact_find = q(
+            "SELECT pk, direction, (SELECT COUNT(*) FROM send_jobs j WHERE j.message_pk = "  # noqa: S608 - the lock clause is this module's
+            "messages.pk AND j.state = 'pending') FROM messages "
+            "WHERE uuid = ? AND tenant_id = COALESCE(?, tenant_id)" + lock
+        )
         self.webhook_redeliver = q(
-            "UPDATE webhooks SET state = 'pending', due_at = ?, attempts = 0, "
-            "first_attempt_at = NULL, claimed_until = NULL WHERE pk = ?"
+            "UPDATE webhooks SET state = 'pending', due_at = ?, attempts = 0, "  # noqa: S608 - constants
+            "first_attempt_at = NULL, claimed_until = NULL WHERE pk = ?" + _CONTENT_KEPT
         )
         self.webhook_redeliver_own = q(
-            "UPDATE webhooks SET state = 'pending', due_at = ?, attempts = 0, "
+            "UPDATE webhooks SET state = 'pending', due_at = ?, attempts = 0, "  # noqa: S608 - constants
             "first_attempt_at = NULL, claimed_until = NULL WHERE pk = ? AND tenant_id = ?"
+            + _CONTENT_KEPT
         )
         self.webhook_resend = q(
-            "INSERT INTO webhooks (tenant_id, message_pk, order_key, application_id, kind, url, "
+            "INSERT INTO webhooks (tenant_id, message_pk, order_key, application_id, kind, url, "  # noqa: S608 - constants
             "destination, body, state, attempts, due_at, created_at) "
             "SELECT tenant_id, message_pk, order_key, application_id, kind, url, destination, ?, "
             "'pending', 0, ?, ? FROM webhooks WHERE pk = ? "
-            "AND tenant_id = COALESCE(?, tenant_id) RETURNING pk"
+            "AND tenant_id = COALESCE(?, tenant_id)" + _CONTENT_KEPT + " RETURNING pk"
         )
         # A tenant's conversations, the latest first (SqlMessages.conversations): the newest
         # messages' (ix_messages_tenant_id_pk, newest first), else every message grouped (one
@@ -277,6 +287,15 @@ class SqlMessages:
             for index, n in await self._conn.fetchall(self._sql.q(statement), params):
                 counts[int(index)] = int(n)
         return [(*key, counts.get(i, 0), newest[key]) for i, key in enumerate(keys)]
+
+    async def redact(self, tenant: int | None, uuid: str, now: float) -> tuple[str, bool] | None:
+        row = await self._conn.fetchone(self._sql.redact_find, (uuid, tenant))
+        if row is None:
+            return None
+        queued = int(row[2]) > 0
+        if not queued:
+            await remove_content(self._conn, self._sql.q, [int(row[0])], now)
+        return str(row[1]), queued
 
     async def page(
         self, tenant: int | None, query: MessageFilter

@@ -18,6 +18,7 @@ from ..security.tokens import TokenCipher, signature_binding
 from . import batch
 from .batch import CHUNK, Insert, Op, Update
 from .db import Connection, Database
+from .retention import ContentRemoval
 
 if TYPE_CHECKING:
     from .messages import MessageStatements
@@ -26,7 +27,8 @@ _encode = msgspec.json.Encoder().encode
 MESSAGE_PK = "(SELECT pk FROM messages WHERE uuid = ?)"
 
 _WEBHOOK = (
-    "SELECT w.pk, m.uuid, t.api_key, w.kind, w.url, w.state, w.created_at, w.due_at, w.body "
+    "SELECT w.pk, m.uuid, t.api_key, w.kind, w.url, w.state, w.created_at, w.due_at, w.body, "
+    "m.content_removed_at "
     "FROM webhooks w JOIN messages m ON m.pk = w.message_pk JOIN tenants t ON t.id = w.tenant_id "
 )
 _COLUMNS = (
@@ -107,6 +109,7 @@ async def webhook_records(
             created_at=float(row[6]),
             next_attempt_at=float(row[7]) if row[5] == "pending" else None,
             body=bytes(row[8]),
+            content_removed=row[9] is not None,
         )
         for row in rows
     ]
@@ -258,6 +261,7 @@ class Outbox:
             "DELETE FROM messages WHERE pk IN "
             "(SELECT pk FROM messages WHERE created_at < ? ORDER BY created_at LIMIT ?)"
         )
+        self._content = ContentRemoval(q, db.dialect == "postgresql")
 
     async def claim(
         self,
@@ -356,6 +360,11 @@ class Outbox:
         """Delete up to `limit` messages made before `before`, with their statuses, webhooks
         and attempts (foreign keys, ON DELETE CASCADE)."""
         return await conn.execute(self._prune, (before, limit))
+
+    async def remove_content(self, conn: Connection, before: float, limit: int, now: float) -> int:
+        """Remove the content of up to `limit` messages made before `before` (storage/
+        retention.py); how many. Their metadata stays until prune()."""
+        return await self._content.batch(conn, before, limit, now)
 
     async def analyze(self, conn: Connection) -> None:
         """PostgreSQL: fresh statistics of the outbox. A claim is planned from them: on a table

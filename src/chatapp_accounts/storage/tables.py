@@ -49,6 +49,7 @@ NAMING_CONVENTION = {
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
 PENDING = text("state = 'pending'")
+CONTENT_KEPT = text("content_removed_at IS NULL")
 
 
 def _schema(postgresql: bool) -> MetaData:
@@ -200,10 +201,20 @@ def _schema(postgresql: bool) -> MetaData:
         # conversation is one range of ix_messages_conversation.
         Column("account", Text, nullable=True),
         Column("peer", Text, nullable=True),
+        # When its content was removed (migration 0012, docs/messages.md "Retention"): by the
+        # content retention or on demand (the Redact API); NULL: it is still there.
+        Column("content_removed_at", Float, nullable=True),
         key(),
         UniqueConstraint(*tenant_keys("uuid")),
         Index("ix_messages_tenant_id_pk", "tenant_id", "pk"),
         Index("ix_messages_created_at", "created_at"),
+        # The messages whose content is still there, oldest first: content removal's batches.
+        Index(
+            "ix_messages_content_due",
+            "created_at",
+            sqlite_where=CONTENT_KEPT,
+            postgresql_where=CONTENT_KEPT,
+        ),
         Index("ix_messages_conversation", "tenant_id", "channel", "account", "peer", "pk"),
     )
 
