@@ -208,3 +208,33 @@ def test_the_served_spec_has_the_admin_routes_and_docs_list_it(
     answer = client.get(PREFIX + "/openapi.json")
     assert answer.status_code == 200 and answer.json()["info"]["title"].endswith("admin API")
     assert PREFIX + "/openapi.json" in client.get("/docs/init.js").text
+
+
+def test_an_operator_redacts_a_tenants_message(
+    client: TestClient, alice: TenantCreds, bob: TenantCreds, root: dict[str, str],
+    uow_factory: SqlUnitOfWorkFactory,
+) -> None:  # fmt: skip
+    app = new_application(client, alice)
+    r = client.post(f"{EA}/messenger", headers=alice.headers, json={
+        "external_id": "page-r", "access_token": "t", "applications": [app["id"]]})  # fmt: skip
+    assert r.status_code == 201, r.text
+    sent = client.post("/sandbox/v1/inbound", headers=alice.headers, json={
+        "channel": "messenger", "to": "page-r", "from": "c-1", "message_type": "text",
+        "text": "a secret recipe"})  # fmt: skip
+    uuid = sent.json()["message_uuid"]
+    url = f"{TENANTS}/{alice.api_key}/messages/{uuid}/redact"
+    reader = token(uow_factory, "reader", "read")
+    problem(client.post(url, headers=reader), 403, "forbidden")
+    problem(client.post(f"{TENANTS}/{bob.api_key}/messages/{uuid}/redact", headers=root), 404,
+            "not-found")  # fmt: skip
+    listed = client.get("/sandbox/v1/messages", headers=alice.headers).json()
+    assert listed["_embedded"]["messages"][0]["content"]["text"] == "a secret recipe"
+
+    done = client.post(url, headers=root)
+    assert done.status_code == 204, done.text
+    listed = client.get("/sandbox/v1/messages", headers=alice.headers).json()
+    message = listed["_embedded"]["messages"][0]
+    assert message["message_uuid"] == uuid and "a secret recipe" not in json.dumps(message)
+    entries = client.get(f"{PREFIX}/audit", headers=root, params={"tenant": alice.api_key}).json()
+    actions = [(e["action"], e["actor"], e["outcome"]) for e in entries["entries"]]
+    assert ("messages.redact", "root", "ok") in actions

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..domain import admin, tenants
+from ..domain import admin, retention, tenants
 from ..domain.admin import READ, TENANTS_WRITE
 from ..domain.errors import InvalidInput, NotAuthenticated
 from ..domain.models import Actor, AuditEntry, TenantRecord
@@ -122,6 +122,13 @@ def admin_routes(services: Services) -> list[Route]:
         )
         return json_response({"api_key": key, "signature_secret": secret})
 
+    async def redact(request: Request) -> Response:
+        key = api_key(request)
+        uuid = str(request.scope["path_params"]["message_uuid"])
+        await change(request, "messages.redact",
+                     lambda: retention.operator_redact(uow, key, uuid), key)  # fmt: skip
+        return no_content()
+
     async def audit(request: Request) -> Response:
         await actor(request, READ)
         params = query(request.scope)
@@ -153,6 +160,7 @@ def admin_routes(services: Services) -> list[Route]:
         route(tenant + "/suspend", POST=suspend),
         route(tenant + "/resume", POST=resume),
         route(tenant + "/signature-secret", POST=signature_secret),
+        route(tenant + "/messages/{message_uuid}/redact", POST=redact),
         route(PREFIX + "/audit", GET=audit),
         route(PREFIX + "/openapi.json", GET=openapi),
     ]

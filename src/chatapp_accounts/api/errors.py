@@ -288,6 +288,8 @@ ADMIN_TABLE: dict[type[DomainError], tuple[int, str]] = {
     TenantNotFound: (404, "not-found"),
     AdminTokenNotFound: (404, "not-found"),
     AdminTokenExists: (409, "conflict"),
+    RedactNotFound: (404, "not-found"),
+    RedactPremature: (409, "conflict"),  # still queued: redact it once it is sent
 }
 _ADMIN_KINDS = {
     400: ("invalid", "Bad Request"),
