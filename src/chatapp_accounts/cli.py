@@ -446,8 +446,9 @@ def cmd_sandbox_read(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_messages_redact(args: argparse.Namespace, settings: Settings) -> int:
-    _audited(settings, "messages.redact", args.api_key,
-             lambda uow: retention_cases.operator_redact(uow, args.api_key, args.message_uuid))  # fmt: skip
+    key, uuid = args.api_key, args.message_uuid
+    _audited(settings, "messages.redact", key,
+             lambda uow: retention_cases.operator_redact(uow, key, uuid))  # fmt: skip
     print(f"redacted {args.message_uuid}")
     return 0
 
