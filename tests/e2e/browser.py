@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -56,7 +57,13 @@ def wait_until(driver: WebDriver, check: Callable[[WebDriver], Any], timeout: fl
 
 
 def text_of(driver: WebDriver, css: str) -> str:
-    return " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))
+    """The text of what `css` finds, read again if the live page replaced it meanwhile."""
+    for _ in range(20):
+        try:
+            return " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))
+        except StaleElementReferenceException:
+            continue
+    raise AssertionError(f"{css} kept being replaced")
 
 
 def sign_in(driver: WebDriver, base_url: str, api_key: str, api_secret: str) -> None:
