@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.testclient import TestClient
@@ -54,3 +55,21 @@ def assert_error(
     if "instance" in body:
         assert body["instance"] == response.headers["x-request-id"]
     return body
+
+
+def served_and_documented(routes: list[Any], spec_bytes: bytes) -> tuple[set[Any], set[Any]]:
+    """(path, METHOD) of each route's handlers (HEAD aside), and of each operation of the
+    served spec (its server URL before its paths): the two should be the same."""
+    served: set[tuple[str, str]] = set()
+    for route in routes:
+        handlers = getattr(route.endpoint, "handlers", {})
+        served |= {(route.path, method) for method in handlers if method != "HEAD"}
+    spec = json.loads(spec_bytes)
+    base = spec["servers"][0]["url"]
+    documented = {
+        (base + path, method.upper())
+        for path, item in spec["paths"].items()
+        for method in item
+        if method != "parameters"
+    }
+    return served, documented

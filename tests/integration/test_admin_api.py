@@ -23,7 +23,7 @@ from chatapp_accounts.storage.uow import SqlUnitOfWorkFactory
 from tests.conftest import TenantCreds, read, sync
 from tests.jwt_tokens import sdk_token
 
-from .helpers import APPS, EA, new_application
+from .helpers import APPS, EA, new_application, served_and_documented
 
 TENANTS = PREFIX + "/tenants"
 
@@ -192,18 +192,7 @@ def test_the_served_spec_has_the_admin_routes_and_docs_list_it(
     client: TestClient, settings: Settings, uow_factory: SqlUnitOfWorkFactory
 ) -> None:
     services = Services(settings, uow_factory, SecurityService())
-    served: set[tuple[str, str]] = set()
-    for route in admin_routes(services):
-        handlers = getattr(route.endpoint, "handlers", {})
-        served |= {(route.path, method) for method in handlers if method != "HEAD"}
-    spec = json.loads(served_admin_spec_bytes())
-    base = spec["servers"][0]["url"]
-    documented = {
-        (base + path, method.upper())
-        for path, item in spec["paths"].items()
-        for method in item
-        if method != "parameters"
-    }
+    served, documented = served_and_documented(admin_routes(services), served_admin_spec_bytes())
     assert served == documented
     answer = client.get(PREFIX + "/openapi.json")
     assert answer.status_code == 200 and answer.json()["info"]["title"].endswith("admin API")

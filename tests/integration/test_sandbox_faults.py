@@ -25,7 +25,7 @@ from tests.conftest import TenantCreds
 from tests.e2e.messaging import Receiver, receiver
 from tests.jwt_tokens import sdk_token
 
-from .helpers import assert_error, new_messenger
+from .helpers import assert_error, new_messenger, served_and_documented
 
 FAULTY, FINE = "page-faulty", "page-fine"
 FAULTS = f"{PREFIX}/accounts/messenger/{FAULTY}/faults"
@@ -193,16 +193,7 @@ def test_the_served_spec_has_the_sandbox_routes(
     settings: Settings, uow_factory: SqlUnitOfWorkFactory
 ) -> None:
     services = Services(settings, uow_factory, SecurityService())
-    served: set[tuple[str, str]] = set()
-    for route in sandbox_routes(services):
-        handlers = getattr(route.endpoint, "handlers", {})
-        served |= {(route.path, method) for method in handlers if method != "HEAD"}
-    spec = json.loads(served_sandbox_spec_bytes())
-    base = spec["servers"][0]["url"]
-    documented = {
-        (base + path, method.upper())
-        for path, item in spec["paths"].items()
-        for method in item
-        if method != "parameters"
-    }
+    served, documented = served_and_documented(
+        sandbox_routes(services), served_sandbox_spec_bytes()
+    )
     assert served - {(f"{PREFIX}/openapi.json", "GET")} == documented
