@@ -227,3 +227,39 @@ def test_an_operator_redacts_a_tenants_message(
     entries = client.get(f"{PREFIX}/audit", headers=root, params={"tenant": alice.api_key}).json()
     actions = [(e["action"], e["actor"], e["outcome"]) for e in entries["entries"]]
     assert ("messages.redact", "root", "ok") in actions
+
+
+def test_the_outbox_listed_and_a_webhook_redelivered(
+    client: TestClient, alice: TenantCreds, root: dict[str, str],
+    uow_factory: SqlUnitOfWorkFactory,
+) -> None:  # fmt: skip
+    app = new_application(client, alice)
+    made = client.post(f"{EA}/messenger", headers=alice.headers, json={
+        "external_id": "page-o", "access_token": "t", "applications": [app["id"]]})  # fmt: skip
+    assert made.status_code == 201, made.text
+    sent = client.post("/sandbox/v1/inbound", headers=alice.headers, json={
+        "channel": "messenger", "to": "page-o", "from": "c-1", "message_type": "text",
+        "text": "hello"})  # fmt: skip
+    uuid = sent.json()["message_uuid"]
+    listed = client.get(f"{PREFIX}/webhooks", headers=root, params={"limit": "10"})
+    assert listed.status_code == 200, listed.text
+    hooks = [h for h in listed.json()["webhooks"] if h["message_uuid"] == uuid]
+    assert len(hooks) == 1 and hooks[0]["kind"] == "inbound"
+    assert hooks[0]["url"] == "https://example.com/inbound"
+    webhook_id = hooks[0]["id"]
+    delivered = client.get(f"{PREFIX}/webhooks", headers=root, params={"state": "delivered"})
+    assert webhook_id not in [h["id"] for h in delivered.json()["webhooks"]]
+    problem(client.get(f"{PREFIX}/webhooks", headers=root, params={"state": "lost"}), 400,
+            "invalid")  # fmt: skip
+    problem(client.get(f"{PREFIX}/webhooks", headers=root, params={"limit": "0"}), 400, "invalid")
+
+    reader = token(uow_factory, "reader", "read")
+    problem(client.post(f"{PREFIX}/webhooks/{webhook_id}/redeliver", headers=reader), 403,
+            "forbidden")  # fmt: skip
+    problem(client.post(f"{PREFIX}/webhooks/999999999/redeliver", headers=root), 404, "not-found")
+    again = client.post(f"{PREFIX}/webhooks/{webhook_id}/redeliver", headers=root)
+    assert again.status_code == 200 and again.json() == {"id": webhook_id, "state": "pending"}
+    entries = client.get(f"{PREFIX}/audit", headers=root, params={"actor": "root"}).json()
+    actions = [(e["action"], e["outcome"]) for e in entries["entries"]]
+    assert ("webhooks.redeliver", "ok") in actions
+    assert any(a == "webhooks.redeliver" and o.startswith("error") for a, o in actions)

@@ -13,10 +13,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..domain import admin, retention, tenants
+from ..domain import admin, retention, tenants, webhooks
 from ..domain.admin import READ, TENANTS_WRITE
 from ..domain.errors import InvalidInput, NotAuthenticated
 from ..domain.models import Actor, AuditEntry, TenantRecord
+from ..presenters import webhook_json
 from .http import Services, header, json_response, no_content, query, route
 from .openapi import served_admin_spec_bytes
 from .request_id import request_id
@@ -148,6 +149,27 @@ def admin_routes(services: Services) -> list[Route]:
         )
         return json_response({"entries": [audit_json(e) for e in entries]})
 
+    async def outbox(request: Request) -> Response:
+        await actor(request, READ)
+        params = query(request.scope)
+        unknown = sorted(set(params) - {"state", "limit"})
+        if unknown:
+            raise InvalidInput.one(unknown[0], "not a parameter of this listing")
+        state = params.get("state")
+        if state is not None and state not in webhooks.STATES:
+            raise InvalidInput.one("state", "pending, delivered or failed")
+        limit = params.get("limit", "50")
+        if not limit.isdigit() or not 1 <= int(limit[:6]) <= admin.AUDIT_LIMIT_MAX:
+            raise InvalidInput.one("limit", f"1 to {admin.AUDIT_LIMIT_MAX}")
+        found = await webhooks.list_webhooks(uow, state, int(limit))
+        return json_response({"webhooks": [webhook_json(h) for h in found]})
+
+    async def redeliver(request: Request) -> Response:
+        webhook_id = str(request.scope["path_params"]["webhook_id"])
+        await change(request, "webhooks.redeliver",
+                     lambda: webhooks.redeliver_webhook(uow, webhook_id))  # fmt: skip
+        return json_response({"id": webhook_id, "state": "pending"})
+
     spec = served_admin_spec_bytes()
 
     async def openapi(request: Request) -> Response:
@@ -162,5 +184,7 @@ def admin_routes(services: Services) -> list[Route]:
         route(tenant + "/signature-secret", POST=signature_secret),
         route(tenant + "/messages/{message_uuid}/redact", POST=redact),
         route(PREFIX + "/audit", GET=audit),
+        route(PREFIX + "/webhooks", GET=outbox),
+        route(PREFIX + "/webhooks/{webhook_id}/redeliver", POST=redeliver),
         route(PREFIX + "/openapi.json", GET=openapi),
     ]

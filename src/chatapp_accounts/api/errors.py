@@ -290,6 +290,8 @@ ADMIN_TABLE: dict[type[DomainError], tuple[int, str]] = {
     AdminTokenExists: (409, "conflict"),
     RedactNotFound: (404, "not-found"),
     RedactPremature: (409, "conflict"),  # still queued: redact it once it is sent
+    WebhookNotFound: (404, "not-found"),
+    ContentRemoved: (410, "gone"),
 }
 _ADMIN_KINDS = {
     400: ("invalid", "Bad Request"),
@@ -298,6 +300,7 @@ _ADMIN_KINDS = {
     404: ("not-found", "Not Found"),
     405: ("method", "Method Not Allowed"),
     409: ("conflict", "Conflict"),
+    410: ("gone", "Gone"),
     413: ("too-large", "Payload Too Large"),
     415: ("media-type", "Unsupported Media Type"),
     500: ("internal", "Internal Server Error"),
