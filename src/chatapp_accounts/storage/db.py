@@ -324,3 +324,8 @@ def _close(raw: Any) -> None:
         raw.close()
     except Exception:  # noqa: BLE001, S110 - it is broken already, or we are shutting down
         pass
+
+
+def placeholders(n: int) -> str:
+    """`?, ?, ...`: n parameters of an IN list."""
+    return ", ".join("?" * n)

@@ -13,9 +13,9 @@ import msgspec
 
 from ..domain.models import FailoverItem, OutboundMessage, SendJob
 from .batch import Insert, Op, Update
-from .db import Connection
+from .db import Connection, placeholders
 from .messages import MessageStatements
-from .outbox import MESSAGE_PK, placeholders
+from .outbox import MESSAGE_PK
 
 _encode = msgspec.json.Encoder().encode
 _failover = msgspec.json.Decoder(list[FailoverItem])

@@ -19,8 +19,8 @@ from ..domain.models import (
     WebhookRecord,
 )
 from .batch import Insert, Op, Update
-from .db import Connection, Database
-from .outbox import MESSAGE_PK, placeholders, webhook_records
+from .db import Connection, Database, placeholders
+from .outbox import MESSAGE_PK, webhook_records
 from .retention import remove_content
 
 _encode = msgspec.json.Encoder().encode

@@ -17,7 +17,7 @@ from ..domain.models import AttemptRecord, AttemptResult, WebhookRecord
 from ..security.tokens import TokenCipher, signature_binding
 from . import batch
 from .batch import CHUNK, Insert, Op, Update
-from .db import Connection, Database
+from .db import Connection, Database, placeholders
 from .retention import ContentRemoval
 
 if TYPE_CHECKING:
@@ -63,10 +63,6 @@ def destination(url: str) -> str:
         port = None
     default = 443 if parts.scheme == "https" else 80
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port or default}"
-
-
-def placeholders(n: int) -> str:
-    return ", ".join("?" * n)
 
 
 async def webhook_records(

@@ -17,8 +17,8 @@ from typing import Any
 from ..domain.models import StatusChange
 from ..domain.providers import HeldStatus
 from .batch import Insert, Op
-from .db import Connection, Database
-from .outbox import MESSAGE_PK, placeholders
+from .db import Connection, Database, placeholders
+from .outbox import MESSAGE_PK
 
 _COLUMNS = "channel, provider_id, tenant_id, message_pk, account, peer, at"
 _ROW = f"(?, ?, ?, {MESSAGE_PK}, ?, ?, ?)"

@@ -18,14 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .db import Connection
+from .db import Connection, placeholders
 
 REDACTED = '{"redacted":true}'
 REDACTED_BYTES = REDACTED.encode()
-
-
-def _marks(n: int) -> str:
-    return ", ".join("?" * n)
 
 
 async def remove_content(
@@ -35,7 +31,7 @@ async def remove_content(
     how many messages changed. In the caller's transaction."""
     if not pks:
         return 0
-    marks = _marks(len(pks))
+    marks = placeholders(len(pks))
     params = list(pks)
     changed = await conn.execute(
         q(

@@ -379,13 +379,17 @@ def inbox_routes(services: Services, session_key: bytes) -> list[Route]:
 
     # Signing in and out, events, files ----------------------------------------------------
 
-    async def login_form(request: Request) -> Response:
-        response = Response(headers=HEADERS, media_type="text/html")
+    def login_page(request: Request, status: int = 200, error: str | None = None) -> Response:
+        """The sign-in form, with its anti-forgery cookie set (or kept) on the same answer."""
+        response = Response(status_code=status, headers=HEADERS, media_type="text/html")
         token = sessions.login_token(request, response)
-        html = env.get_template("login.html").render(prefix=PREFIX, csrf=token, error=None)
+        html = env.get_template("login.html").render(prefix=PREFIX, csrf=token, error=error)
         response.body = response.render(html)
         response.headers["content-length"] = str(len(response.body))
         return response
+
+    async def login_form(request: Request) -> Response:
+        return login_page(request)
 
     async def login(request: Request) -> Response:
         async with request.form(max_files=0, max_fields=10) as form:
@@ -407,12 +411,7 @@ def inbox_routes(services: Services, session_key: bytes) -> list[Route]:
                 signed_in = RedirectResponse(PREFIX, 303)
                 sessions.start(request, signed_in, made)
                 return signed_in
-        response = Response(status_code=status, headers=HEADERS, media_type="text/html")
-        fresh = sessions.login_token(request, response)
-        html = env.get_template("login.html").render(prefix=PREFIX, csrf=fresh, error=error)
-        response.body = response.render(html)
-        response.headers["content-length"] = str(len(response.body))
-        return response
+        return login_page(request, status, error)
 
     async def logout(request: Request, form: FormData) -> Response:
         response = RedirectResponse(PREFIX + "/login", 303)
