@@ -22,6 +22,7 @@ from starlette.testclient import TestClient
 
 from chatapp_accounts.api.app import create_app
 from chatapp_accounts.config import Settings
+from chatapp_accounts.domain.limits import LIMIT_MAX
 from chatapp_accounts.domain.models import BasicCredentials, Tenant
 from chatapp_accounts.domain.ports import UnitOfWorkFactory
 from chatapp_accounts.domain.tenants import create_tenant
@@ -142,7 +143,8 @@ def _truncate(url: str) -> None:
     with engine.begin() as conn:
         conn.execute(
             text(
-                "TRUNCATE account_counts, accounts, applications, tenants, admin_tokens, audit_log "
+                "TRUNCATE account_counts, accounts, applications, tenants, admin_tokens, audit_log, "
+                "rate_windows "
                 "RESTART IDENTITY CASCADE"
             )
         )
@@ -174,6 +176,10 @@ def settings(database_url: str, encryption_key: str) -> Settings:
         database_url=database_url,
         encryption_keys=(encryption_key,),
         public_base_url="https://accounts.example.test",
+        # Counted, never refused: tests about limits set their own (tests/integration/
+        # test_limits.py).
+        limit_requests_per_second=LIMIT_MAX,
+        limit_messages_per_second=LIMIT_MAX,
     )
 
 

@@ -34,9 +34,17 @@ from .domain import sandbox as sandbox_cases
 from .domain import tenants as tenant_cases
 from .domain import webhooks as webhook_cases
 from .domain.errors import DomainError, InvalidInput, MessageRejected
-from .domain.models import CHANNEL_PROVIDERS, CLI, PROVIDERS, Faults, NewTenant, Provider
+from .domain.models import (
+    CHANNEL_PROVIDERS,
+    CLI,
+    PROVIDERS,
+    Faults,
+    NewTenant,
+    Provider,
+    TenantLimits,
+)
 from .domain.webhooks import STATES
-from .presenters import message_json, webhook_detail_json, webhook_json
+from .presenters import limits_json, message_json, webhook_detail_json, webhook_json
 from .security.service import SecurityService
 from .security.tokens import TokenCipher, TokenDecryptError, load_cipher, new_key
 from .storage.databases import open_database
@@ -229,6 +237,47 @@ def cmd_tenants_signature_secret(args: argparse.Namespace, settings: Settings) -
         _print_json({"api_key": args.api_key, "signature_secret": secret})
     else:
         print(f"signature_secret: {secret}   (shown only once; the old one no longer signs)")
+    return 0
+
+
+def _limit(raw: str) -> int | str:
+    """A limit of `tenants limits`: a number, or `default`."""
+    if raw == "default":
+        return raw
+    try:
+        return int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a whole number, or 'default'") from None
+
+
+def _replaced(given: int | str | None, current: int | None) -> int | None:
+    """A limit after `tenants limits`: the one given (`default`: None), else the current."""
+    if given is None:
+        return current
+    return None if given == "default" else int(given)
+
+
+def cmd_tenants_limits(args: argparse.Namespace, settings: Settings) -> int:
+    key = args.api_key
+    if args.requests is None and args.messages is None:
+        limits = _run(settings, lambda uow: tenant_cases.show_limits(uow, key))
+    else:
+        current = _run(settings, lambda uow: tenant_cases.show_limits(uow, key))
+        new = TenantLimits(
+            _replaced(args.requests, current.requests_per_second),
+            _replaced(args.messages, current.messages_per_second),
+        )
+        limits = _audited(settings, "tenants.limits", key,
+                          lambda uow: tenant_cases.set_limits(uow, key, new))  # fmt: skip
+    shown = limits_json(key, limits, settings.limit_requests_per_second,
+                        settings.limit_messages_per_second)  # fmt: skip
+    if args.json:
+        _print_json(shown)
+    else:
+        effective = shown["effective"]
+        for name in ("requests_per_second", "messages_per_second"):
+            own = "its own" if shown[name] is not None else "the default"
+            print(f"{name}: {effective[name]} ({own})")
     return 0
 
 
@@ -777,6 +826,20 @@ def build_parser() -> argparse.ArgumentParser:
     resume = tenants.add_parser("resume", help="undo a revoke: the credentials work again")
     resume.add_argument("api_key")
     resume.set_defaults(func=cmd_tenants_resume)
+    limits = tenants.add_parser(
+        "limits", help="show a tenant's limits per second, or set them (docs/limits.md)"
+    )
+    limits.add_argument("api_key")
+    limits.add_argument(
+        "--requests", type=_limit, help="requests per second on each API but /v1/messages: "
+        "a number, or 'default'",
+    )  # fmt: skip
+    limits.add_argument(
+        "--messages", type=_limit, help="messages per second on /v1/messages: a number, or "
+        "'default'",
+    )  # fmt: skip
+    limits.add_argument("--json", action="store_true")
+    limits.set_defaults(func=cmd_tenants_limits)
     delete = tenants.add_parser("delete", help="delete a tenant and all its data")
     delete.add_argument("api_key")
     delete.add_argument("--yes", action="store_true", help="mean it")

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from .domain.limits import LIMIT_MAX
+
 DEFAULT_DATABASE_URL = "sqlite:///chatapp-accounts.sqlite3"
 META_GRAPH_URL = "https://graph.facebook.com/v21.0"  # the Graph API version is in the URL
 RBM_URL = "https://rcsbusinessmessaging.googleapis.com"
@@ -85,6 +87,12 @@ class Settings:
     # Back-pressure: past this many send jobs and webhooks due now (all processes), new sends
     # are answered 429 until the backlog is back under it.
     max_due_backlog: int = 5000
+    # Per-tenant limits (docs/limits.md): requests per second on each API, messages per second
+    # on /v1/messages; a tenant's own override (admin API, `tenants limits`) wins. Off: nothing
+    # is counted (the back-pressure 429 still says these limits).
+    limits: bool = True
+    limit_requests_per_second: int = 100
+    limit_messages_per_second: int = 30
     # Live channels (docs/providers.md): each channel "sandbox" (nothing leaves the machine) or
     # "live"; Meta's Graph API for Messenger and WhatsApp, Google's RBM for RCS; the rate each
     # account may send at (messages or calls per second). Secrets never in a repr.
@@ -413,6 +421,9 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         send_lease_seconds=_send_lease(env),
         send_concurrency=_int(env, "CHATAPP_SEND_CONCURRENCY", 256, 1, 4096),
         max_due_backlog=_int(env, "CHATAPP_MAX_DUE_BACKLOG", 5000, 1),
+        limits=_bool(env, "CHATAPP_LIMITS", True),
+        limit_requests_per_second=_int(env, "CHATAPP_LIMIT_REQUESTS_PER_SECOND", 100, 1, LIMIT_MAX),
+        limit_messages_per_second=_int(env, "CHATAPP_LIMIT_MESSAGES_PER_SECOND", 30, 1, LIMIT_MAX),
         **_providers(env),  # type: ignore[arg-type]
     )
 

@@ -1,16 +1,18 @@
-"""How messages and webhook records are shown as JSON: by the sandbox API and by the command
-line alike (no HTTP here)."""
+"""How messages, webhook records and a tenant's limits are shown as JSON: by the sandbox and
+admin APIs and by the command line alike (no HTTP here)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from .domain.limits import ACCOUNTS, MESSAGES, limit_of
 from .domain.models import (
     AttemptRecord,
     Conversation,
     MessageRecord,
     SignatureCheck,
+    TenantLimits,
     WebhookDetail,
     WebhookRecord,
 )
@@ -125,3 +127,17 @@ def webhook_detail_json(detail: WebhookDetail) -> dict[str, Any]:
         {"id": str(previous.id), "body": json.loads(previous.body)} if previous else None
     )
     return body
+
+
+def limits_json(api_key: str, limits: TenantLimits, requests: int, messages: int) -> dict[str, Any]:
+    """A tenant's own limits per second (null: the default) and those that hold (docs/limits.md),
+    the defaults being `requests` and `messages`."""
+    return {
+        "api_key": api_key,
+        "requests_per_second": limits.requests_per_second,
+        "messages_per_second": limits.messages_per_second,
+        "effective": {
+            "requests_per_second": limit_of(limits, ACCOUNTS, requests, messages),
+            "messages_per_second": limit_of(limits, MESSAGES, requests, messages),
+        },
+    }

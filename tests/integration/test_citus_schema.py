@@ -29,7 +29,7 @@ REFERENCE = {
 
 DISTRIBUTED = {
     "account_counts", "accounts", "applications", "messages", "message_statuses", "send_jobs",
-    "webhooks", "webhook_attempts", "provider_messages", "held_statuses",
+    "webhooks", "webhook_attempts", "provider_messages", "held_statuses", "rate_windows",
 }  # fmt: skip
 
 

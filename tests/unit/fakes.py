@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from chatapp_accounts.domain.errors import AccessDenied, NotAuthenticated
+from chatapp_accounts.domain.errors import AccessDenied, NotAuthenticated, Throttled
 from chatapp_accounts.domain.models import (
     NO_FAULTS,
     Account,
@@ -34,6 +34,7 @@ from chatapp_accounts.domain.models import (
     SignatureCheck,
     StatusChange,
     StoredMessage,
+    TenantLimits,
     TenantRecord,
     WebhookRecord,
 )
@@ -63,6 +64,7 @@ class State:
     faults: dict[tuple[Provider, str], Faults] = field(default_factory=dict)
     admin_tokens: dict[str, tuple[str, AdminTokenRecord]] = field(default_factory=dict)
     audit: list[AuditEntry] = field(default_factory=list)
+    limits: dict[str, TenantLimits] = field(default_factory=dict)
 
 
 @dataclass
@@ -358,6 +360,17 @@ class FakeTenants:
 
     async def count(self) -> int:
         return len(self.s.tenants)
+
+    async def limits(self, api_key: str) -> TenantLimits | None:
+        if api_key not in self.s.tenants:
+            return None
+        return self.s.limits.get(api_key, TenantLimits())
+
+    async def set_limits(self, api_key: str, limits: TenantLimits) -> bool:
+        if api_key not in self.s.tenants:
+            return False
+        self.s.limits[api_key] = limits
+        return True
 
 
 class FakeAdminTokens:
@@ -694,6 +707,16 @@ class FakeSecurity:
 
     def __init__(self) -> None:
         self.keys = itertools.count(1)
+        self.admitted: list[tuple[int, str]] = []  # (tenant id, API) of every request counted
+        self.spent: set[str] = set()  # APIs whose limit every tenant is past
+
+    def admit(self, tenant_id: int, api: str) -> None:
+        if api in self.spent:
+            raise Throttled(0.5, self.limit(tenant_id, api), 100.0)
+        self.admitted.append((tenant_id, api))
+
+    def limit(self, tenant_id: int, api: str) -> int:
+        return 30 if api == "messages" else 100
 
     def new_api_key(self) -> str:
         return f"key{next(self.keys)}"

@@ -13,7 +13,7 @@ import pytest
 from chatapp_accounts.channels.sandbox import SandboxChannel
 from chatapp_accounts.delivery.sender import Sender
 from chatapp_accounts.domain import accounts, messages
-from chatapp_accounts.domain.errors import InvalidSender, Throttled
+from chatapp_accounts.domain.errors import InvalidSender, NotAuthenticated, Throttled
 from chatapp_accounts.domain.models import (
     BasicCredentials,
     BearerCredentials,
@@ -188,12 +188,15 @@ def test_past_the_backlog_bound_a_send_is_refused_and_nothing_stored(world: Any)
     load.wait = 2.0
     with pytest.raises(Throttled) as refused:
         _send(w, alice, [_message()], load)
-    assert refused.value.retry_after == 2.0
+    assert refused.value.retry_after == 2.0 and refused.value.backlog
+    assert refused.value.limit == 30  # the tenant's messages per second, said in the 429
     assert w.uow.committed.messages == {} and w.uow.committed.jobs == {}
-    # Refused before anything else: under overload a refusal costs the database nothing.
+    # Refused once the caller is known (its answer says its limit), before the message is read.
     unknown = OutboundMessage("messenger", "text", "1", "no-such-page", {"text": "x"})
-    with pytest.raises(Throttled):
+    with pytest.raises(NotAuthenticated):
         _send(w, BasicCredentials(alice.api_key, "wrong"), [unknown], load)
+    with pytest.raises(Throttled):
+        _send(w, alice, [unknown], load)
     load.wait = None
     with pytest.raises(InvalidSender):
         _send(w, alice, [unknown], load)

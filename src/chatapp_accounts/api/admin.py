@@ -16,9 +16,10 @@ from starlette.routing import Route
 from ..domain import admin, retention, tenants, webhooks
 from ..domain.admin import READ, TENANTS_WRITE
 from ..domain.errors import InvalidInput, NotAuthenticated
-from ..domain.models import Actor, AuditEntry, TenantRecord
-from ..presenters import webhook_json
-from .http import Services, header, json_response, no_content, query, route
+from ..domain.models import Actor, AuditEntry, TenantLimits, TenantRecord
+from ..presenters import limits_json, webhook_json
+from .bodies import limits_body
+from .http import Services, header, json_input, json_response, no_content, query, route
 from .openapi import served_admin_spec_bytes
 from .request_id import request_id
 
@@ -130,6 +131,24 @@ def admin_routes(services: Services) -> list[Route]:
                      lambda: retention.operator_redact(uow, key, uuid), key)  # fmt: skip
         return no_content()
 
+    settings = services.settings
+
+    def shown(key: str, limits: TenantLimits) -> Response:
+        defaults = (settings.limit_requests_per_second, settings.limit_messages_per_second)
+        return json_response(limits_json(key, limits, *defaults))
+
+    async def get_limits(request: Request) -> Response:
+        await actor(request, READ)
+        key = api_key(request)
+        return shown(key, await tenants.show_limits(uow, key))
+
+    async def put_limits(request: Request) -> Response:
+        key = api_key(request)
+        parse = await json_input(request, settings.max_body_bytes, limits_body)
+        new = await change(request, "tenants.limits",
+                           lambda: tenants.set_limits(uow, key, parse()), key)  # fmt: skip
+        return shown(key, new)
+
     async def audit(request: Request) -> Response:
         await actor(request, READ)
         params = query(request.scope)
@@ -182,6 +201,7 @@ def admin_routes(services: Services) -> list[Route]:
         route(tenant + "/suspend", POST=suspend),
         route(tenant + "/resume", POST=resume),
         route(tenant + "/signature-secret", POST=signature_secret),
+        route(tenant + "/limits", GET=get_limits, PUT=put_limits),
         route(tenant + "/messages/{message_uuid}/redact", POST=redact),
         route(PREFIX + "/audit", GET=audit),
         route(PREFIX + "/webhooks", GET=outbox),

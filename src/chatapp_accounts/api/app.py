@@ -24,13 +24,16 @@ from ..delivery.client import WebhookClient
 from ..delivery.dispatcher import Dispatcher
 from ..delivery.held import HeldStatuses
 from ..delivery.sender import Sender
+from ..domain.limits import limit_of
 from ..domain.webhooks import RetryPolicy
 from ..security.jwt import JwtVerifier
+from ..security.limits import Limiter
 from ..security.service import SecurityService
 from ..security.tokens import TokenCipher, load_cipher
 from ..storage.databases import open_database
 from ..storage.db import Database
 from ..storage.engine import make_engine
+from ..storage.limits import RateWindows
 from ..storage.uow import CHANNELS, SqlUnitOfWorkFactory
 from .accounts import account_routes
 from .admin import admin_routes
@@ -74,13 +77,23 @@ def create_app(
     )
     uow_factory = SqlUnitOfWorkFactory(db, cipher)
     metrics.db_statements.set_function(lambda: db.count.statements)
+    defaults = (settings.limit_requests_per_second, settings.limit_messages_per_second)
+    windows = RateWindows(uow_factory, *defaults)
+    refused = metrics.rate_limited.labels
+    limiter = (
+        Limiter(windows, *defaults, on_refused=lambda api: refused(api).inc())
+        if settings.limits
+        else None
+    )
     security = SecurityService(
         JwtVerifier(
             leeway=settings.jwt_leeway_seconds,
             cache_size=settings.jwt_cache_size,
             on_hit=metrics.jwt_cache_hit,
             on_signature_check=metrics.jwt_signature_checks.inc,
-        )
+        ),
+        limiter,
+        lambda api: limit_of(None, api, *defaults),
     )
     services = Services(settings, uow_factory, security)
     backlog = Backlog(uow_factory, settings.max_due_backlog, _backlog_setter(metrics))
@@ -140,11 +153,11 @@ def create_app(
         gc.collect()
         gc.freeze()
         backlog.start()
-        for worker in (sender, dispatcher, listener, held):
+        for worker in (limiter, sender, dispatcher, listener, held):
             if worker is not None:
                 worker.start()
         yield
-        for worker in (listener, held, sender, dispatcher):
+        for worker in (listener, held, sender, dispatcher, limiter):
             if worker is not None:
                 await worker.stop()
         if sender is None:  # (the sender closes them when it stops)

@@ -31,7 +31,7 @@ def credentials(scope: Scope, *, bearer: bool = True) -> Credentials:
         decode = _decode_recent if len(rest) <= _MEMO_MAX else _decode_basic
         basic = decode(rest)
         if basic is not None:
-            return basic
+            return BasicCredentials(basic.api_key, basic.api_secret, scope["path"])
     elif scheme == "bearer" and bearer and rest:
         return BearerCredentials(rest, scope["path"])
     raise NotAuthenticated()

@@ -16,7 +16,7 @@ import msgspec
 from ..domain import rules
 from ..domain.accounts import UNSET, MessengerInput
 from ..domain.errors import InvalidInput, InvalidParam
-from ..domain.models import PROVIDERS, ApplicationInput, PageRequest, Provider
+from ..domain.models import PROVIDERS, ApplicationInput, PageRequest, Provider, TenantLimits
 from ..security.keys import public_key_problem
 
 _JSON_MEDIA = "application/json"
@@ -348,3 +348,13 @@ def application_body(body: bytes) -> ApplicationInput:
     c.done()
     assert name is not None
     return ApplicationInput(name, capabilities, public_key, privacy)
+
+
+def limits_body(body: bytes) -> TenantLimits:
+    """`{"requests_per_second": n | null, "messages_per_second": n | null}` (admin API): both
+    replaced, one left out is null (the default); their values are the use case's to check."""
+    data = parse_object(body)
+    unknown = sorted(set(data) - {"requests_per_second", "messages_per_second"})
+    if unknown:
+        raise InvalidInput.one(unknown[0], "not a field of a tenant's limits")
+    return TenantLimits(data.get("requests_per_second"), data.get("messages_per_second"))

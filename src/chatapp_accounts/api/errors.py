@@ -118,6 +118,10 @@ _KINDS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
         (_ACCOUNTS + "ServiceUnavailable", "Service Unavailable"),
         (_APPS + "#service-unavailable", "Service Unavailable"),
     ),
+    "throttled": (
+        (_ACCOUNTS + "Throttled", "Too Many Requests"),
+        (_APPS + "#throttled", "Too Many Requests"),
+    ),
 }
 
 # The table: domain error -> (status, kind).
@@ -134,6 +138,7 @@ ERROR_TABLE: dict[type[DomainError], tuple[int, str]] = {
     LinkConflict: (409, "conflict"),
     UnlinkConflict: (409, "conflict"),
     ContentRemoved: (410, "gone"),
+    Throttled: (429, "throttled"),
     ServiceUnavailable: (503, "unavailable"),
 }
 
@@ -145,12 +150,25 @@ _HTTP_KINDS = {
 }
 
 
+def rate_headers(exc: Throttled) -> dict[str, str]:
+    """A 429's headers, on every API (docs/limits.md): the tenant's limit per second on the
+    API, what is left of it, when it resets (Unix time in milliseconds, as the Messages spec
+    shows it) and the seconds to wait."""
+    return {
+        "X-RateLimit-Limit": str(exc.limit),
+        "X-RateLimit-Remaining": str(exc.remaining),
+        "X-RateLimit-Reset": str(math.ceil(exc.reset_at * 1000)),
+        "Retry-After": str(max(1, math.ceil(exc.retry_after))),
+    }
+
+
 def problem_for(exc: DomainError) -> Problem:
     status, kind = ERROR_TABLE[type(exc)]
     invalid = None
     if isinstance(exc, InvalidInput):
         invalid = [{"name": p.name, "reason": p.reason} for p in exc.params]
-    return Problem(status, kind, exc.detail, invalid)
+    headers = rate_headers(exc) if isinstance(exc, Throttled) else {}
+    return Problem(status, kind, exc.detail, invalid, headers)
 
 
 def render(request: Request, problem: Problem) -> Response:
@@ -200,6 +218,7 @@ REDACT_TABLE: dict[type[DomainError], tuple[int, str, str]] = {
     RedactPremature: (403, _NEXMO + "/redact#premature-redaction", "Premature redaction"),
     NotAuthenticated: (401, _NEXMO + "#unauthorized", "Invalid credentials supplied"),
     ServiceUnavailable: (503, _NEXMO + "#service-unavailable", "Service Unavailable"),
+    Throttled: (429, _NEXMO + "#throttled", "Too Many Requests"),
 }
 _VONAGE = "https://developer.vonage.com/api-errors"
 MESSAGES_TABLE: dict[type[DomainError], tuple[int, str, str]] = {
@@ -248,7 +267,7 @@ def _messages_response(request: Request, exc: Exception) -> Response:
         if status == 503:
             headers["Retry-After"] = "1"
         elif isinstance(exc, Throttled):
-            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+            headers.update(rate_headers(exc))
     elif isinstance(exc, HTTPException) and exc.status_code in _MESSAGES_HTTP:
         status = exc.status_code
         anchor, title, detail = _MESSAGES_HTTP[status]
@@ -379,6 +398,8 @@ def _redact_response(request: Request, exc: Exception) -> Response:
         body["invalid_parameters"] = [{"name": p.name, "reason": p.reason} for p in exc.params]
     headers = {"WWW-Authenticate": 'Basic realm="chatapp-accounts", charset="UTF-8"'} if (
         status == 401) else {"Retry-After": "1"} if status == 503 else {}  # fmt: skip
+    if isinstance(exc, Throttled):
+        headers = rate_headers(exc)
     return Response(msgspec.json.encode(body), status_code=status, headers=headers,
                     media_type="application/problem+json")  # fmt: skip
 

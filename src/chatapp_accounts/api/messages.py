@@ -45,8 +45,9 @@ def message_routes(
                 load,
                 live,
             )
-        except Throttled:
-            on_throttled()
+        except Throttled as exc:
+            if exc.backlog:  # (a tenant past its limit is counted by the limiter)
+                on_throttled()
             raise
         on_accepted(sent.channel)
         body: dict[str, Any] = {"message_uuid": sent.message_uuid}

@@ -122,6 +122,10 @@ class Metrics:
             "chatapp_sends_throttled", "Sends refused with 429: the due backlog was past its bound",
             registry=r,
         )  # fmt: skip
+        self.rate_limited = Counter(
+            "chatapp_rate_limited", "Requests refused with 429: past the tenant's limit on the "
+            "API (docs/limits.md)", ["api"], registry=r,
+        )  # fmt: skip
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:

@@ -87,17 +87,25 @@ class ServiceUnavailable(DomainError):
 
 
 class Throttled(DomainError):
-    """More accepted work is due than the server can send now: the send is refused, nothing
-    stored; the client may retry after `retry_after` seconds."""
+    """A request refused, nothing done: past the tenant's `limit` per second on its API
+    (docs/limits.md), or a send while more accepted work is due than the server can send now
+    (back-pressure, `backlog`). The client may retry after `retry_after` seconds; nothing is
+    left (`remaining`) until `reset_at` (seconds since the epoch)."""
 
     detail = (
         "Throttled - You have exceeded the submission capacity allowed on this account. "
         "Please wait and retry"
     )
 
-    def __init__(self, retry_after: float) -> None:
+    def __init__(
+        self, retry_after: float, limit: int, reset_at: float, *, backlog: bool = False
+    ) -> None:
         super().__init__()
         self.retry_after = retry_after
+        self.limit = limit
+        self.reset_at = reset_at
+        self.remaining = 0
+        self.backlog = backlog  # refused for the backlog, not for the tenant's limit
 
 
 class TenantNotFound(DomainError):

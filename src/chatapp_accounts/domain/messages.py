@@ -15,7 +15,7 @@ from typing import Final
 
 import msgspec
 
-from . import rules
+from . import limits, rules
 from .errors import (
     InvalidMessageParams,
     InvalidParam,
@@ -152,12 +152,16 @@ async def send_message(
     in one transaction, and the answer says so; a sender hands it to its channel later
     (delivery/sender.py: `claim_sends`, `record_send`), the rest of the list following one by
     one while each ends `rejected` or `undeliverable`. Refused (Throttled) while more work is
-    due than the process can send now."""
-    wait = load.refuse()  # first: a refused send costs the database nothing
-    if wait is not None:
-        raise Throttled(wait)
+    due than the process can send now (its answer says the tenant's limit, so the caller is
+    known first)."""
     async with uow_factory() as uow:
         tenant = await authenticate(uow, security, credentials)
+        wait = load.refuse()
+        if wait is not None:
+            now = time.time()
+            raise Throttled(
+                wait, security.limit(tenant.id, limits.MESSAGES), now + wait, backlog=True
+            )
         messages = inputs()
         applications = [await _sender(uow, tenant, message, live) for message in messages]
         now = time.time()

@@ -39,10 +39,12 @@ class Tenant(msgspec.Struct, frozen=True):
 
 
 class BasicCredentials(msgspec.Struct, frozen=True):
-    """`Authorization: Basic base64(api_key:api_secret)`."""
+    """`Authorization: Basic base64(api_key:api_secret)`, and the path it was sent to (whose
+    API's limit the request counts against; none for the command line's own calls)."""
 
     api_key: str
     api_secret: str
+    path: str = ""
 
 
 class BearerCredentials(msgspec.Struct, frozen=True):
@@ -59,6 +61,7 @@ class SessionCredentials(msgspec.Struct, frozen=True):
 
     api_key: str
     binding: str
+    path: str = ""
 
 
 # Who a request says it is, parsed once from its Authorization header (or the inbox's session
@@ -72,6 +75,13 @@ class ApplicationKey(msgspec.Struct, frozen=True):
     tenant_id: int
     api_key: str
     public_key: str
+
+
+class TenantLimits(msgspec.Struct, frozen=True):
+    """A tenant's own limits per second (docs/limits.md); None: the settings' default."""
+
+    requests_per_second: int | None = None
+    messages_per_second: int | None = None
 
 
 class TenantRecord(msgspec.Struct, frozen=True):

@@ -23,6 +23,7 @@ from .models import (
     SignatureCheck,
     StatusChange,
     StoredMessage,
+    TenantLimits,
     TenantRecord,
     WebhookRecord,
 )
@@ -144,6 +145,11 @@ class TenantRepository(Protocol):
         """The tenant and, by the schema's cascades, everything of it."""
 
     async def count(self) -> int: ...
+
+    async def limits(self, api_key: str) -> TenantLimits | None:
+        """The tenant's own limits; None for no such tenant."""
+
+    async def set_limits(self, api_key: str, limits: TenantLimits) -> bool: ...
 
 
 class AdminTokenRepository(Protocol):
@@ -418,7 +424,15 @@ class UnitOfWorkFactory(Protocol):
 
 
 class Security(Protocol):
-    """Secrets, hashes, keys and tokens: the use cases decide, security/ computes."""
+    """Secrets, hashes, keys and tokens: the use cases decide, security/ computes. And the
+    tenants' limits (docs/limits.md): whether a request may go on."""
+
+    def admit(self, tenant_id: int, api: str) -> None:
+        """Count a request of the tenant's on `api` (domain.limits): Throttled past its limit.
+        In memory: it never waits."""
+
+    def limit(self, tenant_id: int, api: str) -> int:
+        """The tenant's limit per second on `api`, as this process last read it."""
 
     @property
     def dummy_hash(self) -> str:

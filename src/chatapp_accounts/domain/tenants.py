@@ -3,14 +3,16 @@ who a request's credentials say it is."""
 
 from __future__ import annotations
 
-from . import rules
-from .errors import NotAuthenticated, TenantNotFound
+from . import limits, rules
+from .errors import InvalidInput, NotAuthenticated, TenantNotFound
 from .models import (
     BasicCredentials,
+    BearerCredentials,
     Credentials,
     NewTenant,
     SessionCredentials,
     Tenant,
+    TenantLimits,
     TenantRecord,
 )
 from .ports import Security, UnitOfWork, UnitOfWorkFactory
@@ -99,6 +101,34 @@ async def delete_tenant(uow_factory: UnitOfWorkFactory, api_key: str) -> None:
         await uow.commit()
 
 
+async def show_limits(uow_factory: UnitOfWorkFactory, api_key: str) -> TenantLimits:
+    """A tenant's own limits (None where the settings' default holds, docs/limits.md)."""
+    if not rules.could_be_id(api_key, API_KEY_MAX):
+        raise TenantNotFound(api_key)
+    async with uow_factory() as uow:
+        found = await uow.tenants.limits(api_key)
+    if found is None:
+        raise TenantNotFound(api_key)
+    return found
+
+
+async def set_limits(
+    uow_factory: UnitOfWorkFactory, api_key: str, new: TenantLimits
+) -> TenantLimits:
+    """Replace a tenant's own limits (None: back to the default). Every process counts against
+    them from the next second on."""
+    bad = limits.refusals(new)
+    if bad:
+        raise InvalidInput(bad)
+    if not rules.could_be_id(api_key, API_KEY_MAX):
+        raise TenantNotFound(api_key)
+    async with uow_factory(write=True) as uow:
+        if not await uow.tenants.set_limits(api_key, new):
+            raise TenantNotFound(api_key)
+        await uow.commit()
+    return new
+
+
 async def sign_in(
     uow_factory: UnitOfWorkFactory, security: Security, credentials: BasicCredentials
 ) -> SessionCredentials:
@@ -123,7 +153,9 @@ async def authenticate(uow: UnitOfWork, security: Security, credentials: Credent
     - Basic: the api_key's tenant, if the secret is its own and it is not revoked. An unknown
       api_key costs the same hash and comparison as a known one (a dummy hash).
     - Bearer: the owner of the application whose RS256 JWT it is, checked with the
-      application's current key."""
+      application's current key.
+    Then the request counts against the tenant's limit on the API its path is on (Throttled,
+    429, past it; docs/limits.md)."""
     if isinstance(credentials, SessionCredentials):
         record = None
         if rules.could_be_id(credentials.api_key, API_KEY_MAX):
@@ -132,8 +164,8 @@ async def authenticate(uow: UnitOfWork, security: Security, credentials: Credent
             raise NotAuthenticated()
         if not security.verify_session(credentials.binding, record.secret_hash):
             raise NotAuthenticated()
-        return Tenant(record.id, record.api_key)
-    if isinstance(credentials, BasicCredentials):
+        tenant = Tenant(record.id, record.api_key)
+    elif isinstance(credentials, BasicCredentials):
         api_key = credentials.api_key
         record = None
         if rules.could_be_id(api_key, API_KEY_MAX):
@@ -142,8 +174,18 @@ async def authenticate(uow: UnitOfWork, security: Security, credentials: Credent
         matches = security.verify_secret(credentials.api_secret, stored)
         if record is None or record.revoked or not matches:
             raise NotAuthenticated()
-        return Tenant(record.id, record.api_key)
+        tenant = Tenant(record.id, record.api_key)
+    else:
+        tenant = await _application_owner(uow, security, credentials)
+    api = limits.api_of(credentials.path)
+    if api is not None:
+        security.admit(tenant.id, api)  # Throttled (429) past the tenant's limit
+    return tenant
 
+
+async def _application_owner(
+    uow: UnitOfWork, security: Security, credentials: BearerCredentials
+) -> Tenant:
     key = None
     application_id = security.claimed_application(credentials.token)
     # An id no application has is not looked up (nor could the database be asked for it).

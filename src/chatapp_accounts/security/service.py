@@ -1,25 +1,45 @@
 """The use cases' `Security` port (domain/ports.py), made of this package's parts: secrets and
-their hashes, RSA key pairs, and application JWTs."""
+their hashes, RSA key pairs, application JWTs, and the tenants' limits."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
 import logging
+from collections.abc import Callable
 
 from ..domain.errors import AccessDenied, NotAuthenticated
 from ..domain.models import ApplicationKey, SignatureCheck
 from . import secrets
 from .jwt import AclDenied, JwtVerifier, TokenRejected
 from .keys import generate_rsa_key_pair
+from .limits import Limiter
 from .webhooks import check_signature
 
 log = logging.getLogger("chatapp_accounts.auth")
 
 
 class SecurityService:
-    def __init__(self, verifier: JwtVerifier | None = None) -> None:
+    def __init__(
+        self,
+        verifier: JwtVerifier | None = None,
+        limiter: Limiter | None = None,
+        default_limit: Callable[[str], int] | None = None,
+    ) -> None:
+        """`limiter`: the tenants' limits (security/limits.py); None: limits off (the command
+        line, CHATAPP_LIMITS=false), nothing counted, `default_limit` said on a 429."""
         self.verifier = verifier if verifier is not None else JwtVerifier()
+        self.limiter = limiter
+        self._default_limit = default_limit
+
+    def admit(self, tenant_id: int, api: str) -> None:
+        if self.limiter is not None:
+            self.limiter.admit(tenant_id, api)
+
+    def limit(self, tenant_id: int, api: str) -> int:
+        if self.limiter is not None:
+            return self.limiter.limit(tenant_id, api)
+        return self._default_limit(api) if self._default_limit is not None else 0
 
     @property
     def dummy_hash(self) -> str:

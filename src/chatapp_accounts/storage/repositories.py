@@ -18,6 +18,7 @@ from ..domain.models import (
     ApplicationKey,
     Faults,
     Provider,
+    TenantLimits,
     TenantRecord,
 )
 from ..domain.providers import SenderCredentials
@@ -184,6 +185,12 @@ class Statements:
         self.tenant_set_signature = q("UPDATE tenants SET signature_secret = ? WHERE api_key = ?")
         self.tenant_signature = q("SELECT signature_secret FROM tenants WHERE api_key = ?")
         self.tenant_count = q("SELECT COUNT(*) FROM tenants")
+        self.tenant_limits = q(
+            "SELECT requests_per_second, messages_per_second FROM tenants WHERE api_key = ?"
+        )
+        self.tenant_set_limits = q(
+            "UPDATE tenants SET requests_per_second = ?, messages_per_second = ? WHERE api_key = ?"
+        )
 
     # The account list's reads: which statement, with which parameters.
 
@@ -532,6 +539,14 @@ class SqlTenants:
 
     async def delete(self, api_key: str) -> bool:
         return await self._conn.execute(self._sql.tenant_delete, (api_key,)) == 1
+
+    async def limits(self, api_key: str) -> TenantLimits | None:
+        row = await self._conn.fetchone(self._sql.tenant_limits, (api_key,))
+        return TenantLimits(row[0], row[1]) if row is not None else None
+
+    async def set_limits(self, api_key: str, limits: TenantLimits) -> bool:
+        params = (limits.requests_per_second, limits.messages_per_second, api_key)
+        return await self._conn.execute(self._sql.tenant_set_limits, params) == 1
 
     async def count(self) -> int:
         return await _scalar(self._conn, self._sql.tenant_count)

@@ -50,6 +50,7 @@ Id = BigInteger().with_variant(Integer(), "sqlite")
 
 PENDING = text("state = 'pending'")
 CONTENT_KEPT = text("content_removed_at IS NULL")
+LIMITED = text("requests_per_second IS NOT NULL OR messages_per_second IS NOT NULL")
 
 
 def _schema(postgresql: bool) -> MetaData:
@@ -86,7 +87,20 @@ def _schema(postgresql: bool) -> MetaData:
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         # Webhooks are signed with it (migration 0004): AES-GCM, bound to the tenant's api_key.
         Column("signature_secret", LargeBinary, nullable=True),
+        # Its own limits per second (migration 0013, docs/limits.md); NULL: the default.
+        Column("requests_per_second", Integer, nullable=True),
+        Column("messages_per_second", Integer, nullable=True),
         UniqueConstraint("api_key"),
+        Index("ix_tenants_limited", "id", sqlite_where=LIMITED, postgresql_where=LIMITED),
+    )
+    # How much of each tenant's limit on each API the processes took in each second.
+    Table(
+        "rate_windows",
+        metadata,
+        Column("tenant_id", Id, primary_key=True),
+        Column("api", String(16), primary_key=True),
+        Column("at_second", BigInteger, primary_key=True),
+        Column("used", BigInteger, nullable=False),
     )
 
     Table(

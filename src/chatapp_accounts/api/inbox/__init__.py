@@ -403,8 +403,8 @@ def inbox_routes(services: Services, session_key: bytes) -> list[Route]:
             error, status = "Give the api_key and the api_secret that `serve` printed.", 400
         else:
             try:
-                made = await tenants.sign_in(services.uow_factory, services.security,
-                                             BasicCredentials(api_key, api_secret))  # fmt: skip
+                basic = BasicCredentials(api_key, api_secret, request.scope["path"])
+                made = await tenants.sign_in(services.uow_factory, services.security, basic)
             except NotAuthenticated:
                 error, status = "Those credentials are not right (or the tenant is revoked).", 401
             else:

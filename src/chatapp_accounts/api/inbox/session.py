@@ -49,7 +49,7 @@ class Sessions:
         api_key, binding = data.get("k"), data.get("b")
         if not isinstance(api_key, str) or not isinstance(binding, str):
             return None
-        return SessionCredentials(api_key, binding)
+        return SessionCredentials(api_key, binding, request.scope["path"])
 
     def start(self, request: Request, response: Response, session: SessionCredentials) -> None:
         value = self._serializer.dumps({"k": session.api_key, "b": session.binding})
