@@ -453,6 +453,7 @@ def cmd_accounts_set_token(args: argparse.Namespace, settings: Settings) -> int:
             uow, provider=Provider(args.provider), external_id=args.external_id,
             access_token=token,
         ),
+        tenant_of=lambda account: account.api_key,  # the owner's
     )  # fmt: skip
     print(f"replaced the access token of {args.provider} account {args.external_id}")
     return 0

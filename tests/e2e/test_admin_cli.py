@@ -60,12 +60,18 @@ def test_admin_tokens_and_the_documented_lines(db_env: dict[str, str], tmp_path:
                               capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert '"suspended":true' in done.stdout and '"openapi"' in done.stdout
+        assert '"provider":"rcs"' in done.stdout and '"applications":["' in done.stdout
+        assert "my-page-token" not in done.stdout and "cloud-api-token" not in done.stdout
 
         assert cli("admin-tokens", "revoke", "watcher", env=env).returncode == 0
         assert httpx.get(f"{admin}/tenants", headers=reader).status_code == 401
 
-    # The CLI's doors: suspend (revoke), resume, delete.
+    # The CLI's doors: an account provisioned and its token replaced; suspend (revoke), resume,
+    # delete.
     key = alice["api_key"]
+    for args in (("provision", "messenger", "page-cli", "--api-key", key, "--access-token", "t1"),
+                 ("set-token", "messenger", "page-cli", "--access-token", "t2")):  # fmt: skip
+        assert cli("accounts", *args, env=env).returncode == 0
     assert cli("tenants", "revoke", key, env=env).returncode == 0
     assert cli("tenants", "resume", key, env=env).returncode == 0
     assert json.loads(cli("tenants", "list", "--json", env=env).stdout)[0]["revoked"] is False
@@ -81,17 +87,21 @@ def test_admin_tokens_and_the_documented_lines(db_env: dict[str, str], tmp_path:
     assert ("cli", "admin-tokens.create", "ok") in actions
     assert ("ops-ci", "tenants.create", "ok") in actions
     assert ("ops-ci", "tenants.delete", "ok") in actions
+    for action in ("provision", "link", "unlink", "set-token", "delete"):
+        assert ("ops-ci", f"accounts.{action}", "ok") in actions
     assert ("cli", "admin-tokens.revoke", "error: AdminTokenNotFound: no admin token named "
             "'nobody'") in actions  # fmt: skip
     api_rows = [e for e in entries if e["actor"] == "ops-ci"]
     assert api_rows and all(e["request_id"] for e in api_rows)
     assert all(e["request_id"] is None for e in entries if e["actor"] == "cli")
-    for secret in (alice["api_secret"], alice["signature_secret"], token["token"]):
+    for secret in (alice["api_secret"], alice["signature_secret"], token["token"],
+                   "my-page-token", "my-cloud-api-token", "my-new-cloud-api-token"):  # fmt: skip
         assert secret not in exported.stdout
     assert all("error" not in e["outcome"] for e in api_rows)
 
     mine = cli("audit", "export", "--tenant", key, "--actor", "cli", env=env).stdout.splitlines()
     assert [json.loads(line)["action"] for line in mine] == [
-        "tenants.create", "tenants.suspend", "tenants.resume", "tenants.delete"]  # fmt: skip
+        "tenants.create", "accounts.provision", "accounts.set-token", "tenants.suspend",
+        "tenants.resume", "tenants.delete"]  # fmt: skip
     assert cli("audit", "export", "--since", "2999-01-01", env=env).stdout == ""
     assert_one_line_error(cli("audit", "export", "--since", "soon", env=env), "since")

@@ -7,7 +7,10 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from tests.conftest import TenantCreds
+from chatapp_accounts.domain import admin
+from chatapp_accounts.security.service import SecurityService
+from chatapp_accounts.storage.uow import SqlUnitOfWorkFactory
+from tests.conftest import TenantCreds, sync
 
 EA = "/beta/chatapp-accounts"
 APPS = "/v2/applications"
@@ -73,3 +76,23 @@ def served_and_documented(routes: list[Any], spec_bytes: bytes) -> tuple[set[Any
         if method != "parameters"
     }
     return served, documented
+
+
+# --- The admin API -------------------------------------------------------------------
+
+
+def token(uow_factory: SqlUnitOfWorkFactory, name: str, *scopes: str) -> dict[str, str]:
+    """The Authorization header of a new admin token with these scopes."""
+    made = sync(admin.create_admin_token(uow_factory, SecurityService(), name, list(scopes)))
+    return {"Authorization": f"Bearer {made.token}"}
+
+
+def problem(response: Any, status: int, kind: str) -> dict[str, Any]:
+    """The admin API's problem+json answer, of this status and kind."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["type"] == f"urn:chatapp-accounts:admin:{kind}"
+    assert body["instance"] == response.headers["x-request-id"]
+    assert {"title", "detail"} <= set(body)
+    return body

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
 
-import pytest
 from starlette.testclient import TestClient
 
 from chatapp_accounts.api.admin import PREFIX, admin_routes
@@ -23,29 +21,9 @@ from chatapp_accounts.storage.uow import SqlUnitOfWorkFactory
 from tests.conftest import TenantCreds, read, sync
 from tests.jwt_tokens import sdk_token
 
-from .helpers import APPS, EA, new_application, served_and_documented
+from .helpers import APPS, EA, new_application, problem, served_and_documented, token
 
 TENANTS = PREFIX + "/tenants"
-
-
-def token(uow_factory: SqlUnitOfWorkFactory, name: str, *scopes: str) -> dict[str, str]:
-    made = sync(admin.create_admin_token(uow_factory, SecurityService(), name, list(scopes)))
-    return {"Authorization": f"Bearer {made.token}"}
-
-
-@pytest.fixture
-def root(uow_factory: SqlUnitOfWorkFactory) -> dict[str, str]:
-    return token(uow_factory, "root", *admin.SCOPES)
-
-
-def problem(response: Any, status: int, kind: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["type"] == f"urn:chatapp-accounts:admin:{kind}"
-    assert body["instance"] == response.headers["x-request-id"]
-    assert {"title", "detail"} <= set(body)
-    return body
 
 
 def basic(api_key: str, api_secret: str) -> dict[str, str]:

@@ -20,11 +20,10 @@ from chatapp_accounts.api.admin import PREFIX
 from chatapp_accounts.api.app import create_app
 from chatapp_accounts.config import ConfigError, Settings, get_settings, settings_from_env
 from chatapp_accounts.domain import admin
-from chatapp_accounts.security.service import SecurityService
 from chatapp_accounts.storage.uow import SqlUnitOfWorkFactory
 from tests.conftest import TenantCreds, make_tenant, sync
 
-from .helpers import APPS, EA, new_application, new_messenger
+from .helpers import APPS, EA, new_application, new_messenger, token
 
 TENANTS = PREFIX + "/tenants"
 PAGE = "page-limits"
@@ -42,12 +41,6 @@ def limited(settings: Settings, engine: Engine) -> Iterator[TestClient]:
     , engine=engine)  # fmt: skip
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
-
-
-@pytest.fixture
-def root(uow_factory: SqlUnitOfWorkFactory) -> dict[str, str]:
-    made = sync(admin.create_admin_token(uow_factory, SecurityService(), "root", [*admin.SCOPES]))
-    return {"Authorization": f"Bearer {made.token}"}
 
 
 def _until_refused(call: Any, most: int = 200) -> tuple[int, Any]:
@@ -166,8 +159,7 @@ def test_limits_set_through_the_admin_api_checked_audited_and_enforced(
     assert limited.get(url, headers=root).json() == put.json()
 
     # A read-only token may look, not change; a tenant's credentials are no admin token.
-    reader = sync(admin.create_admin_token(uow_factory, SecurityService(), "reader", ["read"]))
-    bearer = {"Authorization": f"Bearer {reader.token}"}
+    bearer = token(uow_factory, "reader", "read")
     assert limited.get(url, headers=bearer).status_code == 200
     assert limited.put(url, headers=bearer, json={}).status_code == 403
     assert limited.put(url, headers=its, json={}).status_code == 401

@@ -137,7 +137,7 @@ def test_one_tenant_never_sees_anothers_account(world: World) -> None:
     with pytest.raises(AccountNotFound):
         world.run(accounts.get_account, bob, Provider.MESSENGER, "p1")
     with pytest.raises(AccountNotFound):
-        world.run(accounts.delete_messenger_account, bob, "p1")
+        world.run(accounts.delete_account, bob, Provider.MESSENGER, "p1")
     with pytest.raises(CannotLink):
         bobs = world.app(bob)
         world.run(accounts.link_application, bob, Provider.MESSENGER, "p1", lambda: bobs)

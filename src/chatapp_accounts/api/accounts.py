@@ -47,6 +47,8 @@ _MESSENGER = Provider.MESSENGER  # a module constant: an enum member's lookup co
 
 
 def account_json(account: Account) -> AccountBody:
+    """The account as the External Accounts API answers it (with a Messenger page's token, as
+    Vonage's spec has it; `operator_account_json` for the admin API, without)."""
     return AccountBody(
         account.external_id,
         account.api_key,
@@ -56,6 +58,12 @@ def account_json(account: Account) -> AccountBody:
         account.name,
         (account.access_token or "") if account.provider is _MESSENGER else None,
     )
+
+
+def operator_account_json(account: Account) -> AccountBody:
+    """The account as the External Accounts API shows it, less any credential: the admin API's
+    answers never hold one (docs/operations.md)."""
+    return msgspec.structs.replace(account_json(account), access_token=None)
 
 
 def page_json(page: AccountPage, base: str, provider: Provider | None) -> dict[str, Any]:
@@ -128,7 +136,7 @@ def account_routes(services: Services) -> list[Route]:
     async def delete_messenger(request: Request) -> Response:
         creds = credentials(request.scope)
         external_id = request.path_params["external_id"]
-        await call(request.scope, accounts.delete_messenger_account, creds, external_id)
+        await call(request.scope, accounts.delete_account, creds, Provider.MESSENGER, external_id)
         return no_content()
 
     async def link(request: Request) -> Response:

@@ -1,8 +1,11 @@
 """Routes of the admin API, this project's own (docs/operations.md): operators manage tenants
-and read the audit log over HTTP, with an admin token (`chatapp-accounts admin-tokens create`)
-as a Bearer credential. Tenant credentials (Basic, an application's JWT) are no admin tokens:
-401 here. Every change is written to the audit log with the token's name and the request's id.
-The command line calls the same use cases (domain/admin.py, domain/tenants.py)."""
+and their accounts and read the audit log over HTTP, with an admin token (`chatapp-accounts
+admin-tokens create`) as a Bearer credential. Tenant credentials (Basic, an application's JWT)
+are no admin tokens: 401 here. Every change is written to the audit log with the token's name
+and the request's id. The command line calls the same use cases (domain/admin.py,
+domain/tenants.py, domain/accounts.py); a tenant's accounts are changed with the External
+Accounts API's use cases, the operator acting for the tenant (OperatorCredentials). No answer
+holds an account's credential."""
 
 from __future__ import annotations
 
@@ -13,12 +16,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..domain import admin, retention, tenants, webhooks
-from ..domain.admin import READ, TENANTS_WRITE
+from ..domain import accounts, admin, retention, tenants, webhooks
+from ..domain.admin import ACCOUNTS_WRITE, READ, TENANTS_WRITE
 from ..domain.errors import InvalidInput, NotAuthenticated
-from ..domain.models import Actor, AuditEntry, TenantLimits, TenantRecord
+from ..domain.models import (
+    Actor,
+    AuditEntry,
+    OperatorCredentials,
+    Provider,
+    TenantLimits,
+    TenantRecord,
+)
 from ..presenters import limits_json, webhook_json
-from .bodies import limits_body
+from . import bodies
+from .accounts import operator_account_json
 from .http import Services, header, json_input, json_response, no_content, query, route
 from .openapi import served_admin_spec_bytes
 from .request_id import request_id
@@ -57,6 +68,7 @@ def audit_json(entry: AuditEntry) -> dict[str, Any]:
 
 def admin_routes(services: Services) -> list[Route]:
     uow, security = services.uow_factory, services.security
+    limit = services.settings.max_body_bytes
 
     async def actor(request: Request, scope_needed: str) -> Actor:
         token = await admin.authorize(uow, security, bearer_token(request.scope), scope_needed)
@@ -69,12 +81,21 @@ def admin_routes(services: Services) -> list[Route]:
         operation: Callable[[], Awaitable[T]],
         tenant: str | None = None,
         tenant_of: Callable[[T], str | None] | None = None,
+        scope: str = TENANTS_WRITE,
     ) -> T:
-        who = await actor(request, TENANTS_WRITE)
+        who = await actor(request, scope)
         return await admin.audited(uow, who, action, tenant, operation, tenant_of)
 
     def api_key(request: Request) -> str:
         return str(request.scope["path_params"]["api_key"])
+
+    def listing(request: Request, names: set[str]) -> dict[str, str]:
+        """The query's parameters: 400 for one the listing has not."""
+        params = query(request.scope)
+        unknown = sorted(set(params) - names)
+        if unknown:
+            raise InvalidInput.one(unknown[0], "not a parameter of this listing")
+        return params
 
     async def create(request: Request) -> Response:
         new = await change(
@@ -144,17 +165,14 @@ def admin_routes(services: Services) -> list[Route]:
 
     async def put_limits(request: Request) -> Response:
         key = api_key(request)
-        parse = await json_input(request, settings.max_body_bytes, limits_body)
+        parse = await json_input(request, settings.max_body_bytes, bodies.limits_body)
         new = await change(request, "tenants.limits",
                            lambda: tenants.set_limits(uow, key, parse()), key)  # fmt: skip
         return shown(key, new)
 
     async def audit(request: Request) -> Response:
         await actor(request, READ)
-        params = query(request.scope)
-        unknown = sorted(set(params) - _AUDIT_PARAMS)
-        if unknown:
-            raise InvalidInput.one(unknown[0], "not a parameter of this listing")
+        params = listing(request, _AUDIT_PARAMS)
         limit = params.get("limit", str(admin.AUDIT_LIMIT_MAX))
         if not limit.isdigit() or len(limit) > 6:
             raise InvalidInput.one("limit", f"1 to {admin.AUDIT_LIMIT_MAX}")
@@ -170,10 +188,7 @@ def admin_routes(services: Services) -> list[Route]:
 
     async def outbox(request: Request) -> Response:
         await actor(request, READ)
-        params = query(request.scope)
-        unknown = sorted(set(params) - {"state", "limit"})
-        if unknown:
-            raise InvalidInput.one(unknown[0], "not a parameter of this listing")
+        params = listing(request, {"state", "limit"})
         state = params.get("state")
         if state is not None and state not in webhooks.STATES:
             raise InvalidInput.one("state", "pending, delivered or failed")
@@ -189,12 +204,80 @@ def admin_routes(services: Services) -> list[Route]:
                      lambda: webhooks.redeliver_webhook(uow, webhook_id))  # fmt: skip
         return json_response({"id": webhook_id, "state": "pending"})
 
+    # A tenant's accounts: the operator acts for the tenant of the path (OperatorCredentials)
+    # through the use cases the CLI and the External Accounts API call.
+
+    def account_path(request: Request) -> tuple[OperatorCredentials, Provider | None, str]:
+        params = request.scope["path_params"]
+        return (OperatorCredentials(api_key(request)), Provider.parse(params["provider"]),
+                str(params["external_id"]))  # fmt: skip
+
+    async def account_change(
+        request: Request, action: str, operation: Callable[[], Awaitable[T]]
+    ) -> T:
+        return await change(request, action, operation, api_key(request), scope=ACCOUNTS_WRITE)
+
+    async def provision(request: Request) -> Response:
+        key = api_key(request)
+        inputs = await json_input(request, limit, bodies.provision_body)
+        account = await account_change(request, "accounts.provision",
+            lambda: accounts.provision_account(uow, api_key=key, **inputs()))  # fmt: skip
+        return json_response(operator_account_json(account), 201)
+
+    async def list_accounts(request: Request) -> Response:
+        await actor(request, READ)
+        params = listing(request, {"provider", "page_number", "page_size"})
+        page = await accounts.list_accounts(uow, security, OperatorCredentials(api_key(request)),
+                                            lambda: bodies.list_query(params))  # fmt: skip
+        return json_response({
+            "accounts": [operator_account_json(a) for a in page.items],
+            "page_number": page.page_number,
+            "page_size": page.page_size,
+            "total_items": page.total_items,
+            "total_pages": page.total_pages,
+        })  # fmt: skip
+
+    async def show_account(request: Request) -> Response:
+        await actor(request, READ)
+        account = await accounts.get_account(uow, security, *account_path(request))
+        return json_response(operator_account_json(account))
+
+    async def delete_account(request: Request) -> Response:
+        where = account_path(request)
+        await account_change(request, "accounts.delete",
+                             lambda: accounts.delete_account(uow, security, *where))  # fmt: skip
+        return no_content()
+
+    async def set_credentials(request: Request) -> Response:
+        _, provider, external_id = account_path(request)
+        token = await json_input(request, limit, bodies.credentials_body)
+        key = api_key(request)
+        account = await account_change(request, "accounts.set-token",
+            lambda: accounts.replace_access_token(uow, provider=provider, external_id=external_id,
+                                                  access_token=token(), api_key=key))  # fmt: skip
+        return json_response(operator_account_json(account))
+
+    async def link(request: Request) -> Response:
+        where = account_path(request)
+        application = await json_input(request, limit, bodies.link_body)
+        account = await account_change(request, "accounts.link",
+            lambda: accounts.link_application(uow, security, *where, application))  # fmt: skip
+        return json_response(operator_account_json(account))
+
+    async def unlink(request: Request) -> Response:
+        where = account_path(request)
+        application_id = str(request.scope["path_params"]["application_id"])
+        await account_change(request, "accounts.unlink",
+            lambda: accounts.unlink_application(uow, security, *where, application_id))  # fmt: skip
+        return no_content()
+
     spec = served_admin_spec_bytes()
 
     async def openapi(request: Request) -> Response:
         return Response(spec, media_type="application/json")
 
     tenant = PREFIX + "/tenants/{api_key}"
+    one_account = tenant + "/accounts/{provider}/{external_id}"
     return [
         route(PREFIX + "/tenants", GET=list_all, POST=create),
         route(tenant, GET=show, DELETE=delete),
@@ -203,6 +286,11 @@ def admin_routes(services: Services) -> list[Route]:
         route(tenant + "/signature-secret", POST=signature_secret),
         route(tenant + "/limits", GET=get_limits, PUT=put_limits),
         route(tenant + "/messages/{message_uuid}/redact", POST=redact),
+        route(tenant + "/accounts", GET=list_accounts, POST=provision),
+        route(one_account, GET=show_account, DELETE=delete_account),
+        route(one_account + "/credentials", PUT=set_credentials),
+        route(one_account + "/applications", POST=link),
+        route(one_account + "/applications/{application_id}", DELETE=unlink),
         route(PREFIX + "/audit", GET=audit),
         route(PREFIX + "/webhooks", GET=outbox),
         route(PREFIX + "/webhooks/{webhook_id}/redeliver", POST=redeliver),

@@ -190,6 +190,41 @@ def link_body(body: bytes) -> str:
     return application
 
 
+# --- The admin API (docs/operations.md) -------------------------------------------------
+
+PROVISION_FIELDS = ("provider", "external_id", "name", "access_token", "phone_number_id",
+                    "waba_id")  # fmt: skip
+
+
+def _operator_body(body: bytes, fields: tuple[str, ...], required: tuple[str, ...]) -> _Checker:
+    """An admin body: only `fields` (a misspelt field is refused, not ignored), strings, those
+    of `required` present. Their values are the use case's to check (the CLI's checks)."""
+    data = parse_object(body)
+    c = _Checker(data)
+    for name in sorted(set(data) - set(fields)):
+        c.fail(name, f"not a field of this body ({', '.join(fields)})")
+    for name in fields:
+        c.string(name, required=name in required, check=lambda _: None)
+    return c
+
+
+def provision_body(body: bytes) -> dict[str, Any]:
+    """`accounts.provision_account`'s keyword arguments (the CLI's `accounts provision`
+    options) from the admin API's body."""
+    c = _operator_body(body, PROVISION_FIELDS, ("provider", "external_id"))
+    raw = c.data.get("provider")
+    provider = _provider(c, raw if isinstance(raw, str) else None)
+    c.done()
+    return {**c.data, "provider": provider}
+
+
+def credentials_body(body: bytes) -> str:
+    """The new access token of a live account (the CLI's `accounts set-token`)."""
+    c = _operator_body(body, ("access_token",), ("access_token",))
+    c.done()
+    return str(c.data["access_token"])
+
+
 def page_param(
     errors: list[InvalidParam],
     query: Mapping[str, str],
@@ -215,14 +250,17 @@ def page_param(
     return value
 
 
+def _provider(c: _Checker, raw: str | None) -> Provider | None:
+    """The provider named, if any: a problem with `provider` for a name that is none."""
+    provider = None if raw is None else Provider.parse(raw)
+    if raw is not None and provider is None:
+        c.fail("provider", f"`provider` must be one of: {', '.join(PROVIDERS)}")
+    return provider
+
+
 def list_query(query: Mapping[str, str]) -> PageRequest:
     c = _Checker({})
-    provider = None
-    raw = query.get("provider")
-    if raw is not None:
-        provider = Provider.parse(raw)
-        if provider is None:
-            c.fail("provider", f"`provider` must be one of: {', '.join(PROVIDERS)}")
+    provider = _provider(c, query.get("provider"))
     page_number = page_param(c.errors, query, "page_number", 1, None)
     page_size = page_param(c.errors, query, "page_size", 20, rules.PAGE_SIZE_MAX)
     c.done()

@@ -46,6 +46,7 @@ from ..domain.errors import (
     RedactUnsupportedProduct,
     ServiceUnavailable,
     TenantNotFound,
+    TenantSuspended,
     Throttled,
     UnlinkConflict,
     UnsupportedChannel,
@@ -130,7 +131,7 @@ ERROR_TABLE: dict[type[DomainError], tuple[int, str]] = {
     NotAuthenticated: (401, "unauthorized"),
     AccessDenied: (403, "acl"),
     AccountAlreadyRegistered: (403, "forbidden"),
-    PhoneNumberIdTaken: (403, "forbidden"),  # (operators provision numbers: the CLI only, today)
+    PhoneNumberIdTaken: (403, "forbidden"),  # (operators provision numbers: 409 in ADMIN_TABLE)
     CannotLink: (403, "forbidden"),
     CannotUnlink: (403, "forbidden"),
     AccountNotFound: (404, "not_found"),
@@ -311,6 +312,12 @@ ADMIN_TABLE: dict[type[DomainError], tuple[int, str]] = {
     RedactPremature: (409, "conflict"),  # still queued: redact it once it is sent
     WebhookNotFound: (404, "not-found"),
     ContentRemoved: (410, "gone"),
+    # A tenant's accounts (the External Accounts API's 403s are no scope's refusal here).
+    TenantSuspended: (409, "conflict"),
+    AccountAlreadyRegistered: (409, "conflict"),
+    PhoneNumberIdTaken: (409, "conflict"),
+    CannotLink: (422, "unprocessable"),  # no such account, or application with messages
+    CannotUnlink: (422, "unprocessable"),
 }
 _ADMIN_KINDS = {
     400: ("invalid", "Bad Request"),
@@ -322,6 +329,7 @@ _ADMIN_KINDS = {
     410: ("gone", "Gone"),
     413: ("too-large", "Payload Too Large"),
     415: ("media-type", "Unsupported Media Type"),
+    422: ("unprocessable", "Unprocessable Content"),
     500: ("internal", "Internal Server Error"),
     503: ("unavailable", "Service Unavailable"),
 }

@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..config import Settings
 from ..domain.errors import AccessDenied, DomainError, NotAuthenticated, ServiceUnavailable
-from ..domain.models import BasicCredentials, Credentials, SessionCredentials
+from ..domain.models import BasicCredentials, BearerCredentials, Credentials, SessionCredentials
 from ..domain.ports import UnitOfWorkFactory
 from ..security.service import SecurityService
 from .bodies import is_json_media_type
@@ -53,10 +53,11 @@ class Services:
         return result
 
     def _note_caller(self, scope: Scope, credentials: Credentials) -> None:
-        if isinstance(credentials, BasicCredentials | SessionCredentials):
-            scope["tenant_api_key"] = credentials.api_key
-        else:
+        if isinstance(credentials, BearerCredentials):
             scope["tenant_api_key"] = self.security.verifier.api_key_of(credentials.token) or ""
+        elif isinstance(credentials, BasicCredentials | SessionCredentials):
+            scope["tenant_api_key"] = credentials.api_key
+        # (an operator's: the admin routes name the token, `admin:<name>`)
 
 
 def json_response(content: Any, status_code: int = 200) -> Response:

@@ -19,12 +19,11 @@ from .errors import (
     CannotUnlink,
     InvalidInput,
     LinkConflict,
-    TenantNotFound,
     UnlinkConflict,
 )
 from .models import Account, AccountPage, Credentials, PageRequest, Provider, Tenant
 from .ports import Security, UnitOfWork, UnitOfWorkFactory
-from .tenants import authenticate
+from .tenants import authenticate, operator_tenant
 
 # The providers whose accounts have a GET of their own (the spec's paths); every provider's
 # accounts are listed, linked and unlinked.
@@ -112,7 +111,7 @@ async def get_account(
     uow_factory: UnitOfWorkFactory,
     security: Security,
     credentials: Credentials,
-    provider: Provider,
+    provider: Provider | None,
     external_id: str,
 ) -> Account:
     async with uow_factory() as uow:
@@ -158,13 +157,20 @@ async def update_messenger_account(
     return account
 
 
-async def delete_messenger_account(
-    uow_factory: UnitOfWorkFactory, security: Security, credentials: Credentials, external_id: str
+async def delete_account(
+    uow_factory: UnitOfWorkFactory,
+    security: Security,
+    credentials: Credentials,
+    provider: Provider | None,
+    external_id: str,
 ) -> None:
+    """The tenant's account, removed (tenants: a Messenger page; operators: any provider's)."""
     async with uow_factory(write=True) as uow:
         tenant = await authenticate(uow, security, credentials)
-        deleted = rules.could_be_external_id(external_id) and await uow.accounts.delete(
-            tenant.id, Provider.MESSENGER, external_id
+        deleted = (
+            provider is not None
+            and rules.could_be_external_id(external_id)
+            and await uow.accounts.delete(tenant.id, provider, external_id)
         )
         if not deleted:
             raise AccountNotFound()
@@ -249,9 +255,10 @@ async def provision_account(
     phone_number_id: str | None = None,
     waba_id: str | None = None,
 ) -> Account:
-    """The operator's way to register any provider's account for a tenant (the CLI). A
-    WhatsApp number that sends live comes with its Cloud API `phone_number_id`, WABA id and
-    access token (all three, or none: a sandbox number)."""
+    """The operator's way to register any provider's account for a tenant (the CLI's
+    `accounts provision`, the admin API's POST of a tenant's accounts). A WhatsApp number that
+    sends live comes with its Cloud API `phone_number_id`, WABA id and access token (all three,
+    or none: a sandbox number)."""
     problems = [
         InvalidInput.one(field, reason)
         for field, reason in (
@@ -287,10 +294,7 @@ async def provision_account(
         field = "phone_number_id" if phone_number_id else "waba_id"
         raise InvalidInput.one(field, f"only a whatsapp account has a {field}")
     async with uow_factory(write=True) as uow:
-        record = await uow.tenants.by_api_key(api_key) if rules.could_be_id(api_key) else None
-        if record is None or record.revoked:
-            raise TenantNotFound(api_key)
-        tenant = Tenant(record.id, record.api_key)
+        tenant = await operator_tenant(uow, api_key)
         account = Account(provider, external_id, tenant.api_key, name, access_token,
                           phone_number_id=phone_number_id, waba_id=waba_id)  # fmt: skip
         await _add(uow, tenant, account)
@@ -299,22 +303,36 @@ async def provision_account(
 
 
 async def replace_access_token(
-    uow_factory: UnitOfWorkFactory, *, provider: Provider, external_id: str, access_token: str
-) -> None:
-    """The operator replaces a live account's token (the CLI): a Messenger page token, or a
-    WhatsApp number's Cloud API token (which tenants cannot PATCH). Sealed like the first."""
+    uow_factory: UnitOfWorkFactory,
+    *,
+    provider: Provider | None,
+    external_id: str,
+    access_token: str,
+    api_key: str | None = None,
+) -> Account:
+    """The operator replaces a live account's token (the CLI, the admin API): a Messenger page
+    token, or a WhatsApp number's Cloud API token (which tenants cannot PATCH). Sealed like the
+    first. With `api_key`, the account must be that tenant's. The account is answered (its
+    owner's api_key for the audit log). A provider outside the enum: AccountNotFound."""
+    if provider is None:
+        raise AccountNotFound()
     if provider not in (Provider.MESSENGER, Provider.WHATSAPP):
         raise InvalidInput.one("access_token", f"a {provider.value} account has no access token")
     problem = rules.access_token_problem(access_token)
     if problem:
         raise InvalidInput.one("access_token", problem)
     async with uow_factory(write=True) as uow:
+        tenant = await operator_tenant(uow, api_key) if api_key is not None else None
         owner = None
         if rules.could_be_external_id(external_id):
             owner = await uow.accounts.owner(provider, external_id)
-        if owner is None:
+        if owner is None or (tenant is not None and owner != tenant.id):
             raise AccountNotFound()
         await uow.accounts.update(owner, provider, external_id, name=None,
                                   access_token=access_token, set_name=False,
                                   set_access_token=True)  # fmt: skip
+        account = await uow.accounts.get(owner, provider, external_id)
+        if account is None:  # removed meanwhile
+            raise AccountNotFound()
         await uow.commit()
+    return account

@@ -113,6 +113,15 @@ class TenantNotFound(DomainError):
         super().__init__(f"no tenant with api_key {api_key!r}")
 
 
+class TenantSuspended(TenantNotFound):
+    """An operator's change to the accounts of a suspended tenant: resume it first."""
+
+    def __init__(self, api_key: str) -> None:
+        DomainError.__init__(
+            self, f"the tenant with api_key {api_key!r} is suspended: resume it first"
+        )
+
+
 class AdminTokenNotFound(DomainError):
     def __init__(self, name: str) -> None:
         super().__init__(f"no admin token named {name!r}")

@@ -64,9 +64,18 @@ class SessionCredentials(msgspec.Struct, frozen=True):
     path: str = ""
 
 
+class OperatorCredentials(msgspec.Struct, frozen=True):
+    """An operator acting for the tenant of this api_key (the admin API, once its token was
+    authorized for the change; docs/operations.md). Never parsed from a request's headers:
+    only the admin routes make one. An unknown tenant is TenantNotFound, a suspended one
+    TenantSuspended, never a 401."""
+
+    api_key: str
+
+
 # Who a request says it is, parsed once from its Authorization header (or the inbox's session
-# cookie); the use cases decide.
-Credentials = BasicCredentials | BearerCredentials | SessionCredentials
+# cookie), or the tenant an operator acts for; the use cases decide.
+Credentials = BasicCredentials | BearerCredentials | SessionCredentials | OperatorCredentials
 
 
 class ApplicationKey(msgspec.Struct, frozen=True):

@@ -4,12 +4,13 @@ who a request's credentials say it is."""
 from __future__ import annotations
 
 from . import limits, rules
-from .errors import InvalidInput, NotAuthenticated, TenantNotFound
+from .errors import InvalidInput, NotAuthenticated, TenantNotFound, TenantSuspended
 from .models import (
     BasicCredentials,
     BearerCredentials,
     Credentials,
     NewTenant,
+    OperatorCredentials,
     SessionCredentials,
     Tenant,
     TenantLimits,
@@ -147,6 +148,19 @@ async def count_tenants(uow_factory: UnitOfWorkFactory) -> int:
         return await uow.tenants.count()
 
 
+async def operator_tenant(uow: UnitOfWork, api_key: str) -> Tenant:
+    """The tenant an operator acts for (the CLI, the admin API): TenantNotFound for an unknown
+    api_key, TenantSuspended for a suspended tenant (resume it first)."""
+    record = (
+        await uow.tenants.by_api_key(api_key) if rules.could_be_id(api_key, API_KEY_MAX) else None
+    )
+    if record is None:
+        raise TenantNotFound(api_key)
+    if record.revoked:
+        raise TenantSuspended(api_key)
+    return Tenant(record.id, record.api_key)
+
+
 async def authenticate(uow: UnitOfWork, security: Security, credentials: Credentials) -> Tenant:
     """The tenant a request acts as, read in the use case's own unit of work; NotAuthenticated
     (401) or AccessDenied (403, a JWT whose `acl` does not cover the path) otherwise.
@@ -154,8 +168,12 @@ async def authenticate(uow: UnitOfWork, security: Security, credentials: Credent
       api_key costs the same hash and comparison as a known one (a dummy hash).
     - Bearer: the owner of the application whose RS256 JWT it is, checked with the
       application's current key.
+    - An operator's (OperatorCredentials, the admin API): the tenant it acts for
+      (`operator_tenant`), under no limit.
     Then the request counts against the tenant's limit on the API its path is on (Throttled,
     429, past it; docs/limits.md)."""
+    if isinstance(credentials, OperatorCredentials):
+        return await operator_tenant(uow, credentials.api_key)
     if isinstance(credentials, SessionCredentials):
         record = None
         if rules.could_be_id(credentials.api_key, API_KEY_MAX):
