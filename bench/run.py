@@ -305,9 +305,11 @@ def start_server(
     url: str, keys: str, log_path: Path, settings: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], int]:
     """`chatapp-accounts serve` on a database, as in production (one worker), with `settings`
-    (CHATAPP_* variables) beside the database's."""
+    (CHATAPP_* variables) beside the database's. The tenants' limits are counted, as in
+    production, but high enough never to refuse the load (bench/limits.py measures them)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATAPP_")}
+    env.update(UNREFUSED)
     env.update(settings or {})
     env.update(CHATAPP_DATABASE_URL=url, CHATAPP_ENCRYPTION_KEYS=keys)
     with log_path.open("a") as log:  # a restarted server's log follows the first one's
@@ -318,6 +320,12 @@ def start_server(
             stderr=log,
         )
     return proc, port
+
+
+UNREFUSED = {
+    "CHATAPP_LIMIT_REQUESTS_PER_SECOND": "1000000",
+    "CHATAPP_LIMIT_MESSAGES_PER_SECOND": "1000000",
+}
 
 
 def basic_auth(s: Seed) -> dict[str, str]:

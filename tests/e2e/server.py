@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chatapp_accounts.domain.limits import LIMIT_MAX
+
 EXE = str(Path(sys.executable).parent / "chatapp-accounts")
 
 
@@ -49,8 +51,17 @@ def new_tenant(env: Mapping[str, str]) -> dict[str, str]:
     return creds
 
 
+# The tenants' limits counted but never reached: these tests are about other things (those
+# about limits set their own, tests/integration/test_limits.py, test_limits_two_servers.py).
+UNREFUSED = {
+    "CHATAPP_LIMIT_REQUESTS_PER_SECOND": str(LIMIT_MAX),
+    "CHATAPP_LIMIT_MESSAGES_PER_SECOND": str(LIMIT_MAX),
+}
+
+
 def base_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATAPP_")}
+    env.update(UNREFUSED)
     env.update(extra)
     return env
 

@@ -60,6 +60,7 @@ def test_admin_tokens_and_the_documented_lines(db_env: dict[str, str], tmp_path:
                               capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert '"suspended":true' in done.stdout and '"openapi"' in done.stdout
+        assert '"effective":{"requests_per_second":50,"messages_per_second":10}' in done.stdout
         assert '"provider":"rcs"' in done.stdout and '"applications":["' in done.stdout
         assert "my-page-token" not in done.stdout and "cloud-api-token" not in done.stdout
 

@@ -132,10 +132,13 @@ def _remove(factory: SqlUnitOfWorkFactory, days: float, limit: int) -> list[int]
 
 
 def _scan(engine: Engine) -> str:
-    """Every text and binary value of every table, as one string."""
+    """Every text and binary value of every table, as one string (but rate_windows': the
+    limits' counts, no content, changing with every request)."""
     values: list[str] = []
     with engine.connect() as conn:
         for table in tables.metadata.sorted_tables:
+            if table.name == "rate_windows":
+                continue
             columns = [c for c in table.columns if isinstance(c.type, (String, Text, LargeBinary))]
             if not columns:
                 continue

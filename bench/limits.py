@@ -1,0 +1,218 @@
+"""The tenants' limits benchmark (docs/limits.md, docs/benchmark.md "Limits"), one worker each:
+
+    .venv/bin/python bench/limits.py                       # SQLite
+    .venv/bin/python bench/limits.py --database postgres   # PostgreSQL
+    .venv/bin/python bench/limits.py --quick               # a smoke run: short
+
+1. Cost: GET by id (Basic) and sends (POST /v1/messages, JWT), 32 connections, closed loop,
+   with the limits on (counted, high enough never to refuse) and off (CHATAPP_LIMITS=false),
+   the same server restarted between them, ROUNDS times each in turns (on, off, on, off...):
+   the median rate of each, and on / off. Target: >= 90%.
+2. Isolation: tenant B's GET by id (4 connections) alone, then while tenant A, whose own limit
+   is 50 requests/s, floods its applications listing from 16 connections: B's p50 and p99, and
+   what A got (200s per second, 429s).
+3. Across servers: two servers on one database, tenant A (50 requests/s) flooding both from 16
+   connections each: what the two admitted in each whole second, read from their access logs.
+   The error: the seconds over the limit, and the admitted total against 50 x the seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import messages as msgs  # noqa: E402 - bench/messages.py: the world of a tenant that sends
+import run as bench  # noqa: E402 - bench/run.py: databases, server, ceiling, load
+
+FLOODED_LIMIT = 50
+_LOG = re.compile(r"^(\S+?)\.\d+Z .* status=(\d+) .* api_key=(\S+)$")
+
+
+def _restart(world: msgs.World, settings: dict[str, str]) -> None:
+    world.stop()
+    world.settings = settings
+    world.start()
+
+
+def cost(world: msgs.World, ceiling: bench.Ceiling, args: argparse.Namespace) -> dict[str, Any]:
+    """1. The limits on and off, in turns."""
+    base = {"CHATAPP_DISPATCHER": "false", "CHATAPP_MAX_DUE_BACKLOG": "100000000"}
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+        "on": {"get": [], "send": []}, "off": {"get": [], "send": []}}  # fmt: skip
+    for _ in range(args.rounds):
+        for mode in ("on", "off"):
+            _restart(world, {**base, "CHATAPP_LIMITS": "true" if mode == "on" else "false"})
+            scenarios = {
+                "get": (f"{world.base}{bench.PREFIX}/whatsapp/{msgs.CHANNEL_FROM}",
+                        {"headers": world.basic}),
+                "send": (world.base + "/v1/messages",
+                         {"kind": "send", "body": msgs.message(), "headers": world.jwt}),
+            }  # fmt: skip
+            for name, (url, scenario) in scenarios.items():
+                bench.drive(url, 1, scenario, ceiling.use_wrk)  # warm up
+                result = bench.drive(url, args.seconds, scenario, ceiling.use_wrk)
+                result["ceiling_rps"] = ceiling.measure()["rps"]
+                runs[mode][name].append(result)
+    out: dict[str, Any] = {"rounds": args.rounds}
+    for name in ("get", "send"):
+        on = statistics.median(r["rps"] for r in runs["on"][name])
+        off = statistics.median(r["rps"] for r in runs["off"][name])
+        out[name] = {
+            "on_rps": on, "off_rps": off, "ratio": on / off,
+            "on_runs": [round(r["rps"]) for r in runs["on"][name]],
+            "off_runs": [round(r["rps"]) for r in runs["off"][name]],
+            "on_p99_ms": statistics.median(r["p99_ms"] for r in runs["on"][name]),
+            "off_p99_ms": statistics.median(r["p99_ms"] for r in runs["off"][name]),
+            "errors": sum(r["errors"] for m in runs.values() for r in m[name]),
+            "ceiling_rps": statistics.median(r["ceiling_rps"] for m in runs.values()
+                                             for r in m[name]),
+        }  # fmt: skip
+    return out
+
+
+def _flooder(world: msgs.World) -> tuple[str, dict[str, str]]:
+    """A second tenant, its own limit FLOODED_LIMIT requests/s: (api_key, Basic header)."""
+    creds = json.loads(msgs.cli(world.env, "tenants", "create", "--json"))
+    msgs.cli(world.env, "tenants", "limits", creds["api_key"], "--requests", str(FLOODED_LIMIT))
+    pair = f"{creds['api_key']}:{creds['api_secret']}".encode()
+    return creds["api_key"], {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+
+
+def isolation(world: msgs.World, args: argparse.Namespace) -> dict[str, Any]:
+    """2. Tenant B alone, then beside tenant A flooding past its limit."""
+    _restart(world, {"CHATAPP_DISPATCHER": "false"})
+    _, flood_auth = _flooder(world)
+    time.sleep(1.5)  # every process reads the tenants' own limits each second
+    b = (f"{world.base}{bench.PREFIX}/whatsapp/{msgs.CHANNEL_FROM}",
+         {"headers": world.basic, "connections": 4})  # fmt: skip
+    a = (world.base + "/v2/applications", {"headers": flood_auth, "connections": 16})
+    bench.drive(b[0], 1, b[1], False)
+    alone = bench.drive(b[0], args.seconds, b[1], False)
+    with ThreadPoolExecutor(2) as pool:
+        flooding = pool.submit(bench.drive, a[0], args.seconds + 1, a[1], False)
+        time.sleep(0.5)
+        beside = pool.submit(bench.drive, b[0], args.seconds, b[1], False).result()
+        flood = flooding.result()
+    return {
+        "alone": alone,
+        "beside_flood": beside,
+        "flood": {"requests": flood["requests"], "refused": flood["errors"],
+                  "admitted_per_s": (flood["requests"] - flood["errors"]) / (args.seconds + 1),
+                  "rps": flood["rps"]},
+    }  # fmt: skip
+
+
+def _admitted(logs: list[Path], api_key: str) -> Counter[str]:
+    """The flooding tenant's 2xx answers in each whole second of the clock, every log's."""
+    seconds: Counter[str] = Counter()
+    for log in logs:
+        for line in log.read_text(errors="replace").splitlines():
+            found = _LOG.match(line)
+            if found and found.group(3) == api_key and found.group(2).startswith("2"):
+                seconds[found.group(1)] += 1
+    return seconds
+
+
+def across(world: msgs.World, args: argparse.Namespace) -> dict[str, Any]:
+    """3. Two servers on one database, one tenant flooding both."""
+    _restart(world, {"CHATAPP_DISPATCHER": "false"})
+    key, flood_auth = _flooder(world)
+    second, port = bench.start_server(world.served_url, world.keys, world.folder / "server-2.log",
+                                      {"CHATAPP_DISPATCHER": "false"})  # fmt: skip
+    try:
+        bench.wait_listening(port, second)
+        time.sleep(1.5)
+        scenario = {"headers": flood_auth, "connections": 16}
+        urls = [world.base + "/v2/applications", f"http://127.0.0.1:{port}/v2/applications"]
+        with ThreadPoolExecutor(2) as pool:
+            done = [pool.submit(bench.drive, u, args.seconds, scenario, False) for u in urls]
+            floods = [d.result() for d in done]
+    finally:
+        second.terminate()
+        second.wait(20)
+    per_second = _admitted([world.folder / "server.log", world.folder / "server-2.log"], key)
+    whole = sorted(per_second)[1:-1]  # the first and last seconds were partly measured
+    counts = [per_second[s] for s in whole]
+    return {
+        "limit": FLOODED_LIMIT, "seconds": len(counts), "per_second": counts,
+        "over_limit_seconds": sum(c > FLOODED_LIMIT for c in counts),
+        "max": max(counts, default=0),
+        "error": (sum(counts) - FLOODED_LIMIT * len(counts)) / (FLOODED_LIMIT * len(counts))
+        if counts else float("nan"),
+        "offered_rps": sum(f["rps"] for f in floods),
+    }  # fmt: skip
+
+
+def report(r: dict[str, Any]) -> str:
+    c, i, x = r["cost"], r["isolation"], r["across"]
+    lines = [
+        f"### Limits on {r['database']} (loadgen, one worker; rounds {c['rounds']})",
+        "",
+        "| measure | result | target |",
+        "|---|---|---|",
+    ]
+    for name, label in (("get", "GET by id, Basic"), ("send", "sends, JWT")):
+        m = c[name]
+        lines.append(
+            f"| {label}: limits on / off | {m['on_rps']:.0f}/s / {m['off_rps']:.0f}/s = "
+            f"{m['ratio']:.1%} (runs on {m['on_runs']}, off {m['off_runs']}; p99 "
+            f"{m['on_p99_ms']:.1f} / {m['off_p99_ms']:.1f} ms; ceiling {m['ceiling_rps']:.0f}/s) "
+            "| >= 90% |"
+        )
+    lines += [
+        f"| tenant B's GET by id (4 connections) alone / beside A flooding past its limit | "
+        f"p50 {i['alone']['p50_ms']:.2f} / {i['beside_flood']['p50_ms']:.2f} ms, p99 "
+        f"{i['alone']['p99_ms']:.2f} / {i['beside_flood']['p99_ms']:.2f} ms; "
+        f"{i['alone']['rps']:.0f} / {i['beside_flood']['rps']:.0f}/s | p99 within noise |",
+        f"| ... tenant A (own limit {FLOODED_LIMIT}/s, 16 connections) | "
+        f"{i['flood']['requests']} requests, {i['flood']['refused']} refused (429), "
+        f"{i['flood']['admitted_per_s']:.1f} admitted/s | {FLOODED_LIMIT}/s |",
+        f"| two servers on one database, A flooding both ({x['offered_rps']:.0f} requests/s) | "
+        f"admitted per whole second {x['per_second']}: {x['over_limit_seconds']} of "
+        f"{x['seconds']} over {x['limit']}, most {x['max']}; total {x['error']:+.1%} against "
+        f"the limit | none over |",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="2 s runs, one round")
+    args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.rounds = 2.0, 1
+    folder = Path(tempfile.mkdtemp(prefix="bench-limits-"))
+    ceiling = bench.Ceiling(args.seconds, False)
+    world = msgs.World(args.database, folder, args.pg_url)
+    results: dict[str, Any] = {"database": args.database}
+    try:
+        results["cost"] = cost(world, ceiling, args)
+        results["isolation"] = isolation(world, args)
+        results["across"] = across(world, args)
+    finally:
+        world.close()
+        ceiling.close()
+        bench.drop_database(world.url, args.pg_url)
+    print(json.dumps(results, indent=1))
+    print(report(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
