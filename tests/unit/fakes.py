@@ -29,6 +29,7 @@ from chatapp_accounts.domain.models import (
     MessageFilter,
     MessageRecord,
     OutboundMessage,
+    OutboxFilter,
     Provider,
     SendJob,
     SignatureCheck,
@@ -328,6 +329,9 @@ class FakeTenants:
     async def signature_secret(self, api_key: str) -> str | None:
         return self.s.signature_secrets.get(api_key)
 
+    async def api_key_of(self, tenant: int) -> str | None:
+        return next((r.api_key for r in self.s.tenants.values() if r.id == tenant), None)
+
     async def all(self) -> list[TenantRecord]:
         return list(self.s.tenants.values())
 
@@ -503,11 +507,16 @@ class FakeWebhooks:
     async def delivered(self, result: AttemptResult) -> None:
         raise NotImplementedError  # the dispatcher is tested on the databases
 
-    async def listing(self, state: str | None, limit: int) -> list[WebhookRecord]:
+    async def listing(self, where: OutboxFilter, limit: int) -> list[WebhookRecord]:
         raise NotImplementedError
 
-    async def redeliver(self, webhook_id: int, now: float, tenant: int | None = None) -> bool:
+    async def redeliver(self, webhook_id: int, now: float, tenant: int | None = None) -> str | None:
         raise NotImplementedError
+
+    async def redeliver_failed(
+        self, where: OutboxFilter, after: int, limit: int, now: float
+    ) -> tuple[int, int, int, int]:
+        raise NotImplementedError  # the outbox is read and changed on the databases
 
     async def get(self, tenant: int | None, webhook_id: int) -> WebhookRecord | None:
         raise NotImplementedError  # webhooks are read back on the databases
@@ -517,7 +526,7 @@ class FakeWebhooks:
 
     async def resend(
         self, tenant: int | None, webhook_id: int, body: bytes, now: float
-    ) -> int | None:
+    ) -> tuple[int, str] | None:
         raise NotImplementedError
 
 

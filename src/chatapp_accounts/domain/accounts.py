@@ -300,9 +300,10 @@ async def provision_account(
 
 async def replace_access_token(
     uow_factory: UnitOfWorkFactory, *, provider: Provider, external_id: str, access_token: str
-) -> None:
+) -> str | None:
     """The operator replaces a live account's token (the CLI): a Messenger page token, or a
-    WhatsApp number's Cloud API token (which tenants cannot PATCH). Sealed like the first."""
+    WhatsApp number's Cloud API token (which tenants cannot PATCH). Sealed like the first. The
+    account's tenant's api_key (for the audit log)."""
     if provider not in (Provider.MESSENGER, Provider.WHATSAPP):
         raise InvalidInput.one("access_token", f"a {provider.value} account has no access token")
     problem = rules.access_token_problem(access_token)
@@ -317,4 +318,6 @@ async def replace_access_token(
         await uow.accounts.update(owner, provider, external_id, name=None,
                                   access_token=access_token, set_name=False,
                                   set_access_token=True)  # fmt: skip
+        api_key = await uow.tenants.api_key_of(owner)
         await uow.commit()
+    return api_key

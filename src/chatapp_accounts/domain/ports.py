@@ -18,6 +18,7 @@ from .models import (
     Faults,
     MessageFilter,
     MessageRecord,
+    OutboxFilter,
     Provider,
     SendJob,
     SignatureCheck,
@@ -131,6 +132,9 @@ class TenantRepository(Protocol):
 
     async def by_api_key(self, api_key: str) -> TenantRecord | None: ...
 
+    async def api_key_of(self, tenant: int) -> str | None:
+        """The api_key of the tenant with this id (None: no such tenant)."""
+
     async def signature_secret(self, api_key: str) -> str | None:
         """The tenant's webhook signature secret, decrypted (None: it has none)."""
 
@@ -238,11 +242,19 @@ class WebhookRepository(Protocol):
         """A webhook's attempt that delivered it, and its attempt record (the dispatcher's
         common case, written in the batches of storage/batch.py)."""
 
-    async def listing(self, state: str | None, limit: int) -> list[WebhookRecord]: ...
+    async def listing(self, where: OutboxFilter, limit: int) -> list[WebhookRecord]:
+        """The webhooks `where` says, newest first."""
 
-    async def redeliver(self, webhook_id: int, now: float, tenant: int | None = None) -> bool:
+    async def redeliver(self, webhook_id: int, now: float, tenant: int | None = None) -> str | None:
         """Make a webhook pending again, due now, with a fresh retry window (`tenant`: only
-        one of its own)."""
+        one of its own): its tenant's api_key (None: no such webhook, or its content is gone)."""
+
+    async def redeliver_failed(
+        self, where: OutboxFilter, after: int, limit: int, now: float
+    ) -> tuple[int, int, int, int]:
+        """redeliver, of up to `limit` failed webhooks `where` says past pk `after`, in pk
+        order, but those whose message's content was removed: (read, redelivered, skipped, the
+        last pk read)."""
 
     async def get(self, tenant: int | None, webhook_id: int) -> WebhookRecord | None:
         """The tenant's webhook (tenant None: anyone's, for the operator)."""
@@ -252,8 +264,9 @@ class WebhookRepository(Protocol):
 
     async def resend(
         self, tenant: int | None, webhook_id: int, body: bytes, now: float
-    ) -> int | None:
-        """A copy of the webhook with another body, due now: its id (None: no such webhook)."""
+    ) -> tuple[int, str] | None:
+        """A copy of the webhook with another body, due now: its id and its tenant's api_key
+        (None: no such webhook)."""
 
 
 class ProviderMessageRepository(Protocol):

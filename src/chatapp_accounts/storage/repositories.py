@@ -178,6 +178,7 @@ class Statements:
             "VALUES (?, ?, ?, ?) RETURNING id"
         )
         self.tenant_by_key = q(tenant + "WHERE api_key = ?")
+        self.tenant_api_key = q("SELECT api_key FROM tenants WHERE id = ?")
         self.tenant_all = q(tenant + "ORDER BY id")
         self.tenant_revoke = q("UPDATE tenants SET revoked = ? WHERE api_key = ?")
         self.tenant_delete = q("DELETE FROM tenants WHERE api_key = ?")
@@ -520,6 +521,10 @@ class SqlTenants:
     async def by_api_key(self, api_key: str) -> TenantRecord | None:
         row = await self._conn.fetchone(self._sql.tenant_by_key, (api_key,))
         return _to_tenant(row) if row is not None else None
+
+    async def api_key_of(self, tenant: int) -> str | None:
+        row = await self._conn.fetchone(self._sql.tenant_api_key, (tenant,))
+        return str(row[0]) if row is not None else None
 
     async def all(self) -> list[TenantRecord]:
         return [_to_tenant(row) for row in await self._conn.fetchall(self._sql.tenant_all)]

@@ -49,6 +49,7 @@ NAMING_CONVENTION = {
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
 PENDING = text("state = 'pending'")
+FAILED = text("state = 'failed'")
 CONTENT_KEPT = text("content_removed_at IS NULL")
 
 
@@ -270,6 +271,11 @@ def _schema(postgresql: bool) -> MetaData:
             postgresql_where=PENDING,
         ),
         Index("ix_webhooks_message_pk", "message_pk"),
+        # The operator's outbox (migration 0013, docs/operations.md): a tenant's webhooks newest
+        # first (and, on PostgreSQL, the cascade of deleting a tenant), and the failed ones
+        # (partial: a few rows; `state` is in the pending indexes' predicate already).
+        Index("ix_webhooks_tenant_id_pk", "tenant_id", "pk"),
+        Index("ix_webhooks_failed_pk", "pk", sqlite_where=FAILED, postgresql_where=FAILED),
     )
 
     # The hand-over (migration 0006): a send job per outbound message, `pending` until the
