@@ -267,9 +267,10 @@ def cmd_tenants_resume(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_tenants_delete(args: argparse.Namespace, settings: Settings) -> int:
     if not args.yes:
         raise CliError("deleting a tenant deletes all its data: add --yes to mean it")
-    _audited(settings, "tenants.delete", args.api_key,
-             lambda uow: tenant_cases.delete_tenant(uow, args.api_key))  # fmt: skip
-    print(f"deleted {args.api_key} and all its data")
+    dropped = _audited(settings, "tenants.delete", args.api_key,
+                       lambda uow: tenant_cases.delete_tenant(uow, args.api_key))  # fmt: skip
+    print(f"deleted {args.api_key} and all its data (dropped {dropped.send_jobs} queued send "
+          f"jobs and {dropped.webhooks} pending webhooks)")  # fmt: skip
     return 0
 
 

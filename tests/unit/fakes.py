@@ -24,6 +24,7 @@ from chatapp_accounts.domain.models import (
     AttemptResult,
     AuditEntry,
     Conversation,
+    Dropped,
     FailoverItem,
     Faults,
     MessageFilter,
@@ -363,6 +364,12 @@ class FakeTenants:
     async def count(self) -> int:
         return len(self.s.tenants)
 
+    async def queued_work(self, api_key: str, now: float) -> Dropped:
+        record = self.s.tenants.get(api_key)
+        jobs = [j for j in self.s.jobs.values() if record is not None and j.tenant == record.id
+                and j.state == "pending" and (j.claimed_until or 0) <= now]  # fmt: skip
+        return Dropped(len(jobs), 0)
+
 
 class FakeAdminTokens:
     def __init__(self, state: State) -> None:
@@ -588,6 +595,9 @@ class FakeJobs:
         for job in self.state.jobs.values():
             if self.state.messages[job.message_uuid].pk == message:
                 job.state = "cancelled"
+
+    async def existing(self, pks: list[int]) -> set[int]:
+        return set(pks) & set(self.state.jobs)
 
     async def backlog(self, now: float) -> tuple[int, float | None]:
         due = [j.due_at for j in self.state.jobs.values() if j.state == "pending"

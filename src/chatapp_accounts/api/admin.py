@@ -6,6 +6,7 @@ The command line calls the same use cases (domain/admin.py, domain/tenants.py)."
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -23,6 +24,7 @@ from .openapi import served_admin_spec_bytes
 from .request_id import request_id
 
 PREFIX = "/admin/v1"
+log = logging.getLogger("chatapp_accounts.admin")
 T = TypeVar("T")
 _AUDIT_PARAMS = {"actor", "tenant", "since", "until", "limit"}
 _OUTBOX_FILTERS = {"tenant", "since", "until"}
@@ -117,7 +119,13 @@ def admin_routes(services: Services) -> list[Route]:
 
     async def delete(request: Request) -> Response:
         key = api_key(request)
-        await change(request, "tenants.delete", lambda: tenants.delete_tenant(uow, key), key)
+        dropped = await change(
+            request, "tenants.delete", lambda: tenants.delete_tenant(uow, key), key
+        )
+        log.warning("tenant %s deleted: dropped %d queued send jobs and %d pending webhooks",
+                 key, dropped.send_jobs, dropped.webhooks)  # fmt: skip
+        services.on_dropped("send_job", dropped.send_jobs)
+        services.on_dropped("webhook", dropped.webhooks)
         return no_content()
 
     async def suspend(request: Request) -> Response:

@@ -459,6 +459,14 @@ class OutboxFilter(msgspec.Struct, frozen=True):
     until: float | None = None
 
 
+class Dropped(msgspec.Struct, frozen=True):
+    """A deleted tenant's queued work, deleted with it: its pending send jobs and webhooks that
+    no sender or dispatcher held (those in flight are counted by the one holding them)."""
+
+    send_jobs: int
+    webhooks: int
+
+
 class Redelivered(msgspec.Struct, frozen=True):
     """What redelivering the failed webhooks did: how many are pending again, and how many were
     left failed because their message's content was removed (retention, redaction)."""

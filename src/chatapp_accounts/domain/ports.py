@@ -14,6 +14,7 @@ from .models import (
     AttemptResult,
     AuditEntry,
     Conversation,
+    Dropped,
     FailoverItem,
     Faults,
     MessageFilter,
@@ -146,6 +147,9 @@ class TenantRepository(Protocol):
 
     async def delete(self, api_key: str) -> bool:
         """The tenant and, by the schema's cascades, everything of it."""
+
+    async def queued_work(self, api_key: str, now: float) -> Dropped:
+        """The tenant's pending send jobs and webhooks that no lease holds at `now`."""
 
     async def count(self) -> int: ...
 
@@ -338,6 +342,9 @@ class SendJobRepository(Protocol):
 
     async def cancel(self, message: int) -> None:
         """The message was revoked before its job ran."""
+
+    async def existing(self, pks: list[int]) -> set[int]:
+        """Those of these send jobs still stored."""
 
     async def backlog(self, now: float) -> tuple[int, float | None]:
         """(due jobs, when the oldest of them came due)."""

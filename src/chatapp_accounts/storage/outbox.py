@@ -287,6 +287,8 @@ class Outbox:
             "AND w.pk IN "
         )
         self._lock = lock
+        # Not SKIP LOCKED: a row another transaction holds is there, not gone.
+        self._row_lock = " FOR UPDATE" if db.dialect == "postgresql" else ""
         self._q = q
         self._record = q(
             "UPDATE webhooks SET state = ?, attempts = attempts + 1, due_at = COALESCE(?, due_at), "
@@ -389,6 +391,17 @@ class Outbox:
                 await conn.execute(self._release, (r.at, r.order_key, r.pk, r.at))
         attempts = [_attempt(r) for r in results]
         await batch.write(conn, attempts, self._q)
+
+    async def existing(self, conn: Connection, pks: list[int]) -> set[int]:
+        """Those of these webhooks still stored, locked (PostgreSQL) until the transaction
+        ends: a tenant deleted meanwhile waits for it, and its rows are recorded whole."""
+        found: set[int] = set()
+        for start in range(0, len(pks), CHUNK):
+            chunk = pks[start : start + CHUNK]
+            sql = f"SELECT pk FROM webhooks WHERE pk IN ({placeholders(len(chunk))})"  # noqa: S608 - placeholders
+            rows = await conn.fetchall(self._q(sql + self._row_lock), chunk)
+            found.update(int(row[0]) for row in rows)
+        return found
 
     async def stats(self, conn: Connection) -> tuple[int, float | None]:
         """(pending webhooks, when the oldest of them was made)."""
