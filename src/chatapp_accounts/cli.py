@@ -318,12 +318,8 @@ def cmd_admin_tokens_revoke(args: argparse.Namespace, settings: Settings) -> int
 def cmd_audit_export(args: argparse.Namespace, settings: Settings) -> int:
     """The audit log as JSON lines, oldest first (the API's entries)."""
     entries = _run(
-        settings,
-        lambda uow: admin_cases.audit_log(
-            uow, actor=args.actor, tenant=args.tenant, since=args.since, until=args.until,
-            limit=args.limit,
-        ),
-    )  # fmt: skip
+        settings, lambda uow: admin_cases.audit_log(uow, actor=args.actor, **_filters(args))
+    )
     for e in entries:
         _print_json(
             {"id": e.id, "at": admin_cases.iso(e.at), "actor": e.actor, "action": e.action,
@@ -541,12 +537,8 @@ def cmd_sandbox_faults(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_webhooks_list(args: argparse.Namespace, settings: Settings) -> int:
     hooks = _run(
-        settings,
-        lambda uow: webhook_cases.list_webhooks(
-            uow, state=args.state, tenant=args.tenant, since=args.since, until=args.until,
-            limit=args.limit,
-        ),
-    )  # fmt: skip
+        settings, lambda uow: webhook_cases.list_webhooks(uow, state=args.state, **_filters(args))
+    )
     if args.json:
         _print_json([webhook_json(h) for h in hooks])
         return 0
@@ -575,9 +567,7 @@ def cmd_webhooks_redeliver(args: argparse.Namespace, settings: Settings) -> int:
         settings,
         "webhooks.redeliver-failed",
         args.tenant,
-        lambda uow: webhook_cases.redeliver_failed(
-            uow, tenant=args.tenant, since=args.since, until=args.until
-        ),
+        lambda uow: webhook_cases.redeliver_failed(uow, **_filters(args)),
         detail_of=webhook_cases.redelivered_outcome,
     )
     if args.json:
@@ -1023,6 +1013,12 @@ def _outbox_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tenant", help="a tenant's api_key")
     parser.add_argument("--since", help="made at or after this ISO 8601 time (no zone: UTC)")
     parser.add_argument("--until", help="made before this ISO 8601 time")
+
+
+def _filters(args: argparse.Namespace) -> dict[str, Any]:
+    """--tenant, --since, --until (and --limit, where the command has it), as the operators'
+    use cases take them (the audit log's, the outbox's)."""
+    return {k: getattr(args, k) for k in ("tenant", "since", "until", "limit") if k in args}
 
 
 def _seconds(value: str) -> float:
