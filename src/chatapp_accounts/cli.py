@@ -92,12 +92,15 @@ def _audited(
     tenant: str | None,
     use_case: Callable[[SqlUnitOfWorkFactory], Awaitable[T]],
     tenant_of: Callable[[T], str | None] | None = None,
+    detail_of: Callable[[T], str] | None = None,
 ) -> T:
     """`_run`, with a line in the audit log (actor `cli`, docs/operations.md): what changed,
     and whether it did."""
     return _run(
         settings,
-        lambda uow: admin_cases.audited(uow, CLI, action, tenant, lambda: use_case(uow), tenant_of),
+        lambda uow: admin_cases.audited(
+            uow, CLI, action, tenant, lambda: use_case(uow), tenant_of, detail_of
+        ),
     )
 
 
@@ -313,9 +316,10 @@ def cmd_tenants_resume(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_tenants_delete(args: argparse.Namespace, settings: Settings) -> int:
     if not args.yes:
         raise CliError("deleting a tenant deletes all its data: add --yes to mean it")
-    _audited(settings, "tenants.delete", args.api_key,
-             lambda uow: tenant_cases.delete_tenant(uow, args.api_key))  # fmt: skip
-    print(f"deleted {args.api_key} and all its data")
+    dropped = _audited(settings, "tenants.delete", args.api_key,
+                       lambda uow: tenant_cases.delete_tenant(uow, args.api_key))  # fmt: skip
+    print(f"deleted {args.api_key} and all its data (dropped {dropped.send_jobs} queued send "
+          f"jobs and {dropped.webhooks} pending webhooks)")  # fmt: skip
     return 0
 
 
@@ -363,12 +367,8 @@ def cmd_admin_tokens_revoke(args: argparse.Namespace, settings: Settings) -> int
 def cmd_audit_export(args: argparse.Namespace, settings: Settings) -> int:
     """The audit log as JSON lines, oldest first (the API's entries)."""
     entries = _run(
-        settings,
-        lambda uow: admin_cases.audit_log(
-            uow, actor=args.actor, tenant=args.tenant, since=args.since, until=args.until,
-            limit=args.limit,
-        ),
-    )  # fmt: skip
+        settings, lambda uow: admin_cases.audit_log(uow, actor=args.actor, **_filters(args))
+    )
     for e in entries:
         _print_json(
             {"id": e.id, "at": admin_cases.iso(e.at), "actor": e.actor, "action": e.action,
@@ -568,13 +568,14 @@ def cmd_sandbox_faults(args: argparse.Namespace, settings: Settings) -> int:
                 wanted.fail if "fail" in given else current.fail,
             )
 
-        faults = _audited(
+        faults, _ = _audited(
             settings,
             "sandbox.faults",
             None,
             lambda uow: sandbox_cases.operator_set_faults(
                 uow, channel, external_id, change, max_delay
             ),
+            tenant_of=lambda changed: changed[1],
         )
     if args.json:
         _print_json({"delay": faults.delay, "fail": faults.fail})
@@ -584,7 +585,9 @@ def cmd_sandbox_faults(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_webhooks_list(args: argparse.Namespace, settings: Settings) -> int:
-    hooks = _run(settings, lambda uow: webhook_cases.list_webhooks(uow, args.state, args.limit))
+    hooks = _run(
+        settings, lambda uow: webhook_cases.list_webhooks(uow, state=args.state, **_filters(args))
+    )
     if args.json:
         _print_json([webhook_json(h) for h in hooks])
         return 0
@@ -599,9 +602,27 @@ def cmd_webhooks_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_webhooks_redeliver(args: argparse.Namespace, settings: Settings) -> int:
-    _audited(settings, "webhooks.redeliver", None,
-             lambda uow: webhook_cases.redeliver_webhook(uow, args.webhook_id))  # fmt: skip
-    print(f"webhook {args.webhook_id} is pending again: a running server sends it now")
+    if args.failed == (args.webhook_id is not None):
+        raise CliError("give a webhook's id, or --failed (every failed webhook), not both")
+    if not args.failed:
+        if args.tenant or args.since or args.until:
+            raise CliError("--tenant, --since and --until filter --failed")
+        _audited(settings, "webhooks.redeliver", None,
+                 lambda uow: webhook_cases.redeliver_webhook(uow, args.webhook_id),
+                 tenant_of=lambda owner: owner)  # fmt: skip
+        print(f"webhook {args.webhook_id} is pending again: a running server sends it now")
+        return 0
+    done = _audited(
+        settings,
+        "webhooks.redeliver-failed",
+        args.tenant,
+        lambda uow: webhook_cases.redeliver_failed(uow, **_filters(args)),
+        detail_of=webhook_cases.redelivered_outcome,
+    )
+    if args.json:
+        _print_json({"redelivered": done.redelivered, "skipped_content_removed": done.skipped})
+    else:
+        print(f"{webhook_cases.redelivered_outcome(done)}: a running server sends them now")
     return 0
 
 
@@ -721,13 +742,14 @@ def cmd_webhooks_resend(args: argparse.Namespace, settings: Settings) -> int:
         raw = sys.stdin.buffer.read() if args.body == "-" else Path(args.body).read_bytes()
     except OSError as exc:
         raise CliError(f"cannot read --body {args.body}: {exc.strerror}") from None
-    new = _audited(
+    new, _ = _audited(
         settings,
         "webhooks.resend",
         None,
         lambda uow: webhook_cases.operator_resend(
             uow, args.webhook_id, lambda: message_bodies.webhook_body(raw)
         ),
+        tenant_of=lambda made: made[1],
     )
     print(f"webhook {new}: webhook {args.webhook_id} with the body given, pending")
     return 0
@@ -1002,11 +1024,18 @@ def _sandbox_parsers(sub: Any) -> None:
     )
     hooks = webhooks.add_parser("list", help="webhooks, newest first")
     hooks.add_argument("--state", choices=STATES)
-    hooks.add_argument("--limit", type=int, default=50)
+    _outbox_filters(hooks)
+    hooks.add_argument("--limit", type=int, default=webhook_cases.LIST_DEFAULT)
     hooks.add_argument("--json", action="store_true")
     hooks.set_defaults(func=cmd_webhooks_list)
-    again = webhooks.add_parser("redeliver", help="send a (failed) webhook again, from now")
-    again.add_argument("webhook_id")
+    again = webhooks.add_parser(
+        "redeliver",
+        help="send a (failed) webhook again, from now; --failed: every failed one (filtered)",
+    )
+    again.add_argument("webhook_id", nargs="?")
+    again.add_argument("--failed", action="store_true", help="every failed webhook")
+    _outbox_filters(again)
+    again.add_argument("--json", action="store_true", help="--failed's counts as JSON")
     again.set_defaults(func=cmd_webhooks_redeliver)
     show = webhooks.add_parser(
         "show", help="a webhook's attempts: request, answer, latency, signature check"
@@ -1040,6 +1069,19 @@ def _sandbox_parsers(sub: Any) -> None:
     certs.add_argument("--out", required=True, metavar="DIR", help="the folder to write into")
     certs.add_argument("--days", type=float, default=30, help="validity (default 30 days)")
     certs.set_defaults(func=cmd_certificates)
+
+
+def _outbox_filters(parser: argparse.ArgumentParser) -> None:
+    """The outbox's filters, as the admin API's (and `audit export`'s)."""
+    parser.add_argument("--tenant", help="a tenant's api_key")
+    parser.add_argument("--since", help="made at or after this ISO 8601 time (no zone: UTC)")
+    parser.add_argument("--until", help="made before this ISO 8601 time")
+
+
+def _filters(args: argparse.Namespace) -> dict[str, Any]:
+    """--tenant, --since, --until (and --limit, where the command has it), as the operators'
+    use cases take them (the audit log's, the outbox's)."""
+    return {k: getattr(args, k) for k in ("tenant", "since", "until", "limit") if k in args}
 
 
 def _seconds(value: str) -> float:

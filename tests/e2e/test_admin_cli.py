@@ -67,12 +67,23 @@ def test_admin_tokens_and_the_documented_lines(db_env: dict[str, str], tmp_path:
         assert cli("admin-tokens", "revoke", "watcher", env=env).returncode == 0
         assert httpx.get(f"{admin}/tenants", headers=reader).status_code == 401
 
-    # The CLI's doors: an account provisioned and its token replaced; suspend (revoke), resume,
-    # delete.
+    # The CLI's doors: every failed webhook redelivered, suspend (revoke), resume, delete.
     key = alice["api_key"]
-    for args in (("provision", "messenger", "page-cli", "--api-key", key, "--access-token", "t1"),
-                 ("set-token", "messenger", "page-cli", "--access-token", "t2")):  # fmt: skip
-        assert cli("accounts", *args, env=env).returncode == 0
+    again = cli("webhooks", "redeliver", "--failed", "--tenant", key, "--json", env=env)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == {"redelivered": 0, "skipped_content_removed": 0}
+    assert_one_line_error(cli("webhooks", "redeliver", "--failed", "--until", "later", env=env),
+                          "until")  # fmt: skip
+    assert_one_line_error(cli("webhooks", "redeliver", "7", "--failed", env=env), "not both")
+    listed = cli("webhooks", "list", "--tenant", key, "--since", "2999-01-01", env=env)
+    assert listed.returncode == 0 and listed.stdout == "no webhooks\n", listed.stderr
+    # Changes to an account name its tenant in the audit log (the account's, looked up).
+    for args in (("accounts", "provision", "messenger", "page-x", "--api-key", key,
+                  "--access-token", "tok-1"),
+                 ("accounts", "set-token", "messenger", "page-x", "--access-token", "tok-2"),
+                 ("sandbox", "faults", "messenger", "page-x", "--delay", "0.5")):  # fmt: skip
+        done = cli(*args, env=env)
+        assert done.returncode == 0, done.stderr
     assert cli("tenants", "revoke", key, env=env).returncode == 0
     assert cli("tenants", "resume", key, env=env).returncode == 0
     assert json.loads(cli("tenants", "list", "--json", env=env).stdout)[0]["revoked"] is False
@@ -101,8 +112,10 @@ def test_admin_tokens_and_the_documented_lines(db_env: dict[str, str], tmp_path:
     assert all("error" not in e["outcome"] for e in api_rows)
 
     mine = cli("audit", "export", "--tenant", key, "--actor", "cli", env=env).stdout.splitlines()
-    assert [json.loads(line)["action"] for line in mine] == [
-        "tenants.create", "accounts.provision", "accounts.set-token", "tenants.suspend",
-        "tenants.resume", "tenants.delete"]  # fmt: skip
+    assert [(json.loads(line)["action"], json.loads(line)["outcome"]) for line in mine] == [
+        ("tenants.create", "ok"),
+        ("webhooks.redeliver-failed", "ok: 0 redelivered, 0 skipped (content removed)"),
+        ("accounts.provision", "ok"), ("accounts.set-token", "ok"), ("sandbox.faults", "ok"),
+        ("tenants.suspend", "ok"), ("tenants.resume", "ok"), ("tenants.delete", "ok")]  # fmt: skip
     assert cli("audit", "export", "--since", "2999-01-01", env=env).stdout == ""
     assert_one_line_error(cli("audit", "export", "--since", "soon", env=env), "since")

@@ -265,12 +265,20 @@ def _receiver_answering_4xx(world: Any) -> None:
                for h in hooks_failed)  # fmt: skip
     assert hooks.hooks == []
     hooks.answer = lambda path, n: 200
-    for hook in sorted(hooks_failed, key=lambda h: int(h["id"])):
-        again = cli("webhooks", "redeliver", hook["id"], env=env)
-        assert again.returncode == 0, again.stderr
+    first = min(hooks_failed, key=lambda h: int(h["id"]))
+    again = cli("webhooks", "redeliver", first["id"], env=env)
+    assert again.returncode == 0, again.stderr
+    key = setup.creds["api_key"]
+    every = cli("webhooks", "redeliver", "--failed", "--tenant", key, "--json", env=env)
+    assert every.returncode == 0, every.stderr
+    assert json.loads(every.stdout) == {"redelivered": 1, "skipped_content_removed": 0}
     got = hooks.wait_for(lambda seen: len(seen) >= 2)
     assert sorted(b["status"] for b in _check_all(got, setup)) == ["delivered", "submitted"]
     assert failed() == []
+    audit = cli("audit", "export", "--tenant", key, env=env).stdout.splitlines()
+    assert [(e["action"], e["outcome"]) for e in map(json.loads, audit)][-2:] == [
+        ("webhooks.redeliver", "ok"),
+        ("webhooks.redeliver-failed", "ok: 1 redelivered, 0 skipped (content removed)")]  # fmt: skip
     unknown = cli("webhooks", "redeliver", "999999", env=env)
     assert unknown.returncode == 1 and "no webhook" in unknown.stderr
 

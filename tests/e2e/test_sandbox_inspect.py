@@ -171,6 +171,9 @@ def test_the_same_on_the_command_line(world: Any, tmp_path: Any) -> None:
     body.write_text(json.dumps({**delivered["body"], "client_ref": "from-cli"}))
     resent = cli("webhooks", "resend", delivered["id"], "--body", str(body), env=env)
     assert resent.returncode == 0, resent.stderr
+    audit = cli("audit", "export", "--tenant", setup.creds["api_key"], env=env).stdout
+    last = json.loads(audit.splitlines()[-1])
+    assert (last["action"], last["actor"], last["outcome"]) == ("webhooks.resend", "cli", "ok")
     hooks.wait_for(lambda h: any(x.json.get("client_ref") == "from-cli" for x in h))
     missing = cli("webhooks", "resend", delivered["id"], "--body", str(tmp_path / "no"), env=env)
     assert missing.returncode != 0 and "cannot read --body" in missing.stderr

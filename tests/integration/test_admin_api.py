@@ -6,16 +6,25 @@ every change in the audit log with the token's name and the request's id, never 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
+import pytest
+from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from chatapp_accounts.api.admin import PREFIX, admin_routes
+from chatapp_accounts.api.app import create_app
 from chatapp_accounts.api.http import Services
 from chatapp_accounts.api.openapi import served_admin_spec_bytes
 from chatapp_accounts.config import Settings
-from chatapp_accounts.domain import admin
+from chatapp_accounts.domain import admin, webhooks
+from chatapp_accounts.domain.models import Redelivered
 from chatapp_accounts.security.service import SecurityService
 from chatapp_accounts.storage.uow import SqlUnitOfWorkFactory
 from tests.conftest import TenantCreds, read, sync
@@ -241,3 +250,151 @@ def test_the_outbox_listed_and_a_webhook_redelivered(
     actions = [(e["action"], e["outcome"]) for e in entries["entries"]]
     assert ("webhooks.redeliver", "ok") in actions
     assert any(a == "webhooks.redeliver" and o.startswith("error") for a, o in actions)
+
+
+@pytest.fixture
+def quiet(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    """The app with no dispatcher: the outbox stays as the test leaves it."""
+    app = create_app(dataclasses.replace(settings, dispatcher=False), engine=engine)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def inbound_messages(client: TestClient, tenant: TenantCreds, page: str, n: int) -> list[str]:
+    """`n` messages a customer sends to a new page of the tenant's (an inbound webhook each):
+    their uuids, oldest first."""
+    app = new_application(client, tenant)
+    made = client.post(f"{EA}/messenger", headers=tenant.headers, json={
+        "external_id": page, "access_token": "t", "applications": [app["id"]]})  # fmt: skip
+    assert made.status_code == 201, made.text
+    uuids = []
+    for i in range(n):
+        sent = client.post("/sandbox/v1/inbound", headers=tenant.headers, json={
+            "channel": "messenger", "to": page, "from": "c-1", "message_type": "text",
+            "text": f"hello {i}"})  # fmt: skip
+        assert sent.status_code == 202, sent.text
+        uuids.append(sent.json()["message_uuid"])
+    return uuids
+
+
+def outbox_rows(engine: Engine) -> dict[str, tuple[str, int, float | None]]:
+    """Each webhook's (state, attempts, first_attempt_at), by id."""
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT pk, state, attempts, first_attempt_at FROM webhooks"))
+        return {str(pk): (state, attempts, first) for pk, state, attempts, first in rows}
+
+
+def fail(engine: Engine, ids: list[str], created_at: float | None = None) -> None:
+    """The webhooks failed (three attempts, an hour ago), made at `created_at` if given."""
+    with engine.begin() as conn:
+        for webhook_id in ids:
+            conn.execute(text(
+                "UPDATE webhooks SET state = 'failed', attempts = 3, first_attempt_at = :at, "
+                "created_at = COALESCE(:made, created_at) WHERE pk = :pk"
+            ), {"at": time.time() - 3600, "made": created_at, "pk": int(webhook_id)})  # fmt: skip
+
+
+def test_the_outbox_filtered_by_tenant_and_age(
+    quiet: TestClient, alice: TenantCreds, bob: TenantCreds, root: dict[str, str],
+    engine: Engine,
+) -> None:  # fmt: skip
+    client, hooks = quiet, PREFIX + "/webhooks"
+    alices = inbound_messages(client, alice, "page-a", 3)
+    bobs = inbound_messages(client, bob, "page-b", 2)
+
+    def listed(**params: str) -> list[dict[str, Any]]:
+        answer = client.get(hooks, headers=root, params=params)
+        assert answer.status_code == 200, answer.text
+        found: list[dict[str, Any]] = answer.json()["webhooks"]
+        return found
+
+    mine = listed(tenant=alice.api_key)
+    assert [h["message_uuid"] for h in mine] == alices[::-1]  # newest first
+    assert {h["api_key"] for h in mine} == {alice.api_key}
+    ids = [h["id"] for h in mine][::-1]  # oldest first
+    assert [h["message_uuid"] for h in listed(tenant=bob.api_key)] == bobs[::-1]
+    assert listed(tenant="nobody") == []
+
+    fail(engine, ids[:1], created_at=datetime(2020, 1, 1, tzinfo=UTC).timestamp())
+    fail(engine, ids[1:2])
+    assert [h["id"] for h in listed(tenant=alice.api_key, state="failed")] == ids[1::-1]
+    assert [h["id"] for h in listed(until="2021-01-01")] == ids[:1]
+    assert [h["id"] for h in listed(tenant=alice.api_key, since="2021-01-01T00:00:00Z")] == (
+        ids[:0:-1]
+    )
+    assert listed(tenant=bob.api_key, state="failed") == []
+    assert len(listed(limit="2")) == 2
+
+    before = outbox_rows(engine)
+    for params, names in (({"since": "soon"}, ["since"]), ({"tenant": "k" * 33}, ["tenant"]),
+                          ({"until": "2026-13-01", "state": "lost"}, ["until", "state"]),
+                          ({"limit": "1001"}, ["limit"]), ({"api_key": "x"}, ["api_key"])):  # fmt: skip
+        body = problem(client.get(hooks, headers=root, params=params), 400, "invalid")
+        assert sorted(p["name"] for p in body["invalid_parameters"]) == sorted(names)
+    assert outbox_rows(engine) == before
+
+
+def test_every_failed_webhook_redelivered(
+    quiet: TestClient, alice: TenantCreds, bob: TenantCreds, root: dict[str, str],
+    engine: Engine, uow_factory: SqlUnitOfWorkFactory,
+) -> None:  # fmt: skip
+    client, redeliver = quiet, PREFIX + "/webhooks/redeliver"
+    alices = inbound_messages(client, alice, "page-a", 3)
+    inbound_messages(client, bob, "page-b", 2)
+    ids = {h["message_uuid"]: h["id"] for h in client.get(
+        PREFIX + "/webhooks", headers=root).json()["webhooks"]}  # fmt: skip
+    a = [ids[uuid] for uuid in alices]
+    b = sorted(set(ids.values()) - set(a), key=int)
+    fail(engine, [*a, *b])
+    gone = client.post(f"{TENANTS}/{alice.api_key}/messages/{alices[1]}/redact", headers=root)
+    assert gone.status_code == 204, gone.text
+    problem(client.post(f"{PREFIX}/webhooks/{a[1]}/redeliver", headers=root), 410, "gone")
+
+    reader = token(uow_factory, "reader", "read")
+    problem(client.post(redeliver, headers=reader), 403, "forbidden")
+    before = outbox_rows(engine)
+    for params, name in (({"since": "soon"}, "since"), ({"state": "failed"}, "state"),
+                         ({"tenant": ""}, "tenant")):  # fmt: skip
+        body = problem(client.post(redeliver, headers=root, params=params), 400, "invalid")
+        assert [p["name"] for p in body["invalid_parameters"]] == [name]
+    assert outbox_rows(engine) == before
+
+    done = client.post(redeliver, headers=root, params={"tenant": alice.api_key})
+    assert done.status_code == 200, done.text
+    assert done.json() == {"redelivered": 2, "skipped_content_removed": 1}
+    rows = outbox_rows(engine)
+    assert [rows[i] for i in a] == [("pending", 0, None), before[a[1]], ("pending", 0, None)]
+    assert [rows[i] for i in b] == [before[i] for i in b]  # bob's: untouched
+
+    # A time range, then everything left: bob's, in batches of one (alice's redacted one is
+    # skipped again, never sent).
+    assert client.post(redeliver, headers=root, params={"until": "2020-01-01"}).json() == {
+        "redelivered": 0, "skipped_content_removed": 0}  # fmt: skip
+    done_all = sync(webhooks.redeliver_failed(uow_factory, batch=1))
+    assert done_all == Redelivered(redelivered=2, skipped=1)
+    rows = outbox_rows(engine)
+    assert [rows[i][0] for i in [*a, *b]] == ["pending", "failed", "pending", "pending", "pending"]
+
+    entries = client.get(f"{PREFIX}/audit", headers=root, params={"actor": "root"}).json()
+    lines = [(e["action"], e["tenant"], e["outcome"]) for e in entries["entries"]
+             if e["action"].startswith("webhooks.")]  # fmt: skip
+    assert lines == [
+        ("webhooks.redeliver", None, f"error: ContentRemoved: {lines[0][2].split(': ', 2)[2]}"),
+        ("webhooks.redeliver-failed", None, "error: InvalidInput: since: an ISO 8601 time"),
+        (
+            "webhooks.redeliver-failed",
+            None,
+            "error: InvalidInput: state: not a parameter of this request",
+        ),
+        ("webhooks.redeliver-failed", None, "error: InvalidInput: tenant: an api_key"),
+        (
+            "webhooks.redeliver-failed",
+            alice.api_key,
+            "ok: 2 redelivered, 1 skipped (content removed)",
+        ),
+        ("webhooks.redeliver-failed", None, "ok: 0 redelivered, 0 skipped (content removed)"),
+    ]
+    one = client.post(f"{PREFIX}/webhooks/{b[0]}/redeliver", headers=root)
+    assert one.json() == {"id": b[0], "state": "pending"}
+    last = client.get(f"{PREFIX}/audit", headers=root, params={"tenant": bob.api_key}).json()
+    assert [(e["action"], e["outcome"]) for e in last["entries"]] == [("webhooks.redeliver", "ok")]

@@ -24,11 +24,13 @@ from chatapp_accounts.domain.models import (
     AttemptResult,
     AuditEntry,
     Conversation,
+    Dropped,
     FailoverItem,
     Faults,
     MessageFilter,
     MessageRecord,
     OutboundMessage,
+    OutboxFilter,
     Provider,
     SendJob,
     SignatureCheck,
@@ -330,6 +332,9 @@ class FakeTenants:
     async def signature_secret(self, api_key: str) -> str | None:
         return self.s.signature_secrets.get(api_key)
 
+    async def api_key_of(self, tenant: int) -> str | None:
+        return next((r.api_key for r in self.s.tenants.values() if r.id == tenant), None)
+
     async def all(self) -> list[TenantRecord]:
         return list(self.s.tenants.values())
 
@@ -371,6 +376,12 @@ class FakeTenants:
             return False
         self.s.limits[api_key] = limits
         return True
+
+    async def queued_work(self, api_key: str, now: float) -> Dropped:
+        record = self.s.tenants.get(api_key)
+        jobs = [j for j in self.s.jobs.values() if record is not None and j.tenant == record.id
+                and j.state == "pending" and (j.claimed_until or 0) <= now]  # fmt: skip
+        return Dropped(len(jobs), 0)
 
 
 class FakeAdminTokens:
@@ -516,11 +527,16 @@ class FakeWebhooks:
     async def delivered(self, result: AttemptResult) -> None:
         raise NotImplementedError  # the dispatcher is tested on the databases
 
-    async def listing(self, state: str | None, limit: int) -> list[WebhookRecord]:
+    async def listing(self, where: OutboxFilter, limit: int) -> list[WebhookRecord]:
         raise NotImplementedError
 
-    async def redeliver(self, webhook_id: int, now: float, tenant: int | None = None) -> bool:
+    async def redeliver(self, webhook_id: int, now: float, tenant: int | None = None) -> str | None:
         raise NotImplementedError
+
+    async def redeliver_failed(
+        self, where: OutboxFilter, after: int, limit: int, now: float
+    ) -> tuple[int, int, int, int]:
+        raise NotImplementedError  # the outbox is read and changed on the databases
 
     async def get(self, tenant: int | None, webhook_id: int) -> WebhookRecord | None:
         raise NotImplementedError  # webhooks are read back on the databases
@@ -530,7 +546,7 @@ class FakeWebhooks:
 
     async def resend(
         self, tenant: int | None, webhook_id: int, body: bytes, now: float
-    ) -> int | None:
+    ) -> tuple[int, str] | None:
         raise NotImplementedError
 
 
@@ -592,6 +608,9 @@ class FakeJobs:
         for job in self.state.jobs.values():
             if self.state.messages[job.message_uuid].pk == message:
                 job.state = "cancelled"
+
+    async def existing(self, pks: list[int]) -> set[int]:
+        return set(pks) & set(self.state.jobs)
 
     async def backlog(self, now: float) -> tuple[int, float | None]:
         due = [j.due_at for j in self.state.jobs.values() if j.state == "pending"

@@ -100,9 +100,9 @@ def test_the_operator_reaches_any_tenants_account_and_keeps_what_it_does_not_set
     assert asyncio.run(sandbox.operator_faults(w.uow, "messenger", "page-1")) == Faults(
         1.0, "rejected"
     )
-    changed = asyncio.run(sandbox.operator_set_faults(
+    changed, owner = asyncio.run(sandbox.operator_set_faults(
         w.uow, "messenger", "page-1", lambda current: Faults(current.delay, "undeliverable")))  # fmt: skip
-    assert changed == Faults(1.0, "undeliverable")
+    assert changed == Faults(1.0, "undeliverable") and owner == alice.api_key
     assert w.run(sandbox.get_faults, alice, "messenger", "page-1") == changed
     with pytest.raises(InvalidMessageParams):
         asyncio.run(sandbox.operator_set_faults(

@@ -9,6 +9,7 @@ holds an account's credential."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -35,8 +36,25 @@ from .openapi import served_admin_spec_bytes
 from .request_id import request_id
 
 PREFIX = "/admin/v1"
+log = logging.getLogger("chatapp_accounts.admin")
 T = TypeVar("T")
 _AUDIT_PARAMS = {"actor", "tenant", "since", "until", "limit"}
+_OUTBOX_FILTERS = {"tenant", "since", "until"}
+
+
+def _params(scope: Any, allowed: set[str], limit: str | None = None) -> dict[str, Any]:
+    """The query's parameters, all of them among `allowed` (400 naming the first that is not),
+    `limit` (its default given) as a number: the use case checks its bounds."""
+    params: dict[str, Any] = query(scope)
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise InvalidInput.one(unknown[0], "not a parameter of this request")
+    if limit is not None:
+        given = params.get("limit", limit)
+        if not given.isdigit() or len(given) > 6:
+            raise InvalidInput.one("limit", f"1 to {admin.AUDIT_LIMIT_MAX}")
+        params["limit"] = int(given)
+    return params
 
 
 def bearer_token(scope: Any) -> str:
@@ -82,20 +100,13 @@ def admin_routes(services: Services) -> list[Route]:
         tenant: str | None = None,
         tenant_of: Callable[[T], str | None] | None = None,
         scope: str = TENANTS_WRITE,
+        detail_of: Callable[[T], str] | None = None,
     ) -> T:
         who = await actor(request, scope)
-        return await admin.audited(uow, who, action, tenant, operation, tenant_of)
+        return await admin.audited(uow, who, action, tenant, operation, tenant_of, detail_of)
 
     def api_key(request: Request) -> str:
         return str(request.scope["path_params"]["api_key"])
-
-    def listing(request: Request, names: set[str]) -> dict[str, str]:
-        """The query's parameters: 400 for one the listing has not."""
-        params = query(request.scope)
-        unknown = sorted(set(params) - names)
-        if unknown:
-            raise InvalidInput.one(unknown[0], "not a parameter of this listing")
-        return params
 
     async def create(request: Request) -> Response:
         new = await change(
@@ -122,7 +133,13 @@ def admin_routes(services: Services) -> list[Route]:
 
     async def delete(request: Request) -> Response:
         key = api_key(request)
-        await change(request, "tenants.delete", lambda: tenants.delete_tenant(uow, key), key)
+        dropped = await change(
+            request, "tenants.delete", lambda: tenants.delete_tenant(uow, key), key
+        )
+        log.warning("tenant %s deleted: dropped %d queued send jobs and %d pending webhooks",
+                 key, dropped.send_jobs, dropped.webhooks)  # fmt: skip
+        services.on_dropped("send_job", dropped.send_jobs)
+        services.on_dropped("webhook", dropped.webhooks)
         return no_content()
 
     async def suspend(request: Request) -> Response:
@@ -172,36 +189,23 @@ def admin_routes(services: Services) -> list[Route]:
 
     async def audit(request: Request) -> Response:
         await actor(request, READ)
-        params = listing(request, _AUDIT_PARAMS)
-        limit = params.get("limit", str(admin.AUDIT_LIMIT_MAX))
-        if not limit.isdigit() or len(limit) > 6:
-            raise InvalidInput.one("limit", f"1 to {admin.AUDIT_LIMIT_MAX}")
-        entries = await admin.audit_log(
-            uow,
-            actor=params.get("actor"),
-            tenant=params.get("tenant"),
-            since=params.get("since"),
-            until=params.get("until"),
-            limit=int(limit),
-        )
+        params = _params(request.scope, _AUDIT_PARAMS, str(admin.AUDIT_LIMIT_MAX))
+        entries = await admin.audit_log(uow, **params)
         return json_response({"entries": [audit_json(e) for e in entries]})
 
     async def outbox(request: Request) -> Response:
         await actor(request, READ)
-        params = listing(request, {"state", "limit"})
-        state = params.get("state")
-        if state is not None and state not in webhooks.STATES:
-            raise InvalidInput.one("state", "pending, delivered or failed")
-        limit = params.get("limit", "50")
-        if not limit.isdigit() or not 1 <= int(limit[:6]) <= admin.AUDIT_LIMIT_MAX:
-            raise InvalidInput.one("limit", f"1 to {admin.AUDIT_LIMIT_MAX}")
-        found = await webhooks.list_webhooks(uow, state, int(limit))
-        return json_response({"webhooks": [webhook_json(h) for h in found]})
+        allowed = {"state", "limit", *_OUTBOX_FILTERS}
+        params = _params(request.scope, allowed, str(webhooks.LIST_DEFAULT))
+        found = await webhooks.list_webhooks(uow, **params)
+        listed = [{**webhook_json(h), "api_key": h.api_key} for h in found]
+        return json_response({"webhooks": listed})
 
     async def redeliver(request: Request) -> Response:
         webhook_id = str(request.scope["path_params"]["webhook_id"])
         await change(request, "webhooks.redeliver",
-                     lambda: webhooks.redeliver_webhook(uow, webhook_id))  # fmt: skip
+                     lambda: webhooks.redeliver_webhook(uow, webhook_id),
+                     tenant_of=lambda owner: owner)  # fmt: skip
         return json_response({"id": webhook_id, "state": "pending"})
 
     # A tenant's accounts: the operator acts for the tenant of the path (OperatorCredentials)
@@ -226,7 +230,7 @@ def admin_routes(services: Services) -> list[Route]:
 
     async def list_accounts(request: Request) -> Response:
         await actor(request, READ)
-        params = listing(request, {"provider", "page_number", "page_size"})
+        params = _params(request.scope, {"provider", "page_number", "page_size"})
         page = await accounts.list_accounts(uow, security, OperatorCredentials(api_key(request)),
                                             lambda: bodies.list_query(params))  # fmt: skip
         return json_response({
@@ -271,6 +275,18 @@ def admin_routes(services: Services) -> list[Route]:
             lambda: accounts.unlink_application(uow, security, *where, application_id))  # fmt: skip
         return no_content()
 
+    async def redeliver_failed(request: Request) -> Response:
+        params = query(request.scope)
+        done = await change(
+            request,
+            "webhooks.redeliver-failed",
+            lambda: webhooks.redeliver_failed(uow, **_params(request.scope, _OUTBOX_FILTERS)),
+            params.get("tenant"),
+            detail_of=webhooks.redelivered_outcome,
+        )
+        body = {"redelivered": done.redelivered, "skipped_content_removed": done.skipped}
+        return json_response(body)
+
     spec = served_admin_spec_bytes()
 
     async def openapi(request: Request) -> Response:
@@ -293,6 +309,7 @@ def admin_routes(services: Services) -> list[Route]:
         route(one_account + "/applications/{application_id}", DELETE=unlink),
         route(PREFIX + "/audit", GET=audit),
         route(PREFIX + "/webhooks", GET=outbox),
+        route(PREFIX + "/webhooks/redeliver", POST=redeliver_failed),
         route(PREFIX + "/webhooks/{webhook_id}/redeliver", POST=redeliver),
         route(PREFIX + "/openapi.json", GET=openapi),
     ]

@@ -95,7 +95,7 @@ def create_app(
         limiter,
         lambda api: limit_of(None, api, *defaults),
     )
-    services = Services(settings, uow_factory, security)
+    services = Services(settings, uow_factory, security, _dropped_counter(metrics))
     backlog = Backlog(uow_factory, settings.max_due_backlog, _backlog_setter(metrics))
     channels = channels or channels_for(
         settings,
@@ -116,6 +116,7 @@ def create_app(
             lease=settings.send_lease_seconds,
             concurrency=settings.send_concurrency,
             on_try=lambda outcome: metrics.sends.labels(outcome).inc(),
+            on_dropped=services.on_dropped,
         )
         dispatcher = Dispatcher(
             uow_factory,
@@ -138,6 +139,7 @@ def create_app(
             on_attempt=lambda outcome: metrics.webhook_attempts.labels(outcome).inc(),
             on_stats=_stats_setter(metrics),
             requests=lambda: metrics.in_flight,
+            on_dropped=services.on_dropped,
         )
         # Who new rows of a table wake: this process's commits, and others' through LISTEN.
         wake = {"send_jobs": sender.wake, "webhooks": dispatcher.wake}
@@ -212,6 +214,14 @@ def _listener(db: Database, wake: dict[str, Callable[[], None]]) -> Listener | N
     from ..storage.listen import Listener  # psycopg is imported by those who use it
 
     return Listener(conninfo, {CHANNELS[table]: woken for table, woken in wake.items()})
+
+
+def _dropped_counter(metrics: Metrics) -> Callable[[str, int], None]:
+    def dropped(kind: str, n: int) -> None:
+        if n:
+            metrics.work_dropped.labels(kind).inc(n)
+
+    return dropped
 
 
 def _call_counter(metrics: Metrics) -> Callable[[str, str, float], None]:

@@ -32,6 +32,8 @@ class Services:
     settings: Settings
     uow_factory: UnitOfWorkFactory
     security: SecurityService
+    # Work dropped undone, by kind (send_job, webhook): chatapp_work_dropped_total.
+    on_dropped: Callable[[str, int], None] = lambda kind, n: None
 
     async def call(
         self,

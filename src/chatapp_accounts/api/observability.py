@@ -118,6 +118,11 @@ class Metrics:
             "became of them (applied; unchanged: it added nothing; dropped after 60 s)",
             ["outcome"], registry=r,
         )  # fmt: skip
+        self.work_dropped = Counter(
+            "chatapp_work_dropped", "Work dropped undone because its tenant was deleted (or its "
+            "message pruned), by kind (send_job, webhook): what was queued when the tenant was "
+            "deleted, and what was in flight then", ["kind"], registry=r,
+        )  # fmt: skip
         self.throttled = Counter(
             "chatapp_sends_throttled", "Sends refused with 429: the due backlog was past its bound",
             registry=r,

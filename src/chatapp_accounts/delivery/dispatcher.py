@@ -32,6 +32,7 @@ import msgspec
 from ..domain.models import AttemptResult
 from ..domain.webhooks import Outcome, RetryPolicy, decide
 from ..security.webhooks import sign_webhook
+from ..storage.db import Connection
 from ..storage.outbox import Claimed
 from ..storage.uow import SqlUnitOfWorkFactory
 from .client import WebhookClient, request_headers
@@ -85,6 +86,7 @@ class Dispatcher:
         on_attempt: Callable[[str], None] | None = None,
         on_stats: Callable[[int, float], None] | None = None,
         requests: Callable[[], int] = lambda: 0,
+        on_dropped: Callable[[str, int], None] | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._outbox = uow_factory.outbox
@@ -101,6 +103,7 @@ class Dispatcher:
         )
         self._on_attempt = on_attempt
         self._on_stats = on_stats
+        self._on_dropped = on_dropped
         self._requests = requests  # requests in flight in this process
         self._wake = asyncio.Event()
         self._results: list[AttemptResult] = []
@@ -176,6 +179,7 @@ class Dispatcher:
         try:
             async with self._uow_factory(write=True) as uow:
                 if results:
+                    results = await self._drop_gone(uow.conn, results)
                     await self._outbox.record(uow.conn, results)
                 claimed = []
                 if free > 0:
@@ -192,6 +196,21 @@ class Dispatcher:
             self._attempts.add(task)
             task.add_done_callback(self._attempts.discard)
         return bool(claimed)
+
+    async def _drop_gone(
+        self, conn: Connection, results: list[AttemptResult]
+    ) -> list[AttemptResult]:
+        """The results whose webhooks are still stored (and locked until the turn commits);
+        those gone while they were attempted (their tenant was deleted, their message pruned)
+        are dropped, and counted: recording them would fail the turn, again and again."""
+        kept = await self._outbox.existing(conn, [r.pk for r in results])
+        gone = [r.pk for r in results if r.pk not in kept]
+        if gone:
+            log.warning("dropped %d webhooks gone while they were attempted (their tenant was "
+                        "deleted, or their message pruned): %s", len(gone), gone)  # fmt: skip
+            if self._on_dropped is not None:
+                self._on_dropped("webhook", len(gone))
+        return [r for r in results if r.pk in kept]
 
     async def _attempt(self, webhook: Claimed) -> None:
         started = time.time()

@@ -30,6 +30,7 @@ from ..domain.errors import ServiceUnavailable
 from ..domain.messages import (
     SendOutcome,
     claim_sends,
+    gone_jobs,
     prepare_sends,
     record_send,
     send_deferred,
@@ -59,6 +60,7 @@ class Sender:
         lease: float,
         concurrency: int,
         on_try: Callable[[str], None] | None = None,
+        on_dropped: Callable[[str, int], None] | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._channels = channels
@@ -67,6 +69,7 @@ class Sender:
         self._lease = lease
         self._concurrency = concurrency
         self._on_try = on_try
+        self._on_dropped = on_dropped
         self._wake = asyncio.Event()
         self._outcomes: list[SendOutcome] = []
         self._tries: set[asyncio.Task[None]] = set()
@@ -111,9 +114,23 @@ class Sender:
             return_exceptions=True,
         )
         again = []
+        failed = [
+            o.job.pk
+            for o, r in zip(outcomes, done, strict=True)
+            if isinstance(r, BaseException) and not isinstance(r, ServiceUnavailable)
+        ]
+        gone = await gone_jobs(self._uow_factory, failed) if failed else set()
         for outcome, result in zip(outcomes, done, strict=True):
             if isinstance(result, ServiceUnavailable):
                 again.append(outcome)
+            elif isinstance(result, BaseException) and outcome.job.pk in gone:
+                log.warning(
+                    "send job %d (message %s): dropped: its message is gone (its tenant was "
+                    "deleted, or it was pruned) while it was tried",
+                    outcome.job.pk, outcome.job.message_uuid,
+                )  # fmt: skip
+                if self._on_dropped is not None:
+                    self._on_dropped("send_job", 1)
             elif isinstance(result, BaseException):
                 log.error(
                     "send job %d (message %s): its outcome could not be recorded: %s",

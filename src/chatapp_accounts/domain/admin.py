@@ -109,9 +109,11 @@ async def audited(
     tenant: str | None,
     operation: Callable[[], Awaitable[T]],
     tenant_of: Callable[[T], str | None] | None = None,
+    detail_of: Callable[[T], str] | None = None,
 ) -> T:
     """`await operation()`, and a line in the audit log of who did it, to which tenant (its
-    api_key; `tenant_of(result)` for one made by the operation), when and how it went."""
+    api_key; `tenant_of(result)` for one the operation found or made), when and how it went
+    (`ok`, or `ok: <detail_of(result)>`)."""
     try:
         result = await operation()
     except Exception as exc:
@@ -119,7 +121,8 @@ async def audited(
         raise
     if tenant_of is not None:
         tenant = tenant_of(result)
-    await record(uow_factory, actor, action, tenant, "ok")
+    outcome = "ok" if detail_of is None else f"ok: {detail_of(result)}"
+    await record(uow_factory, actor, action, tenant, outcome)
     return result
 
 
@@ -145,6 +148,31 @@ def parse_time(value: str, name: str) -> float:
     return moment.timestamp()
 
 
+def check_filters(
+    tenant: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int | None,
+    bad: list[InvalidParam],
+) -> tuple[float | None, float | None]:
+    """The filters the operators' listings share (the audit log, the webhook outbox): a
+    tenant's api_key, a time range (ISO 8601; since inclusive, until exclusive) and a limit
+    (1 to AUDIT_LIMIT_MAX). The range as seconds since the epoch; what is wrong added to
+    `bad`, each by its parameter's name."""
+    bounds: list[float | None] = []
+    for name, value in (("since", since), ("until", until)):
+        try:
+            bounds.append(parse_time(value, name) if value is not None else None)
+        except InvalidInput as exc:
+            bad.extend(exc.params)
+            bounds.append(None)
+    if tenant is not None and not 0 < len(tenant) <= 32:
+        bad.append(InvalidParam("tenant", "an api_key"))
+    if limit is not None and not 1 <= limit <= AUDIT_LIMIT_MAX:
+        bad.append(InvalidParam("limit", f"1 to {AUDIT_LIMIT_MAX}"))
+    return bounds[0], bounds[1]
+
+
 def iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
 
@@ -160,24 +188,9 @@ async def audit_log(
 ) -> list[AuditEntry]:
     """The audit log, oldest first, filtered by actor, tenant (api_key) and time (ISO 8601)."""
     bad: list[InvalidParam] = []
-    start = end = None
-    for name, value in (("since", since), ("until", until)):
-        if value is not None:
-            try:
-                parsed = parse_time(value, name)
-            except InvalidInput as exc:
-                bad.extend(exc.params)
-                continue
-            if name == "since":
-                start = parsed
-            else:
-                end = parsed
+    start, end = check_filters(tenant, since, until, limit, bad)
     if actor is not None and not 0 < len(actor) <= NAME_MAX:
         bad.append(InvalidParam("actor", f"1 to {NAME_MAX} characters"))
-    if tenant is not None and not 0 < len(tenant) <= 32:
-        bad.append(InvalidParam("tenant", "an api_key"))
-    if not 1 <= limit <= AUDIT_LIMIT_MAX:
-        bad.append(InvalidParam("limit", f"1 to {AUDIT_LIMIT_MAX}"))
     if bad:
         raise InvalidInput(bad)
     async with uow_factory() as uow:

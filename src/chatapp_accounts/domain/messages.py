@@ -344,6 +344,13 @@ async def _record_send(uow: UnitOfWork, outcome: SendOutcome) -> None:
     await uow.jobs.add(job.tenant_id, next_uuid, following.status_url, rest, now)
 
 
+async def gone_jobs(uow_factory: UnitOfWorkFactory, jobs: list[int]) -> set[int]:
+    """Of these send jobs, those no longer stored (their tenant was deleted, or their message
+    pruned, while they were tried): an outcome of theirs has nothing left to record."""
+    async with uow_factory() as uow:
+        return set(jobs) - await uow.jobs.existing(jobs)
+
+
 async def send_backlog(uow_factory: UnitOfWorkFactory, now: float) -> tuple[int, float | None]:
     """(send jobs due now, when the oldest came due)."""
     async with uow_factory() as uow:

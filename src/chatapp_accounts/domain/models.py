@@ -468,6 +468,32 @@ class AuditEntry(msgspec.Struct, frozen=True):
     outcome: str
 
 
+class OutboxFilter(msgspec.Struct, frozen=True):
+    """Which webhooks of the outbox the operator lists or redelivers: by state, by tenant (its
+    api_key), made in [since, until) (seconds since the epoch). None: any."""
+
+    state: str | None = None
+    tenant: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+
+class Dropped(msgspec.Struct, frozen=True):
+    """A deleted tenant's queued work, deleted with it: its pending send jobs and webhooks that
+    no sender or dispatcher held (those in flight are counted by the one holding them)."""
+
+    send_jobs: int
+    webhooks: int
+
+
+class Redelivered(msgspec.Struct, frozen=True):
+    """What redelivering the failed webhooks did: how many are pending again, and how many were
+    left failed because their message's content was removed (retention, redaction)."""
+
+    redelivered: int
+    skipped: int
+
+
 class RedactRequest(msgspec.Struct, frozen=True):
     """A Redact API request (docs/messages.md, "Redaction"): the message's uuid, the product
     (`messages`) and, optionally, which way it went."""

@@ -14,10 +14,12 @@ from .models import (
     AttemptResult,
     AuditEntry,
     Conversation,
+    Dropped,
     FailoverItem,
     Faults,
     MessageFilter,
     MessageRecord,
+    OutboxFilter,
     Provider,
     SendJob,
     SignatureCheck,
@@ -132,6 +134,9 @@ class TenantRepository(Protocol):
 
     async def by_api_key(self, api_key: str) -> TenantRecord | None: ...
 
+    async def api_key_of(self, tenant: int) -> str | None:
+        """The api_key of the tenant with this id (None: no such tenant)."""
+
     async def signature_secret(self, api_key: str) -> str | None:
         """The tenant's webhook signature secret, decrypted (None: it has none)."""
 
@@ -143,6 +148,9 @@ class TenantRepository(Protocol):
 
     async def delete(self, api_key: str) -> bool:
         """The tenant and, by the schema's cascades, everything of it."""
+
+    async def queued_work(self, api_key: str, now: float) -> Dropped:
+        """The tenant's pending send jobs and webhooks that no lease holds at `now`."""
 
     async def count(self) -> int: ...
 
@@ -244,11 +252,19 @@ class WebhookRepository(Protocol):
         """A webhook's attempt that delivered it, and its attempt record (the dispatcher's
         common case, written in the batches of storage/batch.py)."""
 
-    async def listing(self, state: str | None, limit: int) -> list[WebhookRecord]: ...
+    async def listing(self, where: OutboxFilter, limit: int) -> list[WebhookRecord]:
+        """The webhooks `where` says, newest first."""
 
-    async def redeliver(self, webhook_id: int, now: float, tenant: int | None = None) -> bool:
+    async def redeliver(self, webhook_id: int, now: float, tenant: int | None = None) -> str | None:
         """Make a webhook pending again, due now, with a fresh retry window (`tenant`: only
-        one of its own)."""
+        one of its own): its tenant's api_key (None: no such webhook, or its content is gone)."""
+
+    async def redeliver_failed(
+        self, where: OutboxFilter, after: int, limit: int, now: float
+    ) -> tuple[int, int, int, int]:
+        """redeliver, of up to `limit` failed webhooks `where` says past pk `after`, in pk
+        order, but those whose message's content was removed: (read, redelivered, skipped, the
+        last pk read)."""
 
     async def get(self, tenant: int | None, webhook_id: int) -> WebhookRecord | None:
         """The tenant's webhook (tenant None: anyone's, for the operator)."""
@@ -258,8 +274,9 @@ class WebhookRepository(Protocol):
 
     async def resend(
         self, tenant: int | None, webhook_id: int, body: bytes, now: float
-    ) -> int | None:
-        """A copy of the webhook with another body, due now: its id (None: no such webhook)."""
+    ) -> tuple[int, str] | None:
+        """A copy of the webhook with another body, due now: its id and its tenant's api_key
+        (None: no such webhook)."""
 
 
 class ProviderMessageRepository(Protocol):
@@ -331,6 +348,9 @@ class SendJobRepository(Protocol):
 
     async def cancel(self, message: int) -> None:
         """The message was revoked before its job ran."""
+
+    async def existing(self, pks: list[int]) -> set[int]:
+        """Those of these send jobs still stored."""
 
     async def backlog(self, now: float) -> tuple[int, float | None]:
         """(due jobs, when the oldest of them came due)."""

@@ -107,12 +107,14 @@ async def operator_set_faults(
     external_id: str,
     change: Callable[[Faults], Faults],
     max_delay: float = rules.SANDBOX_DELAY_CAP,
-) -> Faults:
+) -> tuple[Faults, str | None]:
     """`change` makes the new switches of the current ones (an option not given keeps its
-    switch), read and written in one transaction; the switches as stored."""
+    switch), read and written in one transaction; the switches as stored, and the account's
+    tenant's api_key (for the audit log)."""
     async with uow_factory(write=True) as uow:
         owner, provider = await _owner(uow, channel, external_id)
         faults = check_faults(change(await _read(uow, owner, provider, external_id)), max_delay)
         await uow.accounts.set_faults(owner, provider, external_id, faults)
+        api_key = await uow.tenants.api_key_of(owner)
         await uow.commit()
-    return faults
+    return faults, api_key

@@ -3,12 +3,15 @@ who a request's credentials say it is."""
 
 from __future__ import annotations
 
+import time
+
 from . import limits, rules
 from .errors import InvalidInput, NotAuthenticated, TenantNotFound, TenantSuspended
 from .models import (
     BasicCredentials,
     BearerCredentials,
     Credentials,
+    Dropped,
     NewTenant,
     OperatorCredentials,
     SessionCredentials,
@@ -91,15 +94,19 @@ async def _set_revoked(uow_factory: UnitOfWorkFactory, api_key: str, revoked: bo
         await uow.commit()
 
 
-async def delete_tenant(uow_factory: UnitOfWorkFactory, api_key: str) -> None:
+async def delete_tenant(uow_factory: UnitOfWorkFactory, api_key: str) -> Dropped:
     """The tenant and all its data (applications, accounts, messages, webhooks...: the
-    schema's ON DELETE CASCADE). The audit log keeps what was done to it."""
+    schema's ON DELETE CASCADE). The audit log keeps what was done to it. Its queued work goes
+    with it: what was dropped (the sends and webhooks in flight are dropped, and counted, by
+    the sender and the dispatcher that hold them when they find them gone)."""
     if not rules.could_be_id(api_key, API_KEY_MAX):
         raise TenantNotFound(api_key)
     async with uow_factory(write=True) as uow:
+        dropped = await uow.tenants.queued_work(api_key, time.time())
         if not await uow.tenants.delete(api_key):
             raise TenantNotFound(api_key)
         await uow.commit()
+    return dropped
 
 
 async def show_limits(uow_factory: UnitOfWorkFactory, api_key: str) -> TenantLimits:

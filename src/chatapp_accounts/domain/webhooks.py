@@ -3,15 +3,16 @@ on the outbox (list, redeliver). The dispatcher (delivery/) makes the attempts."
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import NoReturn
 
 import msgspec
 
-from . import rules
-from .errors import ContentRemoved, WebhookNotFound
-from .models import Credentials, WebhookDetail, WebhookRecord
+from . import admin, rules
+from .errors import ContentRemoved, InvalidInput, InvalidParam, WebhookNotFound
+from .models import Credentials, OutboxFilter, Redelivered, WebhookDetail, WebhookRecord
 from .ports import Security, UnitOfWork, UnitOfWorkFactory
 from .tenants import authenticate
 
@@ -66,19 +67,86 @@ def decide(
     return Decision("pending", next_at)
 
 
+LIST_DEFAULT = 50
+# Failed webhooks one transaction of redeliver_failed reads (and sets pending): milliseconds of
+# a write lock, the event loop given back between batches.
+REDELIVER_BATCH = 500
+
+
+def outbox_filter(
+    state: str | None = None,
+    tenant: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int | None = None,
+) -> OutboxFilter:
+    """The operator's filters of the outbox, checked (InvalidInput naming each bad one): a
+    state, a tenant's api_key, a time the webhooks were made in (ISO 8601, as the audit log's:
+    since inclusive, until exclusive)."""
+    bad: list[InvalidParam] = []
+    start, end = admin.check_filters(tenant, since, until, limit, bad)
+    if state is not None and state not in STATES:
+        bad.append(InvalidParam("state", "pending, delivered or failed"))
+    if bad:
+        raise InvalidInput(bad)
+    return OutboxFilter(state, tenant, start, end)
+
+
 async def list_webhooks(
-    uow_factory: UnitOfWorkFactory, state: str | None, limit: int
+    uow_factory: UnitOfWorkFactory,
+    *,
+    state: str | None = None,
+    tenant: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int = LIST_DEFAULT,
 ) -> list[WebhookRecord]:
+    """The outbox, newest first, every tenant's or one's (an unknown api_key has none)."""
+    where = outbox_filter(state, tenant, since, until, limit)
     async with uow_factory() as uow:
-        return await uow.webhooks.listing(state, limit)
+        return await uow.webhooks.listing(where, limit)
 
 
-async def redeliver_webhook(uow_factory: UnitOfWorkFactory, webhook_id: str) -> None:
-    """Send a webhook again from now (a failed one, usually), with a new retry window."""
+async def redeliver_webhook(uow_factory: UnitOfWorkFactory, webhook_id: str) -> str:
+    """Send a webhook again from now (a failed one, usually), with a new retry window; its
+    tenant's api_key."""
     async with uow_factory(write=True) as uow:
-        if not await uow.webhooks.redeliver(_webhook_id(webhook_id), time.time()):
+        owner = await uow.webhooks.redeliver(_webhook_id(webhook_id), time.time())
+        if owner is None:
             await _refused(uow, None, webhook_id)
         await uow.commit()
+    return owner
+
+
+async def redeliver_failed(
+    uow_factory: UnitOfWorkFactory,
+    *,
+    tenant: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    batch: int = REDELIVER_BATCH,
+) -> Redelivered:
+    """Every failed webhook (of a tenant, made in a time range) sent again from now, with a new
+    retry window, as redeliver_webhook does one: `batch` a transaction, in pk order, the event
+    loop given back between transactions. Those whose message's content was removed cannot be
+    sent again (their bodies are gone): they stay failed and are counted as skipped."""
+    where = outbox_filter("failed", tenant, since, until)
+    after, redelivered, skipped = 0, 0, 0
+    while True:
+        async with uow_factory(write=True) as uow:
+            read, done, removed, last = await uow.webhooks.redeliver_failed(
+                where, after, batch, time.time()
+            )
+            await uow.commit()
+        redelivered, skipped, after = redelivered + done, skipped + removed, last
+        if read < batch:
+            return Redelivered(redelivered, skipped)
+        await asyncio.sleep(0)
+
+
+def redelivered_outcome(done: Redelivered) -> str:
+    """The audit log's outcome of redeliver_failed."""
+    return f"{done.redelivered} redelivered, {done.skipped} skipped (content removed)"
 
 
 async def _refused(uow: UnitOfWork, tenant: int | None, webhook_id: str) -> NoReturn:
@@ -133,18 +201,21 @@ async def operator_webhook(
         return await _detail(uow, security, None, webhook_id)
 
 
-async def _resend(uow: UnitOfWork, tenant: int | None, webhook_id: str, body: bytes) -> str:
+async def _resend(
+    uow: UnitOfWork, tenant: int | None, webhook_id: str, body: bytes
+) -> tuple[str, str]:
     new = await uow.webhooks.resend(tenant, _webhook_id(webhook_id), body, time.time())
     if new is None:
         await _refused(uow, tenant, webhook_id)
     await uow.commit()
-    return str(new)
+    return str(new[0]), new[1]
 
 
 async def operator_resend(
     uow_factory: UnitOfWorkFactory, webhook_id: str, inputs: Callable[[], bytes]
-) -> str:
-    """resend_webhook, of anyone's webhook (the command line's)."""
+) -> tuple[str, str]:
+    """resend_webhook, of anyone's webhook (the command line's): the new webhook's id and its
+    tenant's api_key."""
     async with uow_factory(write=True) as uow:
         return await _resend(uow, None, webhook_id, inputs())
 
@@ -172,4 +243,5 @@ async def resend_webhook(
     when it is sent; its id."""
     async with uow_factory(write=True) as uow:
         tenant = await authenticate(uow, security, credentials)
-        return await _resend(uow, tenant.id, webhook_id, inputs())
+        new, _ = await _resend(uow, tenant.id, webhook_id, inputs())
+    return new

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..domain.models import Actor, AdminTokenRecord, AuditEntry
-from .db import Connection, Database
+from .db import Connection, Database, conditions
 
 _TOKEN = "SELECT id, name, scopes, created_at, revoked FROM admin_tokens "  # noqa: S105
 _AUDIT = "SELECT id, at, actor, action, tenant, request_id, outcome FROM audit_log "
@@ -84,18 +84,9 @@ class SqlAudit:
         until: float | None,
         limit: int,
     ) -> list[AuditEntry]:
-        where: list[str] = []
-        params: list[Any] = []
-        for clause, value in (
-            ("actor = ?", actor),
-            ("tenant = ?", tenant),
-            ("at >= ?", since),
-            ("at < ?", until),
-        ):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        sql = _AUDIT + (("WHERE " + " AND ".join(where) + " ") if where else "")
-        sql += "ORDER BY id LIMIT ?"
+        where, params = conditions(
+            (("actor = ?", actor), ("tenant = ?", tenant), ("at >= ?", since), ("at < ?", until))
+        )
+        sql = _AUDIT + f"WHERE {where} ORDER BY id LIMIT ?"
         rows = await self._conn.fetchall(self._sql.q(sql), (*params, limit))
         return [_entry(row) for row in rows]

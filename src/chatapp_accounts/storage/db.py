@@ -326,6 +326,13 @@ def _close(raw: Any) -> None:
         pass
 
 
+def conditions(filters: Sequence[tuple[str, Any]]) -> tuple[str, list[Any]]:
+    """`a = ? AND b >= ? ...` of the (clause, value) pairs whose value is not None, and their
+    values; `1 = 1` for none."""
+    given = [(clause, value) for clause, value in filters if value is not None]
+    return " AND ".join(c for c, _ in given) or "1 = 1", [v for _, v in given]
+
+
 def placeholders(n: int) -> str:
     """`?, ?, ...`: n parameters of an IN list."""
     return ", ".join("?" * n)

@@ -112,6 +112,13 @@ class SqlJobs:
     async def cancel(self, message: int) -> None:
         self._ops.append(Update("send_jobs", "message_pk", message, (("state", "cancelled"),)))
 
+    async def existing(self, pks: list[int]) -> set[int]:
+        found = await self._conn.fetchall(
+            self._sql.q(f"SELECT pk FROM send_jobs WHERE pk IN ({placeholders(len(pks))})"),  # noqa: S608 - placeholders
+            pks,
+        )
+        return {int(row[0]) for row in found}
+
     async def backlog(self, now: float) -> tuple[int, float | None]:
         row = await self._conn.fetchone(self._sql.job_due, (now,))
         if row is None or not row[0]:

@@ -1,4 +1,4 @@
-"""The tenants' limits in the database (migration 0013, docs/limits.md): `rate_windows` holds
+"""The tenants' limits in the database (migration 0014, docs/limits.md): `rate_windows` holds
 how much of each tenant's limit on each API the processes have taken in each second. A claim
 adds to it and reads it back in one statement, atomically on both databases, so what all
 processes take in a second never adds up to more than the limit."""

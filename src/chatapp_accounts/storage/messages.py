@@ -20,7 +20,7 @@ from ..domain.models import (
 )
 from .batch import Insert, Op, Update
 from .db import Connection, Database, placeholders
-from .outbox import MESSAGE_PK, webhook_records
+from .outbox import MESSAGE_PK, OWNER, REDELIVER, webhook_records
 from .retention import remove_content
 
 _encode = msgspec.json.Encoder().encode
@@ -68,21 +68,18 @@ class MessageStatements:
             "messages.pk AND j.state = 'pending') FROM messages "
             "WHERE uuid = ? AND tenant_id = COALESCE(?, tenant_id)" + lock
         )
-        self.webhook_redeliver = q(
-            "UPDATE webhooks SET state = 'pending', due_at = ?, attempts = 0, "  # noqa: S608 - constants
-            "first_attempt_at = NULL, claimed_until = NULL WHERE pk = ?" + _CONTENT_KEPT
-        )
+        # With its tenant's api_key, for the audit log.
+        returning = " RETURNING " + OWNER
+        self.webhook_redeliver = q(REDELIVER + "pk = ?" + _CONTENT_KEPT + returning)
         self.webhook_redeliver_own = q(
-            "UPDATE webhooks SET state = 'pending', due_at = ?, attempts = 0, "  # noqa: S608 - constants
-            "first_attempt_at = NULL, claimed_until = NULL WHERE pk = ? AND tenant_id = ?"
-            + _CONTENT_KEPT
+            REDELIVER + "pk = ? AND tenant_id = ?" + _CONTENT_KEPT + returning
         )
         self.webhook_resend = q(
             "INSERT INTO webhooks (tenant_id, message_pk, order_key, application_id, kind, url, "  # noqa: S608 - constants
             "destination, body, state, attempts, due_at, created_at) "
             "SELECT tenant_id, message_pk, order_key, application_id, kind, url, destination, ?, "
             "'pending', 0, ?, ? FROM webhooks WHERE pk = ? "
-            "AND tenant_id = COALESCE(?, tenant_id)" + _CONTENT_KEPT + " RETURNING pk"
+            "AND tenant_id = COALESCE(?, tenant_id)" + _CONTENT_KEPT + " RETURNING pk, " + OWNER
         )
         # A tenant's conversations, the latest first (SqlMessages.conversations): the newest
         # messages' (ix_messages_tenant_id_pk, newest first), else every message grouped (one

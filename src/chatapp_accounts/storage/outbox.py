@@ -13,11 +13,11 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from ..domain.models import AttemptRecord, AttemptResult, WebhookRecord
+from ..domain.models import AttemptRecord, AttemptResult, OutboxFilter, WebhookRecord
 from ..security.tokens import TokenCipher, signature_binding
 from . import batch
 from .batch import CHUNK, Insert, Op, Update
-from .db import Connection, Database, placeholders
+from .db import Connection, Database, conditions, placeholders
 from .retention import ContentRemoval
 
 if TYPE_CHECKING:
@@ -38,6 +38,29 @@ _COLUMNS = (
 _ROW = f"(?, {MESSAGE_PK}, {MESSAGE_PK}, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)"
 # The tenant's own, or (None) anyone's: the operator's.
 _OWNER = "COALESCE(?, w.tenant_id)"
+# A webhook's tenant's api_key (RETURNING it from a change of `webhooks`: for the audit log).
+OWNER = "(SELECT api_key FROM tenants WHERE id = webhooks.tenant_id)"
+# Sent again from now, with a new retry window (the operator's redelivery): `due_at`, then the
+# rows' condition.
+REDELIVER = (
+    "UPDATE webhooks SET state = 'pending', due_at = ?, attempts = 0, first_attempt_at = NULL, "
+    "claimed_until = NULL WHERE "
+)
+
+
+def _where(where: OutboxFilter) -> tuple[str, list[Any]]:
+    """The operator's filters as SQL on `webhooks w`. A tenant by its id (the api_key looked
+    up once): ix_webhooks_tenant_id_pk serves it, newest first."""
+    return conditions(
+        (
+            ("w.state = ?", where.state),
+            ("w.tenant_id = (SELECT id FROM tenants WHERE api_key = ?)", where.tenant),
+            ("w.created_at >= ?", where.since),
+            ("w.created_at < ?", where.until),
+        )
+    )
+
+
 _ATTEMPT_COLUMNS = (
     "tenant_id, webhook_pk, at, url, status_code, error, next_attempt_at, request_headers, "
     "answer, latency"
@@ -140,18 +163,48 @@ class SqlWebhooks:
         self._ops.append(Update("webhooks", "pk", result.pk, sets))
         self._ops.append(_attempt(result))
 
-    async def listing(self, state: str | None, limit: int) -> list[WebhookRecord]:
-        where, params = ("w.state = ?", [state]) if state is not None else ("1 = 1", [])
+    async def listing(self, where: OutboxFilter, limit: int) -> list[WebhookRecord]:
+        sql, params = _where(where)
         return await webhook_records(
-            self._conn, self._sql.q, where, [*params, limit], " ORDER BY w.pk DESC LIMIT ?"
+            self._conn, self._sql.q, sql, [*params, limit], " ORDER BY w.pk DESC LIMIT ?"
         )
 
-    async def redeliver(self, webhook_id: int, now: float, tenant: int | None = None) -> bool:
-        """Run at once, in the unit's own transaction (`write=True`): its answer is needed."""
+    async def redeliver(self, webhook_id: int, now: float, tenant: int | None = None) -> str | None:
+        """Run at once, in the unit's own transaction (`write=True`): its answer (the
+        webhook's tenant's api_key; None: not sent again) is needed."""
         if tenant is None:
-            return await self._conn.execute(self._sql.webhook_redeliver, (now, webhook_id)) == 1
-        params = (now, webhook_id, tenant)
-        return await self._conn.execute(self._sql.webhook_redeliver_own, params) == 1
+            row = await self._conn.fetchone(self._sql.webhook_redeliver, (now, webhook_id))
+        else:
+            params = (now, webhook_id, tenant)
+            row = await self._conn.fetchone(self._sql.webhook_redeliver_own, params)
+        return str(row[0]) if row is not None else None
+
+    async def redeliver_failed(
+        self, where: OutboxFilter, after: int, limit: int, now: float
+    ) -> tuple[int, int, int, int]:
+        """Up to `limit` failed webhooks `where` says, past pk `after` (pk order: the partial
+        ix_webhooks_failed_pk, or ix_webhooks_tenant_id_pk for a tenant's), sent again from
+        `now`, but those whose message's content was removed. (read, redelivered, skipped,
+        the last pk read). Run at once, in the unit's own transaction (`write=True`)."""
+        sql, params = _where(where)
+        rows = await self._conn.fetchall(
+            self._sql.q(
+                "SELECT w.pk, m.content_removed_at FROM webhooks w "  # noqa: S608 - constants
+                f"JOIN messages m ON m.pk = w.message_pk WHERE w.pk > ? AND {sql} "
+                "ORDER BY w.pk LIMIT ?"
+            ),
+            [after, *params, limit],
+        )
+        kept = [int(pk) for pk, removed in rows if removed is None]
+        done = 0
+        for start in range(0, len(kept), CHUNK):
+            chunk = kept[start : start + CHUNK]
+            done += await self._conn.execute(
+                self._sql.q(REDELIVER + f"state = 'failed' AND pk IN ({placeholders(len(chunk))})"),
+                [now, *chunk],
+            )
+        last = int(rows[-1][0]) if rows else after
+        return len(rows), done, len(rows) - len(kept), last
 
     async def get(self, tenant: int | None, webhook_id: int) -> WebhookRecord | None:
         found = await webhook_records(self._conn, self._sql.q, "w.pk = ? AND w.tenant_id = "
@@ -169,12 +222,12 @@ class SqlWebhooks:
 
     async def resend(
         self, tenant: int | None, webhook_id: int, body: bytes, now: float
-    ) -> int | None:
+    ) -> tuple[int, str] | None:
         """A new webhook like this one (same message, application, kind and URL) with another
-        body, due now; its id. Run at once (`write=True`)."""
+        body, due now; its id and its tenant's api_key. Run at once (`write=True`)."""
         row = await self._conn.fetchone(self._sql.webhook_resend, (body, now, now, webhook_id,
                                                                    tenant))  # fmt: skip
-        return int(row[0]) if row is not None else None
+        return (int(row[0]), str(row[1])) if row is not None else None
 
 
 # The dispatcher's side ---------------------------------------------------------------------
@@ -234,6 +287,8 @@ class Outbox:
             "AND w.pk IN "
         )
         self._lock = lock
+        # Not SKIP LOCKED: a row another transaction holds is there, not gone.
+        self._row_lock = " FOR UPDATE" if db.dialect == "postgresql" else ""
         self._q = q
         self._record = q(
             "UPDATE webhooks SET state = ?, attempts = attempts + 1, due_at = COALESCE(?, due_at), "
@@ -336,6 +391,17 @@ class Outbox:
                 await conn.execute(self._release, (r.at, r.order_key, r.pk, r.at))
         attempts = [_attempt(r) for r in results]
         await batch.write(conn, attempts, self._q)
+
+    async def existing(self, conn: Connection, pks: list[int]) -> set[int]:
+        """Those of these webhooks still stored, locked (PostgreSQL) until the transaction
+        ends: a tenant deleted meanwhile waits for it, and its rows are recorded whole."""
+        found: set[int] = set()
+        for start in range(0, len(pks), CHUNK):
+            chunk = pks[start : start + CHUNK]
+            sql = f"SELECT pk FROM webhooks WHERE pk IN ({placeholders(len(chunk))})"  # noqa: S608 - placeholders
+            rows = await conn.fetchall(self._q(sql + self._row_lock), chunk)
+            found.update(int(row[0]) for row in rows)
+        return found
 
     async def stats(self, conn: Connection) -> tuple[int, float | None]:
         """(pending webhooks, when the oldest of them was made)."""

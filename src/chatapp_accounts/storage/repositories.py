@@ -16,6 +16,7 @@ from ..domain.models import (
     Account,
     Application,
     ApplicationKey,
+    Dropped,
     Faults,
     Provider,
     TenantLimits,
@@ -179,6 +180,14 @@ class Statements:
             "VALUES (?, ?, ?, ?) RETURNING id"
         )
         self.tenant_by_key = q(tenant + "WHERE api_key = ?")
+        self.tenant_api_key = q("SELECT api_key FROM tenants WHERE id = ?")
+        # Through the partial pending indexes: a few rows, whatever the tenant's history.
+        unleased = "state = 'pending' AND (claimed_until IS NULL OR claimed_until <= ?)"
+        self.tenant_queued = q(
+            f"SELECT (SELECT COUNT(*) FROM send_jobs WHERE tenant_id = t.id AND {unleased}), "  # noqa: S608 - constants
+            f"(SELECT COUNT(*) FROM webhooks WHERE tenant_id = t.id AND {unleased}) "
+            "FROM tenants t WHERE t.api_key = ?"
+        )
         self.tenant_all = q(tenant + "ORDER BY id")
         self.tenant_revoke = q("UPDATE tenants SET revoked = ? WHERE api_key = ?")
         self.tenant_delete = q("DELETE FROM tenants WHERE api_key = ?")
@@ -528,6 +537,10 @@ class SqlTenants:
         row = await self._conn.fetchone(self._sql.tenant_by_key, (api_key,))
         return _to_tenant(row) if row is not None else None
 
+    async def api_key_of(self, tenant: int) -> str | None:
+        row = await self._conn.fetchone(self._sql.tenant_api_key, (tenant,))
+        return str(row[0]) if row is not None else None
+
     async def all(self) -> list[TenantRecord]:
         return [_to_tenant(row) for row in await self._conn.fetchall(self._sql.tenant_all)]
 
@@ -550,6 +563,10 @@ class SqlTenants:
 
     async def count(self) -> int:
         return await _scalar(self._conn, self._sql.tenant_count)
+
+    async def queued_work(self, api_key: str, now: float) -> Dropped:
+        row = await self._conn.fetchone(self._sql.tenant_queued, (now, now, api_key))
+        return Dropped(int(row[0]), int(row[1])) if row is not None else Dropped(0, 0)
 
 
 def _faults(delay: Any, fail: Any) -> Faults:

@@ -49,6 +49,7 @@ NAMING_CONVENTION = {
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
 PENDING = text("state = 'pending'")
+FAILED = text("state = 'failed'")
 CONTENT_KEPT = text("content_removed_at IS NULL")
 LIMITED = text("requests_per_second IS NOT NULL OR messages_per_second IS NOT NULL")
 
@@ -87,7 +88,7 @@ def _schema(postgresql: bool) -> MetaData:
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         # Webhooks are signed with it (migration 0004): AES-GCM, bound to the tenant's api_key.
         Column("signature_secret", LargeBinary, nullable=True),
-        # Its own limits per second (migration 0013, docs/limits.md); NULL: the default.
+        # Its own limits per second (migration 0014, docs/limits.md); NULL: the default.
         Column("requests_per_second", Integer, nullable=True),
         Column("messages_per_second", Integer, nullable=True),
         UniqueConstraint("api_key"),
@@ -284,6 +285,11 @@ def _schema(postgresql: bool) -> MetaData:
             postgresql_where=PENDING,
         ),
         Index("ix_webhooks_message_pk", "message_pk"),
+        # The operator's outbox (migration 0013, docs/operations.md): a tenant's webhooks newest
+        # first (and, on PostgreSQL, the cascade of deleting a tenant), and the failed ones
+        # (partial: a few rows; `state` is in the pending indexes' predicate already).
+        Index("ix_webhooks_tenant_id_pk", "tenant_id", "pk"),
+        Index("ix_webhooks_failed_pk", "pk", sqlite_where=FAILED, postgresql_where=FAILED),
     )
 
     # The hand-over (migration 0006): a send job per outbound message, `pending` until the

@@ -147,7 +147,7 @@ def _failing(server: ChatappServer, receiver: WebhookReceiver) -> list[WebhookRe
 def _outbox(server: ChatappServer, receiver: WebhookReceiver) -> list[WebhookRecord]:
     from ..domain import webhooks as webhook_cases
 
-    hooks = server.call(lambda uow: webhook_cases.list_webhooks(uow, None, 1000))
+    hooks = server.call(lambda uow: webhook_cases.list_webhooks(uow, limit=1000))
     base = receiver.base_url
     return [h for h in hooks if h.url == base or h.url.startswith(base + "/")]
 
