@@ -4,6 +4,8 @@ who a request's credentials say it is."""
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from . import limits, rules
 from .errors import InvalidInput, NotAuthenticated, TenantNotFound, TenantSuspended
@@ -21,6 +23,7 @@ from .models import (
 )
 from .ports import Security, UnitOfWork, UnitOfWorkFactory
 
+T = TypeVar("T")
 _KEY_ATTEMPTS = 5
 API_KEY_MAX = 32  # the column's width
 
@@ -46,14 +49,9 @@ async def replace_signature_secret(
 ) -> str:
     """A new webhook signature secret for the tenant (revoked or not), shown once; the old one
     stops working for the webhooks signed from now on."""
-    if not rules.could_be_id(api_key, API_KEY_MAX):
-        raise TenantNotFound(api_key)
-    signature_secret = security.new_signature_secret()
-    async with uow_factory(write=True) as uow:
-        if not await uow.tenants.set_signature_secret(api_key, signature_secret):
-            raise TenantNotFound(api_key)
-        await uow.commit()
-    return signature_secret
+    new = security.new_signature_secret()
+    await _write(uow_factory, api_key, lambda uow: uow.tenants.set_signature_secret(api_key, new))
+    return new
 
 
 async def list_tenants(uow_factory: UnitOfWorkFactory) -> list[TenantRecord]:
@@ -62,13 +60,7 @@ async def list_tenants(uow_factory: UnitOfWorkFactory) -> list[TenantRecord]:
 
 
 async def show_tenant(uow_factory: UnitOfWorkFactory, api_key: str) -> TenantRecord:
-    if not rules.could_be_id(api_key, API_KEY_MAX):
-        raise TenantNotFound(api_key)
-    async with uow_factory() as uow:
-        record = await uow.tenants.by_api_key(api_key)
-    if record is None:
-        raise TenantNotFound(api_key)
-    return record
+    return await _read(uow_factory, api_key, lambda uow: uow.tenants.by_api_key(api_key))
 
 
 async def revoke_tenant(uow_factory: UnitOfWorkFactory, api_key: str) -> None:
@@ -86,12 +78,7 @@ async def resume_tenant(uow_factory: UnitOfWorkFactory, api_key: str) -> None:
 
 
 async def _set_revoked(uow_factory: UnitOfWorkFactory, api_key: str, revoked: bool) -> None:
-    if not rules.could_be_id(api_key, API_KEY_MAX):
-        raise TenantNotFound(api_key)
-    async with uow_factory(write=True) as uow:
-        if not await uow.tenants.set_revoked(api_key, revoked):
-            raise TenantNotFound(api_key)
-        await uow.commit()
+    await _write(uow_factory, api_key, lambda uow: uow.tenants.set_revoked(api_key, revoked))
 
 
 async def delete_tenant(uow_factory: UnitOfWorkFactory, api_key: str) -> Dropped:
@@ -99,25 +86,20 @@ async def delete_tenant(uow_factory: UnitOfWorkFactory, api_key: str) -> Dropped
     schema's ON DELETE CASCADE). The audit log keeps what was done to it. Its queued work goes
     with it: what was dropped (the sends and webhooks in flight are dropped, and counted, by
     the sender and the dispatcher that hold them when they find them gone)."""
-    if not rules.could_be_id(api_key, API_KEY_MAX):
-        raise TenantNotFound(api_key)
-    async with uow_factory(write=True) as uow:
+    dropped = Dropped(0, 0)
+
+    async def delete(uow: UnitOfWork) -> bool:
+        nonlocal dropped
         dropped = await uow.tenants.queued_work(api_key, time.time())
-        if not await uow.tenants.delete(api_key):
-            raise TenantNotFound(api_key)
-        await uow.commit()
+        return await uow.tenants.delete(api_key)
+
+    await _write(uow_factory, api_key, delete)
     return dropped
 
 
 async def show_limits(uow_factory: UnitOfWorkFactory, api_key: str) -> TenantLimits:
     """A tenant's own limits (None where the settings' default holds, docs/limits.md)."""
-    if not rules.could_be_id(api_key, API_KEY_MAX):
-        raise TenantNotFound(api_key)
-    async with uow_factory() as uow:
-        found = await uow.tenants.limits(api_key)
-    if found is None:
-        raise TenantNotFound(api_key)
-    return found
+    return await _read(uow_factory, api_key, lambda uow: uow.tenants.limits(api_key))
 
 
 async def set_limits(
@@ -128,13 +110,36 @@ async def set_limits(
     bad = limits.refusals(new)
     if bad:
         raise InvalidInput(bad)
+    await _write(uow_factory, api_key, lambda uow: uow.tenants.set_limits(api_key, new))
+    return new
+
+
+async def _read(
+    uow_factory: UnitOfWorkFactory,
+    api_key: str,
+    read: Callable[[UnitOfWork], Awaitable[T | None]],
+) -> T:
+    """What `read` finds of the tenant `api_key`: TenantNotFound for nothing."""
+    if not rules.could_be_id(api_key, API_KEY_MAX):
+        raise TenantNotFound(api_key)
+    async with uow_factory() as uow:
+        found = await read(uow)
+    if found is None:
+        raise TenantNotFound(api_key)
+    return found
+
+
+async def _write(
+    uow_factory: UnitOfWorkFactory, api_key: str, write: Callable[[UnitOfWork], Awaitable[bool]]
+) -> None:
+    """`write` the tenant `api_key`, in a transaction of its own: TenantNotFound when it
+    changed nothing (no such tenant)."""
     if not rules.could_be_id(api_key, API_KEY_MAX):
         raise TenantNotFound(api_key)
     async with uow_factory(write=True) as uow:
-        if not await uow.tenants.set_limits(api_key, new):
+        if not await write(uow):
             raise TenantNotFound(api_key)
         await uow.commit()
-    return new
 
 
 async def sign_in(

@@ -8,13 +8,13 @@ and API in use: for the current second while the process holds less than two int
 of its recent rate, and as much for the next second, so a new second starts with tokens.
 
 A request that finds no tokens goes on credit while the process has admitted less than the
-limit in this second and no claim came back short: the next claim pays it back. A tenant's first
-burst is not refused for want of a claim; nor is one that outgrows the tokens claimed for it.
-That is the one way a second can admit more than the limit: when several processes take
-requests on credit in the same interval and the limit runs out under them, each by at most the
-limit. A tenant held at its limit spends the tokens claimed for it, never credit (the next
-second's claims come back short beforehand). Its limit is its own (read every second) or the
-default; each claim brings it too.
+limit in this second and no claim came back short: the next claim, made at once, pays it
+back. A tenant's first burst is not refused for want of a claim; nor is one that outgrows the
+tokens claimed for it. That is the one way a second can admit more than the limit: when
+several processes take requests on credit at the same time and the limit runs out under them,
+by what they admit in the time a claim takes (at most the limit each). A tenant held at its
+limit spends the tokens claimed for it, never credit (the next second's claims come back short
+beforehand). Its limit is its own (read every second) or the default; each claim brings it.
 
 Once a claim comes back short, the second is spent: the rest of it is refused here, at no cost
 to the database."""
@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from ..delivery.loop import wait_for_wake
 from ..domain.errors import Throttled
 from ..domain.limits import Claim, Taken, limit_of
 from ..domain.models import TenantLimits
@@ -88,6 +89,7 @@ class Limiter:
         self._keys: dict[tuple[int, str], _Key] = {}
         self._own: dict[int, TenantLimits] = {}  # the tenants' own limits, read every second
         self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None  # a request on credit: claim without waiting
 
     def admit(self, tenant_id: int, api: str) -> None:
         """Count a request: Throttled when the tenant's second on `api` is spent."""
@@ -104,8 +106,10 @@ class Limiter:
             key.admitted += 1
             return
         if not key.done and key.admitted < key.limit:
-            key.debt += 1  # on credit, until the next claim
+            key.debt += 1  # on credit, until the next claim, made now
             key.admitted += 1
+            if self._wake is not None:
+                self._wake.set()
             return
         if self._on_refused is not None:
             self._on_refused(api)
@@ -160,6 +164,7 @@ class Limiter:
                 key.next_done = key.next_done or short
 
     def start(self) -> None:
+        self._wake = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="limits")
 
     async def stop(self) -> None:
@@ -185,4 +190,11 @@ class Limiter:
                 raise
             except Exception as exc:  # noqa: BLE001 - claim again at the next interval
                 log.warning("claiming the tenants' limits failed: %s", type(exc).__name__)
-            await asyncio.sleep(INTERVAL)
+                await asyncio.sleep(INTERVAL)
+            await self._next_round()
+
+    async def _next_round(self) -> None:
+        """After INTERVAL, or at once when a request went on credit."""
+        assert self._wake is not None
+        await wait_for_wake(self._wake, INTERVAL)
+        self._wake.clear()
