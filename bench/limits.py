@@ -6,11 +6,11 @@
 
 1. Cost: GET by id (Basic) and sends (POST /v1/messages, JWT), 32 connections, closed loop,
    with the limits on (counted, high enough never to refuse) and off (CHATAPP_LIMITS=false),
-   the same server restarted between them, ROUNDS times each in turns (on, off, on, off...):
+   the same server restarted between them, ROUNDS times each in turns (on, off, off, on...):
    the median rate of each, and on / off. Target: >= 90%.
 2. Isolation: tenant B's GET by id (4 connections) alone, then while tenant A, whose own limit
-   is 50 requests/s, floods its applications listing from 16 connections: B's p50 and p99, and
-   what A got (200s per second, 429s).
+   is 50 messages/s, sends 1,000/s (open loop, 16 connections), then alone again (the noise):
+   B's p50 and p99, and what A got (422s: admitted, naming a sender it has not; 429s).
 3. Across servers: two servers on one database, tenant A (50 requests/s) flooding both from 16
    connections each: what the two admitted in each whole second, read from their access logs.
    The error: the seconds over the limit, and the admitted total against 50 x the seconds.
@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import json
 import re
@@ -37,6 +38,9 @@ import messages as msgs  # noqa: E402 - bench/messages.py: the world of a tenant
 import run as bench  # noqa: E402 - bench/run.py: databases, server, ceiling, load
 
 FLOODED_LIMIT = 50
+# Nothing sent: the sends pile up, never refused for the backlog (the limits' 429s only).
+QUIET = {"CHATAPP_DISPATCHER": "false", "CHATAPP_MAX_DUE_BACKLOG": "100000000"}
+FLOOD_RATE = 1000.0  # tenant A's offered requests per second, 20 times its limit
 _LOG = re.compile(r"^(\S+?)\.\d+Z .* status=(\d+) .* api_key=(\S+)$")
 
 
@@ -48,11 +52,11 @@ def _restart(world: msgs.World, settings: dict[str, str]) -> None:
 
 def cost(world: msgs.World, ceiling: bench.Ceiling, args: argparse.Namespace) -> dict[str, Any]:
     """1. The limits on and off, in turns."""
-    base = {"CHATAPP_DISPATCHER": "false", "CHATAPP_MAX_DUE_BACKLOG": "100000000"}
+    base = QUIET
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {
         "on": {"get": [], "send": []}, "off": {"get": [], "send": []}}  # fmt: skip
-    for _ in range(args.rounds):
-        for mode in ("on", "off"):
+    for round_ in range(args.rounds):
+        for mode in ("on", "off") if round_ % 2 == 0 else ("off", "on"):  # (no order's bias)
             _restart(world, {**base, "CHATAPP_LIMITS": "true" if mode == "on" else "false"})
             scenarios = {
                 "get": (f"{world.base}{bench.PREFIX}/whatsapp/{msgs.CHANNEL_FROM}",
@@ -83,34 +87,46 @@ def cost(world: msgs.World, ceiling: bench.Ceiling, args: argparse.Namespace) ->
 
 
 def _flooder(world: msgs.World) -> tuple[str, dict[str, str]]:
-    """A second tenant, its own limit FLOODED_LIMIT requests/s: (api_key, Basic header)."""
+    """A second tenant, its own limits FLOODED_LIMIT requests/s and messages/s: (api_key,
+    Basic header)."""
     creds = json.loads(msgs.cli(world.env, "tenants", "create", "--json"))
-    msgs.cli(world.env, "tenants", "limits", creds["api_key"], "--requests", str(FLOODED_LIMIT))
+    limit = str(FLOODED_LIMIT)
+    msgs.cli(world.env, "tenants", "limits", creds["api_key"], "--requests", limit,
+             "--messages", limit)  # fmt: skip
     pair = f"{creds['api_key']}:{creds['api_secret']}".encode()
     return creds["api_key"], {"Authorization": "Basic " + base64.b64encode(pair).decode()}
 
 
 def isolation(world: msgs.World, args: argparse.Namespace) -> dict[str, Any]:
-    """2. Tenant B alone, then beside tenant A flooding past its limit."""
-    _restart(world, {"CHATAPP_DISPATCHER": "false"})
+    """2. Tenant B alone, then beside tenant A sending FLOOD_RATE/s (open loop), far past its
+    limit: A's sends name a sender it has not, so the few admitted are 422s, the rest 429s."""
+    _restart(world, QUIET)
     _, flood_auth = _flooder(world)
     time.sleep(1.5)  # every process reads the tenants' own limits each second
     b = (f"{world.base}{bench.PREFIX}/whatsapp/{msgs.CHANNEL_FROM}",
          {"headers": world.basic, "connections": 4})  # fmt: skip
-    a = (world.base + "/v2/applications", {"headers": flood_auth, "connections": 16})
     bench.drive(b[0], 1, b[1], False)
     alone = bench.drive(b[0], args.seconds, b[1], False)
-    with ThreadPoolExecutor(2) as pool:
-        flooding = pool.submit(bench.drive, a[0], args.seconds + 1, a[1], False)
+    codes: dict[int, int] = {}
+    flood = msgs.message()
+    flood["from"] = "447700900999"  # (not A's)
+
+    def flooding() -> None:
+        asyncio.run(msgs.paced(world.base, "/v1/messages", flood, flood_auth, FLOOD_RATE,
+                               args.seconds + 1, connections=16, codes=codes))  # fmt: skip
+
+    with ThreadPoolExecutor(1) as pool:
+        flooded = pool.submit(flooding)
         time.sleep(0.5)
-        beside = pool.submit(bench.drive, b[0], args.seconds, b[1], False).result()
-        flood = flooding.result()
+        beside = bench.drive(b[0], args.seconds, b[1], False)
+        flooded.result()
+    again = bench.drive(b[0], args.seconds, b[1], False)  # alone again: the noise's measure
     return {
         "alone": alone,
         "beside_flood": beside,
-        "flood": {"requests": flood["requests"], "refused": flood["errors"],
-                  "admitted_per_s": (flood["requests"] - flood["errors"]) / (args.seconds + 1),
-                  "rps": flood["rps"]},
+        "alone_again": again,
+        "flood": {"rate": FLOOD_RATE, "codes": {str(k): v for k, v in sorted(codes.items())},
+                  "admitted_per_s": codes.get(422, 0) / (args.seconds + 1)},
     }  # fmt: skip
 
 
@@ -127,10 +143,10 @@ def _admitted(logs: list[Path], api_key: str) -> Counter[str]:
 
 def across(world: msgs.World, args: argparse.Namespace) -> dict[str, Any]:
     """3. Two servers on one database, one tenant flooding both."""
-    _restart(world, {"CHATAPP_DISPATCHER": "false"})
+    _restart(world, QUIET)
     key, flood_auth = _flooder(world)
     second, port = bench.start_server(world.served_url, world.keys, world.folder / "server-2.log",
-                                      {"CHATAPP_DISPATCHER": "false"})  # fmt: skip
+                                      QUIET)  # fmt: skip
     try:
         bench.wait_listening(port, second)
         time.sleep(1.5)
@@ -172,13 +188,15 @@ def report(r: dict[str, Any]) -> str:
             "| >= 90% |"
         )
     lines += [
-        f"| tenant B's GET by id (4 connections) alone / beside A flooding past its limit | "
-        f"p50 {i['alone']['p50_ms']:.2f} / {i['beside_flood']['p50_ms']:.2f} ms, p99 "
-        f"{i['alone']['p99_ms']:.2f} / {i['beside_flood']['p99_ms']:.2f} ms; "
-        f"{i['alone']['rps']:.0f} / {i['beside_flood']['rps']:.0f}/s | p99 within noise |",
-        f"| ... tenant A (own limit {FLOODED_LIMIT}/s, 16 connections) | "
-        f"{i['flood']['requests']} requests, {i['flood']['refused']} refused (429), "
-        f"{i['flood']['admitted_per_s']:.1f} admitted/s | {FLOODED_LIMIT}/s |",
+        "| tenant B's GET by id (4 connections) alone / beside A sending past its limit / "
+        f"alone again | p50 {i['alone']['p50_ms']:.2f} / {i['beside_flood']['p50_ms']:.2f} / "
+        f"{i['alone_again']['p50_ms']:.2f} ms, p99 {i['alone']['p99_ms']:.2f} / "
+        f"{i['beside_flood']['p99_ms']:.2f} / {i['alone_again']['p99_ms']:.2f} ms; "
+        f"{i['alone']['rps']:.0f} / {i['beside_flood']['rps']:.0f} / "
+        f"{i['alone_again']['rps']:.0f}/s | p99 within noise |",
+        f"| ... tenant A (own limit {FLOODED_LIMIT}/s) sending {i['flood']['rate']:.0f}/s | "
+        f"answers {i['flood']['codes']} (422: admitted, naming a sender it has not; 429: "
+        f"refused), {i['flood']['admitted_per_s']:.1f} admitted/s | {FLOODED_LIMIT}/s |",
         f"| two servers on one database, A flooding both ({x['offered_rps']:.0f} requests/s) | "
         f"admitted per whole second {x['per_second']}: {x['over_limit_seconds']} of "
         f"{x['seconds']} over {x['limit']}, most {x['max']}; total {x['error']:+.1%} against "

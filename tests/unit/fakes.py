@@ -24,6 +24,7 @@ from chatapp_accounts.domain.models import (
     AttemptResult,
     AuditEntry,
     Conversation,
+    Credentials,
     Dropped,
     FailoverItem,
     Faults,
@@ -729,10 +730,13 @@ class FakeSecurity:
         self.admitted: list[tuple[int, str]] = []  # (tenant id, API) of every request counted
         self.spent: set[str] = set()  # APIs whose limit every tenant is past
 
-    def admit(self, tenant_id: int, api: str) -> None:
+    def admit(self, tenant_id: int, api: str, credentials: Credentials) -> None:
         if api in self.spent:
             raise Throttled(0.5, self.limit(tenant_id, api), 100.0)
         self.admitted.append((tenant_id, api))
+
+    def refuse_early(self, credentials: Credentials, api: str) -> None:
+        pass  # (nothing remembered here)
 
     def limit(self, tenant_id: int, api: str) -> int:
         return 30 if api == "messages" else 100

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from chatapp_accounts.domain import limits
 from chatapp_accounts.domain.errors import Throttled
 from chatapp_accounts.domain.limits import Claim, Taken
-from chatapp_accounts.domain.models import TenantLimits
+from chatapp_accounts.domain.models import BasicCredentials, TenantLimits
 from chatapp_accounts.security.limits import INTERVAL, Limiter
+from chatapp_accounts.security.service import SecurityService
 
 
 class Store:
@@ -180,3 +181,22 @@ def test_overrides_are_checked() -> None:
     bad = limits.refusals(TenantLimits(0, limits.LIMIT_MAX + 1))
     assert [p.name for p in bad] == ["requests_per_second", "messages_per_second"]
     assert [p.name for p in limits.refusals(TenantLimits(True, 5))] == ["requests_per_second"]
+
+
+def test_credentials_admitted_before_are_refused_early_while_their_second_is_spent() -> None:
+    store, clock = Store(2), Clock(3000.1)
+    security = SecurityService(limiter=Limiter(store, 2, 2, clock))
+    good = BasicCredentials("key1", "secret", "/v2/applications")
+    security.refuse_early(good, "applications")  # never admitted: checked as usual
+    for _ in range(2):
+        security.refuse_early(good, "applications")
+        security.admit(1, "applications", good)
+    with pytest.raises(Throttled) as refused:
+        security.refuse_early(good, "applications")
+    assert refused.value.limit == 2 and refused.value.reset_at == 3001.0
+    # Not those credentials (a wrong secret), another API: checked and counted as usual.
+    security.refuse_early(BasicCredentials("key1", "guess", "/v2/applications"), "applications")
+    security.refuse_early(good, "accounts")
+    clock.now = 3001.05  # a new second
+    security.refuse_early(good, "applications")
+    SecurityService().refuse_early(good, "applications")  # limits off: nothing refused

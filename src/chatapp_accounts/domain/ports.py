@@ -14,6 +14,7 @@ from .models import (
     AttemptResult,
     AuditEntry,
     Conversation,
+    Credentials,
     Dropped,
     FailoverItem,
     Faults,
@@ -447,9 +448,13 @@ class Security(Protocol):
     """Secrets, hashes, keys and tokens: the use cases decide, security/ computes. And the
     tenants' limits (docs/limits.md): whether a request may go on."""
 
-    def admit(self, tenant_id: int, api: str) -> None:
-        """Count a request of the tenant's on `api` (domain.limits): Throttled past its limit.
-        In memory: it never waits."""
+    def admit(self, tenant_id: int, api: str, credentials: Credentials) -> None:
+        """Count a request of the tenant's on `api` (domain.limits), made with these good
+        credentials: Throttled past its limit. In memory: it never waits."""
+
+    def refuse_early(self, credentials: Credentials, api: str) -> None:
+        """Throttled, before the credentials are checked again, when they were good before and
+        their tenant's second on `api` is spent."""
 
     def limit(self, tenant_id: int, api: str) -> int:
         """The tenant's limit per second on `api`, as this process last read it."""

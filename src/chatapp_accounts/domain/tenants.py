@@ -186,6 +186,9 @@ async def authenticate(uow: UnitOfWork, security: Security, credentials: Credent
     429, past it; docs/limits.md)."""
     if isinstance(credentials, OperatorCredentials):
         return await operator_tenant(uow, credentials.api_key)
+    api = limits.api_of(credentials.path)
+    if api is not None:
+        security.refuse_early(credentials, api)  # (known credentials, their second spent)
     if isinstance(credentials, SessionCredentials):
         record = None
         if rules.could_be_id(credentials.api_key, API_KEY_MAX):
@@ -207,9 +210,8 @@ async def authenticate(uow: UnitOfWork, security: Security, credentials: Credent
         tenant = Tenant(record.id, record.api_key)
     else:
         tenant = await _application_owner(uow, security, credentials)
-    api = limits.api_of(credentials.path)
     if api is not None:
-        security.admit(tenant.id, api)  # Throttled (429) past the tenant's limit
+        security.admit(tenant.id, api, credentials)  # Throttled (429) past the tenant's limit
     return tenant
 
 

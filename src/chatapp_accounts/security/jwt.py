@@ -93,11 +93,18 @@ class JwtVerifier:
     def __len__(self) -> int:
         return len(self._cache)
 
-    def api_key_of(self, token: str) -> str | None:
-        """The api_key of the tenant a token verified earlier acts as (None if unknown)."""
+    def api_key_of(self, token: str, *, valid_only: bool = False) -> str | None:
+        """The api_key of the tenant a token verified earlier acts as (None if unknown, or
+        with `valid_only` if it is not valid now)."""
         with self._lock:
             verified = self._cache.get(token)
-        return verified.api_key if verified is not None else None
+        if verified is None:
+            return None
+        if valid_only and not (
+            verified.not_before - self._leeway <= self._clock() <= verified.expires + self._leeway
+        ):
+            return None
+        return verified.api_key
 
     def claimed_application(self, token: str) -> str | None:
         """The application a token names: the one it was verified for when it is remembered,

@@ -111,9 +111,26 @@ class Limiter:
             if self._wake is not None:
                 self._wake.set()
             return
+        raise self._refusal(api, key, now)
+
+    def refuse_if_spent(self, tenant_id: int, api: str) -> None:
+        """Throttled if `admit` would refuse the tenant's next request on `api` now, counting
+        nothing else: a request refused before its credentials are checked again."""
+        key = self._keys.get((tenant_id, api))
+        if key is None:
+            return
+        now = self._clock()
+        if key.second != int(now):
+            key.roll(int(now))
+        if key.tokens > 0 or (not key.done and key.admitted < key.limit):
+            return
+        key.seen += 1
+        raise self._refusal(api, key, now)
+
+    def _refusal(self, api: str, key: _Key, now: float) -> Throttled:
         if self._on_refused is not None:
             self._on_refused(api)
-        raise Throttled(second + 1 - now, key.limit, float(second + 1))
+        return Throttled(key.second + 1 - now, key.limit, float(key.second + 1))
 
     def limit(self, tenant_id: int, api: str) -> int:
         key = self._keys.get((tenant_id, api))

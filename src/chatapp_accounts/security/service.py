@@ -4,12 +4,19 @@ their hashes, RSA key pairs, application JWTs, and the tenants' limits."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import logging
 from collections.abc import Callable
 
 from ..domain.errors import AccessDenied, NotAuthenticated
-from ..domain.models import ApplicationKey, SignatureCheck
+from ..domain.models import (
+    ApplicationKey,
+    BasicCredentials,
+    BearerCredentials,
+    Credentials,
+    SignatureCheck,
+)
 from . import secrets
 from .jwt import AclDenied, JwtVerifier, TokenRejected
 from .keys import generate_rsa_key_pair
@@ -17,6 +24,13 @@ from .limits import Limiter
 from .webhooks import check_signature
 
 log = logging.getLogger("chatapp_accounts.auth")
+
+
+_KNOWN_MAX = 10_000  # Basic credentials remembered (all forgotten past it)
+
+
+def _basic_key(credentials: BasicCredentials) -> tuple[str, bytes]:
+    return credentials.api_key, hashlib.sha256(credentials.api_secret.encode()).digest()
 
 
 class SecurityService:
@@ -31,10 +45,39 @@ class SecurityService:
         self.verifier = verifier if verifier is not None else JwtVerifier()
         self.limiter = limiter
         self._default_limit = default_limit
+        # Credentials admitted before: Basic (api_key, the secret's digest), and a JWT's
+        # tenant by its api_key, to the tenant's id (refuse_early).
+        self._known: dict[tuple[str, bytes], int] = {}
+        self._tenant_ids: dict[str, int] = {}
 
-    def admit(self, tenant_id: int, api: str) -> None:
-        if self.limiter is not None:
-            self.limiter.admit(tenant_id, api)
+    def admit(self, tenant_id: int, api: str, credentials: Credentials) -> None:
+        if self.limiter is None:
+            return
+        self.limiter.admit(tenant_id, api)
+        if isinstance(credentials, BasicCredentials):
+            if len(self._known) >= _KNOWN_MAX:
+                self._known.clear()
+            self._known[_basic_key(credentials)] = tenant_id
+        elif isinstance(credentials, BearerCredentials):
+            api_key = self.verifier.api_key_of(credentials.token)
+            if api_key is not None:
+                self._tenant_ids[api_key] = tenant_id
+
+    def refuse_early(self, credentials: Credentials, api: str) -> None:
+        """Throttled, with no look at the database, for credentials this process found good
+        before (Basic credentials it admitted, a JWT its verifier remembers and that has not
+        expired) whose tenant's second on `api` is spent: a tenant past its limit costs the
+        others next to nothing (docs/limits.md)."""
+        if self.limiter is None:
+            return
+        tenant_id = None
+        if isinstance(credentials, BasicCredentials):
+            tenant_id = self._known.get(_basic_key(credentials))
+        elif isinstance(credentials, BearerCredentials):
+            api_key = self.verifier.api_key_of(credentials.token, valid_only=True)
+            tenant_id = self._tenant_ids.get(api_key) if api_key is not None else None
+        if tenant_id is not None:
+            self.limiter.refuse_if_spent(tenant_id, api)
 
     def limit(self, tenant_id: int, api: str) -> int:
         if self.limiter is not None:
