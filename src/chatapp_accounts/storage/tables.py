@@ -102,6 +102,7 @@ def _schema(postgresql: bool) -> MetaData:
         Column("api", String(16), primary_key=True),
         Column("at_second", BigInteger, primary_key=True),
         Column("used", BigInteger, nullable=False),
+        prefixes=["UNLOGGED"] if postgresql else [],
     )
 
     Table(
