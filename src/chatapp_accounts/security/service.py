@@ -4,7 +4,6 @@ their hashes, RSA key pairs, application JWTs, and the tenants' limits."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import logging
 from collections.abc import Callable
@@ -29,10 +28,6 @@ log = logging.getLogger("chatapp_accounts.auth")
 _KNOWN_MAX = 10_000  # Basic credentials remembered (all forgotten past it)
 
 
-def _basic_key(credentials: BasicCredentials) -> tuple[str, bytes]:
-    return credentials.api_key, hashlib.sha256(credentials.api_secret.encode()).digest()
-
-
 class SecurityService:
     def __init__(
         self,
@@ -45,9 +40,10 @@ class SecurityService:
         self.verifier = verifier if verifier is not None else JwtVerifier()
         self.limiter = limiter
         self._default_limit = default_limit
-        # Credentials admitted before: Basic (api_key, the secret's digest), and a JWT's
-        # tenant by its api_key, to the tenant's id (refuse_early).
-        self._known: dict[tuple[str, bytes], int] = {}
+        # Credentials admitted before, to their tenant's id (refuse_early): Basic (api_key,
+        # api_secret: the very strings api/auth.py keeps decoded, as many), a JWT's tenant by
+        # its api_key.
+        self._known: dict[tuple[str, str], int] = {}
         self._tenant_ids: dict[str, int] = {}
 
     def admit(self, tenant_id: int, api: str, credentials: Credentials) -> None:
@@ -55,12 +51,14 @@ class SecurityService:
             return
         self.limiter.admit(tenant_id, api)
         if isinstance(credentials, BasicCredentials):
-            if len(self._known) >= _KNOWN_MAX:
-                self._known.clear()
-            self._known[_basic_key(credentials)] = tenant_id
+            key = (credentials.api_key, credentials.api_secret)
+            if key not in self._known:
+                if len(self._known) >= _KNOWN_MAX:
+                    self._known.clear()
+                self._known[key] = tenant_id
         elif isinstance(credentials, BearerCredentials):
             api_key = self.verifier.api_key_of(credentials.token)
-            if api_key is not None:
+            if api_key is not None and api_key not in self._tenant_ids:
                 self._tenant_ids[api_key] = tenant_id
 
     def refuse_early(self, credentials: Credentials, api: str) -> None:
@@ -72,7 +70,7 @@ class SecurityService:
             return
         tenant_id = None
         if isinstance(credentials, BasicCredentials):
-            tenant_id = self._known.get(_basic_key(credentials))
+            tenant_id = self._known.get((credentials.api_key, credentials.api_secret))
         elif isinstance(credentials, BearerCredentials):
             api_key = self.verifier.api_key_of(credentials.token, valid_only=True)
             tenant_id = self._tenant_ids.get(api_key) if api_key is not None else None
