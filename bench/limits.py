@@ -7,7 +7,7 @@
 1. Cost: GET by id (Basic) and sends (POST /v1/messages, JWT), 32 connections, closed loop,
    with the limits on (counted, high enough never to refuse) and off (CHATAPP_LIMITS=false),
    the same server restarted between them, ROUNDS times each in turns (on, off, off, on...):
-   the median rate of each, and on / off. Target: >= 90%.
+   each round's on / off (the two back to back), and their median. Target: >= 90%.
 2. Isolation: tenant B's GET by id (4 connections) alone, then while tenant A, whose own limit
    is 50 messages/s, sends 1,000/s (open loop, 16 connections), then while the same sends go to
    the bare app instead (what the flood's client and a server answering it take of the
@@ -75,8 +75,13 @@ def cost(world: msgs.World, ceiling: bench.Ceiling, args: argparse.Namespace) ->
     for name in ("get", "send"):
         on = statistics.median(r["rps"] for r in runs["on"][name])
         off = statistics.median(r["rps"] for r in runs["off"][name])
+        # Each round's on and off ran back to back, under the same conditions: their ratio,
+        # the median of the rounds' (the database grows and the machine drifts between rounds).
+        paired = [a["rps"] / b["rps"] for a, b in zip(runs["on"][name], runs["off"][name],
+                                                       strict=True)]  # fmt: skip
         out[name] = {
-            "on_rps": on, "off_rps": off, "ratio": on / off,
+            "on_rps": on, "off_rps": off, "ratio": statistics.median(paired),
+            "paired": [round(p, 3) for p in paired],
             "on_runs": [round(r["rps"]) for r in runs["on"][name]],
             "off_runs": [round(r["rps"]) for r in runs["off"][name]],
             "on_p99_ms": statistics.median(r["p99_ms"] for r in runs["on"][name]),
@@ -196,8 +201,9 @@ def report(r: dict[str, Any]) -> str:
     for name, label in (("get", "GET by id, Basic"), ("send", "sends, JWT")):
         m = c[name]
         lines.append(
-            f"| {label}: limits on / off | {m['on_rps']:.0f}/s / {m['off_rps']:.0f}/s = "
-            f"{m['ratio']:.1%} (runs on {m['on_runs']}, off {m['off_runs']}; p99 "
+            f"| {label}: limits on / off | {m['ratio']:.1%}, the median of the rounds' "
+            f"{[f'{p:.0%}' for p in m['paired']]} ({m['on_rps']:.0f}/s / {m['off_rps']:.0f}/s; "
+            f"runs on {m['on_runs']}, off {m['off_runs']}; p99 "
             f"{m['on_p99_ms']:.1f} / {m['off_p99_ms']:.1f} ms; ceiling {m['ceiling_rps']:.0f}/s) "
             "| >= 90% |"
         )
