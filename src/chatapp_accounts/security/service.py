@@ -25,7 +25,7 @@ from .webhooks import check_signature
 log = logging.getLogger("chatapp_accounts.auth")
 
 
-_KNOWN_MAX = 10_000  # Basic credentials remembered (all forgotten past it)
+_KNOWN_MAX = 10_000  # credentials remembered (all forgotten past it)
 
 
 class SecurityService:
@@ -49,7 +49,6 @@ class SecurityService:
     def admit(self, tenant_id: int, api: str, credentials: Credentials) -> None:
         if self.limiter is None:
             return
-        self.limiter.admit(tenant_id, api)
         if isinstance(credentials, BasicCredentials):
             key = (credentials.api_key, credentials.api_secret)
             if key not in self._known:
@@ -59,7 +58,10 @@ class SecurityService:
         elif isinstance(credentials, BearerCredentials):
             api_key = self.verifier.api_key_of(credentials.token)
             if api_key is not None and api_key not in self._tenant_ids:
+                if len(self._tenant_ids) >= _KNOWN_MAX:
+                    self._tenant_ids.clear()
                 self._tenant_ids[api_key] = tenant_id
+        self.limiter.admit(tenant_id, api)
 
     def refuse_early(self, credentials: Credentials, api: str) -> None:
         """Throttled, with no look at the database, for credentials this process found good
