@@ -200,3 +200,26 @@ def test_credentials_admitted_before_are_refused_early_while_their_second_is_spe
     clock.now = 3001.05  # a new second
     security.refuse_early(good, "applications")
     SecurityService().refuse_early(good, "applications")  # limits off: nothing refused
+
+
+def test_stopping_ends_the_claims_even_when_a_cancellation_is_swallowed() -> None:
+    class Swallowing(Store):
+        async def claim(self, claims: Sequence[Claim]) -> dict[Claim, Taken]:
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                pass  # (as Python 3.11's wait_for may, inside a connection pool)
+            return {}
+
+    async def scenario() -> None:
+        store = Swallowing(10)
+        limiter = Limiter(store, 10, 10)
+        limiter.start()
+        limiter.admit(1, "accounts")  # something to claim for
+        await asyncio.sleep(0.3)  # the loop is in its claim
+        await asyncio.wait_for(limiter.stop(), 10)  # (a hang guard: it would wait 30 s)
+        claims = store.claims
+        await asyncio.sleep(0.3)
+        assert store.claims == claims  # the loop ended: no claim after the stop
+
+    asyncio.run(scenario())

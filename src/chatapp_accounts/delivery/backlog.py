@@ -6,13 +6,13 @@ accept what it cannot deliver. Its figures are the `chatapp_backlog` metrics."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 
 from ..domain.messages import send_backlog
 from ..storage.uow import SqlUnitOfWorkFactory
+from .loop import cancel_loop
 
 log = logging.getLogger("chatapp_accounts.backlog")
 INTERVAL = 0.5
@@ -31,6 +31,7 @@ class Backlog:
         self._on_stats = on_stats
         self.due = 0  # send jobs and webhooks due, at the last reading
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def refuse(self) -> float | None:
         return RETRY_AFTER if self.due > self._bound else None
@@ -39,10 +40,8 @@ class Backlog:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="backlog")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        self._stopping = True
+        await cancel_loop(self._task)
 
     async def read(self) -> None:
         now = time.time()
@@ -55,7 +54,7 @@ class Backlog:
             self._on_stats("webhook", hooks, now - hooks_since if hooks_since else 0.0)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.read()
             except asyncio.CancelledError:

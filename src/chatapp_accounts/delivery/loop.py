@@ -33,6 +33,16 @@ async def wait_for_wake(wake: asyncio.Event, seconds: float) -> None:
             await wake.wait()
 
 
+async def cancel_loop(loop: asyncio.Task[None] | None) -> None:
+    """Cancel a loop's task and wait for it 5 s at most: a cancellation swallowed on its way
+    (Python 3.11's wait_for, in a connection pool's) must not hang a shutdown. The loops also
+    check a flag of their own, set first, and end at their next turn."""
+    if loop is not None:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(loop, 5)
+
+
 async def wind_down(
     loop: asyncio.Task[None] | None,
     in_flight: set[asyncio.Task[None]],
@@ -41,10 +51,7 @@ async def wind_down(
 ) -> None:
     """Stop a loop, give the tasks it started `grace` seconds to end, then record what they
     did in a last turn (a task still running is left to its lease)."""
-    if loop is not None:
-        loop.cancel()
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(loop, 5)
+    await cancel_loop(loop)
     if in_flight:
         await asyncio.wait(in_flight, timeout=grace)
     with contextlib.suppress(Exception):

@@ -22,14 +22,13 @@ to the database."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from ..delivery.loop import wait_for_wake
+from ..delivery.loop import cancel_loop, wait_for_wake
 from ..domain.errors import Throttled
 from ..domain.limits import Claim, Taken, limit_of
 from ..domain.models import TenantLimits
@@ -89,6 +88,7 @@ class Limiter:
         self._keys: dict[tuple[int, str], _Key] = {}
         self._own: dict[int, TenantLimits] = {}  # the tenants' own limits, read every second
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._wake: asyncio.Event | None = None  # a request on credit: claim without waiting
 
     def admit(self, tenant_id: int, api: str) -> None:
@@ -185,15 +185,13 @@ class Limiter:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="limits")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        self._stopping = True
+        await cancel_loop(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         purged = read = 0.0
-        while True:
+        while not self._stopping:
             try:
                 now = self._clock()
                 if now - read >= _READ_EVERY:
