@@ -329,6 +329,7 @@ _ADMIN_KINDS = {
     410: ("gone", "Gone"),
     413: ("too-large", "Payload Too Large"),
     415: ("media-type", "Unsupported Media Type"),
+    429: ("throttled", "Too Many Requests"),  # (ERROR_TABLE's; operators are not limited)
     422: ("unprocessable", "Unprocessable Content"),
     500: ("internal", "Internal Server Error"),
     503: ("unavailable", "Service Unavailable"),
